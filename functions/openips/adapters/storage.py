@@ -1,0 +1,89 @@
+"""S3: presigned forms and URLs, object moves, downloads. The only boto3 S3 user."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import datetime
+from functools import lru_cache
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from openips.models.errors import TransientError
+
+_SIGV4 = Config(signature_version="s3v4", s3={"addressing_style": "path"})
+
+
+class Storage:
+    def __init__(self, public_endpoint: str | None = None) -> None:
+        self.s3 = boto3.client("s3", config=_SIGV4)
+        # The local stack hands out URLs of its S3 front, which sits before moto.
+        self.signer = (boto3.client("s3", config=_SIGV4, endpoint_url=public_endpoint)
+                       if public_endpoint else self.s3)
+
+    def presign_post(self, bucket: str, key_prefix: str, max_size: int,
+                     ttl_seconds: int) -> tuple[str, dict[str, str], datetime]:
+        """A form that accepts any key under ``key_prefix`` up to ``max_size`` bytes.
+
+        Returns the URL, the form fields and the expiry written into the signed policy.
+        """
+        form = self.signer.generate_presigned_post(
+            bucket, key_prefix + "${filename}",
+            Conditions=[["starts-with", "$key", key_prefix], ["content-length-range", 0, max_size]],
+            ExpiresIn=ttl_seconds,
+        )
+        policy = json.loads(base64.b64decode(form["fields"]["policy"]))
+        expires = datetime.fromisoformat(policy["expiration"].replace("Z", "+00:00"))
+        return form["url"], form["fields"], expires
+
+    def presign_get(self, bucket: str, key: str, file_name: str | None, seconds: int = 3600) -> str:
+        params = {"Bucket": bucket, "Key": key}
+        if file_name:
+            params["ResponseContentDisposition"] = f'attachment; filename="{file_name}"'
+        return self.signer.generate_presigned_url("get_object", Params=params, ExpiresIn=seconds)
+
+    def download(self, bucket: str, key: str, path: str) -> None:
+        self._call(self.s3.download_file, bucket, key, path)
+
+    def head_size(self, bucket: str, key: str) -> int | None:
+        try:
+            return self.s3.head_object(Bucket=bucket, Key=key)["ContentLength"]
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in {"404", "NoSuchKey", "NotFound"}:
+                return None
+            raise _translate(exc) from exc
+
+    def copy(self, src_bucket: str, src_key: str, dst_bucket: str, dst_key: str) -> None:
+        # Managed copy: multipart above 8 MB, so masters of any size up to 5 TB move.
+        self._call(self.s3.copy, {"Bucket": src_bucket, "Key": src_key}, dst_bucket, dst_key)
+
+    def upload(self, path: str, bucket: str, key: str, content_type: str) -> None:
+        self._call(self.s3.upload_file, path, bucket, key, ExtraArgs={"ContentType": content_type})
+
+    def delete(self, bucket: str, key: str) -> None:
+        self._call(self.s3.delete_object, Bucket=bucket, Key=key)
+
+    def count_objects(self, bucket: str, prefix: str) -> int:
+        paginator = self.s3.get_paginator("list_objects_v2")
+        return sum(page.get("KeyCount", 0) for page in paginator.paginate(Bucket=bucket, Prefix=prefix))
+
+    @staticmethod
+    def _call(fn, *args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except ClientError as exc:
+            raise _translate(exc) from exc
+
+
+def _translate(exc: ClientError) -> Exception:
+    code = exc.response["Error"]["Code"]
+    if code in {"SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout", "503", "500"}:
+        return TransientError(f"S3: {code}")
+    return exc
+
+
+@lru_cache(maxsize=2)
+def get_storage(public_endpoint: str | None = None) -> Storage:
+    return Storage(public_endpoint)

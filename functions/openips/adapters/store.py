@@ -1,0 +1,464 @@
+"""DynamoDB single-table store: the only code that talks to the jobs table.
+
+Item types (pk / sk):
+
+=================  ======================  =====================  ==========================
+item               pk                      sk                     indexes
+=================  ======================  =====================  ==========================
+company            ``C#<c>``               ``COMPANY``            gsi1 ``COMPANIES`` / c
+user               ``U#<u>``               ``USER``               gsi1 ``C#<c>#USERS`` / email
+API key            ``K#<sha256>``          ``KEY``
+job                ``J#<j>``               ``JOB``                gsi1 ``C#<c>#JOBS`` / start#j;
+                                                                  active ``<c>`` / start#j (sparse)
+file claim         ``J#<j>``               ``F#<claim>``
+log row            ``J#<j>``               ``L#<date>#<rand>``
+job→asset link     ``J#<j>``               ``A#<a>``
+asset              ``A#<a>``               ``ASSET``              gsi1 ``C#<c>#F#<folder>`` / name
+asset-ID guard     ``C#<c>``               ``N#<name>``
+=================  ======================  =====================  ==========================
+
+The active-jobs index is sparse: a job carries ``activePk`` from creation until it is
+finalized, so reading a company's active jobs costs in proportion to its active jobs.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any
+
+import boto3
+from boto3.dynamodb.conditions import Attr, Key
+from botocore.exceptions import ClientError
+
+from openips.models.domain import (
+    Asset,
+    Company,
+    FileClaim,
+    Job,
+    JobCounts,
+    JobState,
+    LogEntry,
+    LogType,
+    User,
+)
+from openips.models.errors import TransientError
+from openips.models.upload_job import UploadPostJob
+
+ACTIVE_INDEX = "ActiveJobsIndex"
+OWNER_INDEX = "ByOwnerIndex"
+
+_COUNT_ATTRS = {name: f"n_{name}" for name in JobCounts.model_fields}
+_RETRYABLE = {
+    "ProvisionedThroughputExceededException", "ThrottlingException",
+    "RequestLimitExceeded", "InternalServerError", "TransactionConflictException",
+}
+
+
+def _job_key(job_handle: str) -> dict:
+    return {"pk": f"J#{job_handle}", "sk": "JOB"}
+
+
+def _asset_key(asset_handle: str) -> dict:
+    return {"pk": f"A#{asset_handle}", "sk": "ASSET"}
+
+
+def _name_key(company_handle: str, name: str) -> dict:
+    return {"pk": f"C#{company_handle}", "sk": f"N#{name}"}
+
+
+def _claim_key(job_handle: str, claim_id: str) -> dict:
+    return {"pk": f"J#{job_handle}", "sk": f"F#{claim_id}"}
+
+
+def _iso(value: datetime) -> str:
+    return value.isoformat().replace("+00:00", "Z")
+
+
+def _plain(value: Any) -> Any:
+    """DynamoDB numbers come back as Decimal; the models want int."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _clean(item: dict) -> dict:
+    # The resource's client serializes Python values itself; it only refuses None.
+    return {k: v for k, v in item.items() if v is not None}
+
+
+def _is_condition_failure(exc: ClientError) -> bool:
+    return exc.response["Error"]["Code"] == "ConditionalCheckFailedException"
+
+
+def _is_cancelled_by_condition(exc: ClientError) -> bool:
+    if exc.response["Error"]["Code"] != "TransactionCanceledException":
+        return False
+    reasons = exc.response.get("CancellationReasons") or []
+    return any(r.get("Code") == "ConditionalCheckFailed" for r in reasons)
+
+
+def _translate(exc: ClientError) -> Exception:
+    if exc.response["Error"]["Code"] in _RETRYABLE:
+        return TransientError(f"DynamoDB: {exc.response['Error']['Code']}")
+    return exc
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    """What ``claim_file`` found: a new file, a retry of ours, finished, or in flight elsewhere."""
+
+    status: str  # "new" | "retry" | "done" | "busy"
+    claim: FileClaim
+
+
+@dataclass(frozen=True)
+class LogPage:
+    rows: list[LogEntry]
+    total: int
+
+
+class JobStore:
+    """Typed operations on the jobs table; conditional writes enforce every invariant."""
+
+    def __init__(self, table_name: str) -> None:
+        self.table = boto3.resource("dynamodb").Table(table_name)
+        self.client = self.table.meta.client
+        self.table_name = table_name
+
+    # ---- companies, users, keys -------------------------------------------------
+
+    def put_company(self, company: Company) -> None:
+        item = {"pk": f"C#{company.company_handle}", "sk": "COMPANY",
+                "gsi1pk": "COMPANIES", "gsi1sk": company.company_handle,
+                **company.model_dump()}
+        self.table.put_item(Item=item, ConditionExpression=Attr("pk").not_exists())
+
+    def get_company(self, company_handle: str) -> Company | None:
+        item = self.table.get_item(Key={"pk": f"C#{company_handle}", "sk": "COMPANY"}).get("Item")
+        return Company.model_validate(_plain(item)) if item else None
+
+    def list_company_handles(self) -> list[str]:
+        return [item["gsi1sk"] for item in self._query(
+            IndexName=OWNER_INDEX, KeyConditionExpression=Key("gsi1pk").eq("COMPANIES"))]
+
+    def put_user(self, user: User, key_hash: str) -> None:
+        user_item = {"pk": f"U#{user.user_handle}", "sk": "USER",
+                     "gsi1pk": f"C#{user.company_handle}#USERS", "gsi1sk": user.email,
+                     **user.model_dump()}
+        key_item = {"pk": f"K#{key_hash}", "sk": "KEY", **user.model_dump()}
+        self.client.transact_write_items(TransactItems=[
+            {"Put": {"TableName": self.table_name, "Item": _clean(user_item),
+                     "ConditionExpression": "attribute_not_exists(pk)"}},
+            {"Put": {"TableName": self.table_name, "Item": _clean(key_item),
+                     "ConditionExpression": "attribute_not_exists(pk)"}},
+        ])
+
+    def find_user_by_email(self, company_handle: str, email: str) -> User | None:
+        items = self.table.query(
+            IndexName=OWNER_INDEX,
+            KeyConditionExpression=Key("gsi1pk").eq(f"C#{company_handle}#USERS") & Key("gsi1sk").eq(email),
+        )["Items"]
+        return User.model_validate(_plain(items[0])) if items else None
+
+    def get_user_by_key_hash(self, key_hash: str) -> User | None:
+        item = self.table.get_item(Key={"pk": f"K#{key_hash}", "sk": "KEY"}).get("Item")
+        return User.model_validate(_plain(item)) if item else None
+
+    # ---- jobs -------------------------------------------------------------------
+
+    def _job_item(self, job: Job) -> dict:
+        data = job.model_dump(mode="json", exclude={"counts", "options"})
+        data["options"] = json.dumps(job.options.model_dump(by_alias=True, exclude_none=True, mode="json"))
+        sort = f"{_iso(job.start_date)}#{job.job_handle}"
+        item = {**_job_key(job.job_handle), **data,
+                "gsi1pk": f"C#{job.company_handle}#JOBS", "gsi1sk": sort,
+                **{attr: getattr(job.counts, name) for name, attr in _COUNT_ATTRS.items()}}
+        if not job.finalized:
+            item |= {"activePk": job.company_handle, "activeSk": sort}
+        return item
+
+    @staticmethod
+    def _job_from_item(item: dict) -> Job:
+        data = _plain(item)
+        data["options"] = UploadPostJob.model_validate(json.loads(data["options"]))
+        data["counts"] = JobCounts(**{name: data.get(attr, 0) for name, attr in _COUNT_ATTRS.items()})
+        return Job.model_validate(data)
+
+    def create_job(self, job: Job, rows: list[LogEntry]) -> None:
+        items = [{"Put": {"TableName": self.table_name, "Item": _clean(self._job_item(job)),
+                          "ConditionExpression": "attribute_not_exists(pk)"}}]
+        items += [self._log_put(job.job_handle, row) for row in rows]
+        self._transact(items)
+
+    def get_job(self, job_handle: str) -> Job | None:
+        item = self.table.get_item(Key=_job_key(job_handle), ConsistentRead=True).get("Item")
+        return self._job_from_item(item) if item else None
+
+    def query_active_jobs(self, company_handle: str) -> tuple[list[Job], int]:
+        """Active jobs of one company from the sparse index, with the items DynamoDB read."""
+        jobs: list[Job] = []
+        scanned = 0
+        kwargs: dict[str, Any] = {"IndexName": ACTIVE_INDEX,
+                                  "KeyConditionExpression": Key("activePk").eq(company_handle)}
+        while True:
+            page = self.table.query(**kwargs)
+            scanned += page["ScannedCount"]
+            jobs += [self._job_from_item(item) for item in page["Items"]]
+            if "LastEvaluatedKey" not in page:
+                return jobs, scanned
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def query_company_jobs(self, company_handle: str, start: datetime | None,
+                           end: datetime | None, newest_first: bool) -> Iterator[Job]:
+        cond = Key("gsi1pk").eq(f"C#{company_handle}#JOBS")
+        if start and end:
+            cond &= Key("gsi1sk").between(_iso(start), _iso(end) + "~")
+        elif start:
+            cond &= Key("gsi1sk").gte(_iso(start))
+        elif end:
+            cond &= Key("gsi1sk").lte(_iso(end) + "~")
+        for item in self._query(IndexName=OWNER_INDEX, KeyConditionExpression=cond,
+                                ScanIndexForward=not newest_first):
+            yield self._job_from_item(item)
+
+    def touch_job(self, job_handle: str, now: datetime) -> None:
+        self.table.update_item(Key=_job_key(job_handle), UpdateExpression="SET last_activity = :now",
+                               ExpressionAttributeValues={":now": _iso(now)})
+
+    def close_job(self, job_handle: str, expected_files: int, reason: str, now: datetime) -> bool:
+        """Mark an open job closed; False when it was already closed or finished."""
+        try:
+            self.table.update_item(
+                Key=_job_key(job_handle),
+                UpdateExpression=("SET closed = :t, close_reason = :r, closed_at = :now, "
+                                  "last_activity = :now, expected_files = :n"),
+                ConditionExpression=Attr("closed").eq(False) & Attr("state").ne(JobState.DONE.value),
+                ExpressionAttributeValues={":t": True, ":r": reason, ":now": _iso(now), ":n": expected_files},
+            )
+            return True
+        except ClientError as exc:
+            if _is_condition_failure(exc):
+                return False
+            raise _translate(exc) from exc
+
+    def try_finish(self, job_handle: str, now: datetime, end_row: LogEntry,
+                   force: bool = False) -> bool:
+        """Exactly-one finisher: the conditional update that wins writes ``EndUpload``.
+
+        ``force`` (the sweeper's grace expiry) drops the wait for expected files that
+        never produced an event; files in flight still hold the job open.
+        """
+        condition = ("#closed = :t AND #state <> :done AND n_done = n_received"
+                     + ("" if force else " AND n_received >= expected_files"))
+        try:
+            self._transact([
+                {"Update": {
+                    "TableName": self.table_name, "Key": _clean(_job_key(job_handle)),
+                    "UpdateExpression": "SET #state = :done, end_date = :now ADD n_log_rows :one",
+                    "ConditionExpression": condition,
+                    "ExpressionAttributeNames": {"#state": "state", "#closed": "closed"},
+                    "ExpressionAttributeValues": _clean(
+                        {":t": True, ":done": JobState.DONE.value, ":now": _iso(now), ":one": 1}),
+                }},
+                self._log_put(job_handle, end_row),
+            ], conditional=True)
+            return True
+        except _ConditionFailed:
+            return False
+
+    def mark_finalized(self, job_handle: str) -> bool:
+        """Record that the job's finalize work ran; False if it already had."""
+        try:
+            self.table.update_item(
+                Key=_job_key(job_handle),
+                UpdateExpression="SET finalized = :t REMOVE activePk, activeSk",
+                ConditionExpression=Attr("finalized").eq(False) & Attr("state").eq(JobState.DONE.value),
+                ExpressionAttributeValues={":t": True},
+            )
+            return True
+        except ClientError as exc:
+            if _is_condition_failure(exc):
+                return False
+            raise _translate(exc) from exc
+
+    # ---- files --------------------------------------------------------------------
+
+    def claim_file(self, claim: FileClaim, now: datetime) -> ClaimResult:
+        """Claim one S3 object for processing; a new claim counts as a received file."""
+        item = {**_claim_key(claim.job_handle, claim.claim_id), **claim.model_dump(mode="json")}
+        try:
+            self._transact([
+                {"Put": {"TableName": self.table_name, "Item": _clean(item),
+                         "ConditionExpression": "attribute_not_exists(pk)"}},
+                {"Update": {"TableName": self.table_name, "Key": _clean(_job_key(claim.job_handle)),
+                            "UpdateExpression": "ADD n_received :one SET last_activity = :now",
+                            "ExpressionAttributeValues": _clean({":one": 1, ":now": _iso(now)})}},
+            ], conditional=True)
+            return ClaimResult("new", claim)
+        except _ConditionFailed:
+            pass
+        existing = self.get_claim(claim.job_handle, claim.claim_id)
+        if existing is None:  # raced with a delete; let SQS try again
+            raise TransientError("claim vanished")
+        if existing.status == "Done":
+            return ClaimResult("done", existing)
+        if existing.lease_until > now:
+            return ClaimResult("busy", existing)
+        try:
+            self.table.update_item(
+                Key=_claim_key(claim.job_handle, claim.claim_id),
+                UpdateExpression="SET lease_until = :lease ADD attempts :one",
+                ConditionExpression=Attr("lease_until").eq(_iso(existing.lease_until)),
+                ExpressionAttributeValues={":lease": _iso(claim.lease_until), ":one": 1},
+            )
+        except ClientError as exc:
+            if _is_condition_failure(exc):
+                return ClaimResult("busy", existing)
+            raise _translate(exc) from exc
+        return ClaimResult("retry", existing.model_copy(update={"lease_until": claim.lease_until,
+                                                                  "attempts": existing.attempts + 1}))
+
+    def get_claim(self, job_handle: str, claim_id: str) -> FileClaim | None:
+        item = self.table.get_item(Key=_claim_key(job_handle, claim_id), ConsistentRead=True).get("Item")
+        return FileClaim.model_validate(_plain(item)) if item else None
+
+    def record_decision(self, claim: FileClaim, outcome: str, asset_handle: str | None) -> None:
+        """Remember the naming decision so a retried attempt repeats it exactly."""
+        self.table.update_item(
+            Key=_claim_key(claim.job_handle, claim.claim_id),
+            UpdateExpression="SET outcome = :o, asset_handle = :a",
+            ExpressionAttributeValues={":o": outcome, ":a": asset_handle},
+        )
+
+    def complete_file(self, claim: FileClaim, counts: dict[str, int], rows: list[LogEntry],
+                      asset_link: str | None, count_as_done: bool = True) -> None:
+        """Mark the claim done, bump the job counters and write its log rows at once."""
+        adds = {**counts, "log_rows": len(rows)}
+        if count_as_done:
+            adds["done"] = 1
+        expr = "ADD " + ", ".join(f"{_COUNT_ATTRS[k]} :{k}" for k in adds)
+        values = {f":{k}": v for k, v in adds.items()}
+        items: list[dict] = [
+            {"Update": {"TableName": self.table_name,
+                        "Key": _clean(_claim_key(claim.job_handle, claim.claim_id)),
+                        "UpdateExpression": "SET #status = :done",
+                        "ConditionExpression": "#status <> :done",
+                        "ExpressionAttributeNames": {"#status": "status"},
+                        "ExpressionAttributeValues": _clean({":done": "Done"})}},
+            {"Update": {"TableName": self.table_name, "Key": _clean(_job_key(claim.job_handle)),
+                        "UpdateExpression": expr, "ExpressionAttributeValues": _clean(values)}},
+        ]
+        items += [self._log_put(claim.job_handle, row) for row in rows]
+        if asset_link:
+            items.append({"Put": {"TableName": self.table_name, "Item": _clean(
+                {"pk": f"J#{claim.job_handle}", "sk": f"A#{asset_link}", "asset_handle": asset_link})}})
+        try:
+            self._transact(items, conditional=True)
+        except _ConditionFailed:
+            pass  # a duplicate delivery completed it first: counted once
+
+    # ---- log rows -------------------------------------------------------------------
+
+    def _log_put(self, job_handle: str, row: LogEntry) -> dict:
+        # Rows of one millisecond keep the job's story in order: begin, files, end.
+        rank = {LogType.BEGIN_UPLOAD: 0, LogType.END_UPLOAD: 9}.get(row.log_type, 5)
+        sk = f"L#{_iso(row.date_created)}#{rank}{secrets.token_hex(4)}"
+        item = {"pk": f"J#{job_handle}", "sk": sk, **row.model_dump(mode="json", exclude_none=True)}
+        return {"Put": {"TableName": self.table_name, "Item": _clean(item)}}
+
+    def add_log_rows(self, job_handle: str, rows: list[LogEntry]) -> None:
+        values = _clean({":n": len(rows)})
+        self._transact([
+            {"Update": {"TableName": self.table_name, "Key": _clean(_job_key(job_handle)),
+                        "UpdateExpression": "ADD n_log_rows :n", "ExpressionAttributeValues": values}},
+            *[self._log_put(job_handle, row) for row in rows],
+        ])
+
+    def query_log_rows(self, job_handle: str, log_types: list[str] | None, newest_first: bool
+                       ) -> Iterator[LogEntry]:
+        kwargs: dict[str, Any] = {
+            "KeyConditionExpression": Key("pk").eq(f"J#{job_handle}") & Key("sk").begins_with("L#"),
+            "ScanIndexForward": not newest_first,
+        }
+        if log_types:
+            kwargs["FilterExpression"] = Attr("log_type").is_in(log_types)
+        for item in self._query(**kwargs):
+            yield LogEntry.model_validate(_plain(item))
+
+    # ---- assets -------------------------------------------------------------------------
+
+    def _asset_item(self, asset: Asset) -> dict:
+        return {**_asset_key(asset.asset_handle), **asset.model_dump(mode="json"),
+                "gsi1pk": f"C#{asset.company_handle}#F#{asset.folder}", "gsi1sk": asset.name}
+
+    def get_asset(self, asset_handle: str) -> Asset | None:
+        item = self.table.get_item(Key=_asset_key(asset_handle), ConsistentRead=True).get("Item")
+        return Asset.model_validate(_plain(item)) if item else None
+
+    def find_asset_by_name(self, company_handle: str, name: str) -> Asset | None:
+        guard = self.table.get_item(Key=_name_key(company_handle, name), ConsistentRead=True).get("Item")
+        return self.get_asset(guard["asset_handle"]) if guard else None
+
+    def create_asset(self, asset: Asset) -> bool:
+        """Create the asset and claim its company-unique ID; False if the ID is taken."""
+        guard = {**_name_key(asset.company_handle, asset.name), "asset_handle": asset.asset_handle}
+        try:
+            self._transact([
+                {"Put": {"TableName": self.table_name, "Item": _clean(guard),
+                         "ConditionExpression": "attribute_not_exists(pk)"}},
+                {"Put": {"TableName": self.table_name, "Item": _clean(self._asset_item(asset)),
+                         "ConditionExpression": "attribute_not_exists(pk)"}},
+            ], conditional=True)
+            return True
+        except _ConditionFailed:
+            return False
+
+    def replace_asset(self, asset: Asset) -> None:
+        self.table.put_item(Item=self._asset_item(asset), ConditionExpression=Attr("pk").exists())
+
+    def list_job_assets(self, job_handle: str) -> list[Asset]:
+        links = self._query(KeyConditionExpression=Key("pk").eq(f"J#{job_handle}") & Key("sk").begins_with("A#"))
+        assets = [self.get_asset(link["asset_handle"]) for link in links]
+        return [a for a in assets if a is not None]
+
+    def list_folder_assets(self, company_handle: str, folder: str) -> list[Asset]:
+        items = self._query(IndexName=OWNER_INDEX,
+                            KeyConditionExpression=Key("gsi1pk").eq(f"C#{company_handle}#F#{folder}"))
+        return [Asset.model_validate(_plain(item)) for item in items]
+
+    # ---- plumbing ---------------------------------------------------------------------------
+
+    def _query(self, **kwargs: Any) -> Iterator[dict]:
+        while True:
+            page = self.table.query(**kwargs)
+            yield from page["Items"]
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def _transact(self, items: list[dict], conditional: bool = False) -> None:
+        try:
+            self.client.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            if conditional and _is_cancelled_by_condition(exc):
+                raise _ConditionFailed from exc
+            raise _translate(exc) from exc
+
+
+class _ConditionFailed(Exception):
+    pass
+
+
+@lru_cache(maxsize=4)
+def get_job_store(table_name: str) -> JobStore:
+    return JobStore(table_name)

@@ -1,0 +1,46 @@
+"""ProcessFileFunction: S3 ObjectCreated notifications (through SQS) → one asset per file."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from openips.imaging.vips import configure
+from openips.models.domain import utcnow
+from openips.models.events import IncomingObject, S3Notification
+from openips.observability import logger, metrics, tracer
+from openips.services.deps import get_deps
+from openips.services.processing import process_object
+
+# Failed records are reported back (partial batch response) rather than failing the
+# invocation, so a batch of transient failures does not count as a function error.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+
+def record_handler(record: SQSRecord) -> None:
+    notification = S3Notification.model_validate_json(record.body)
+    if notification.is_test_event:  # sent once when the bucket notification is configured
+        logger.info("s3:TestEvent ignored")
+        return
+    deps = get_deps()
+    configure(deps.settings.vips_concurrency)
+    for s3_record in notification.records:
+        if not s3_record.event_name.startswith("ObjectCreated:"):
+            continue
+        obj = IncomingObject.from_record(s3_record)
+        logger.append_keys(s3_key=obj.key)
+        outcome = process_object(deps, obj, utcnow())
+        metrics.add_metric(name=outcome, unit=MetricUnit.Count, value=1)
+        logger.info("file handled", outcome=outcome, size=obj.size)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return process_partial_response(event=event, record_handler=record_handler,
+                                    processor=processor, context=context)

@@ -1,0 +1,49 @@
+"""Plain results of the imaging package; importable without pyvips (API-side code uses them)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+TiffCompression = Literal["jpeg", "deflate"]
+
+
+@dataclass(frozen=True, slots=True)
+class ImageInfo:
+    """What the file header says, before any pixel is decoded."""
+
+    format: str
+    width: int
+    height: int
+    bands: int
+    has_alpha: bool
+    interpretation: str
+    bits_per_sample: int
+    pages: int = 1
+    has_icc_profile: bool = False
+
+    @property
+    def pixels(self) -> int:
+        """Pixel count of one page."""
+        return self.width * self.height
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedTiff:
+    """The optimized pyramid TIFF as written; ``levels`` is in file order, full resolution first."""
+
+    path: str
+    compression: TiffCompression
+    width: int
+    height: int
+    levels: list[tuple[int, int]]
+    size_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class OptimizedImage:
+    """Outcome of one ``optimize`` call."""
+
+    info: ImageInfo
+    tiff: EncodedTiff
+    warnings: list[str] = field(default_factory=list)

@@ -1,0 +1,189 @@
+"""HTTP request and response shapes (http-api.md), with IPS element names on the wire."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import Field
+
+from openips.models.domain import OverwriteMode, Role
+from openips.models.upload_job import IpsModel, UploadPostJob
+
+
+class CreateUploadJobRequest(IpsModel):
+    company_handle: str | None = None
+    job_name: str = Field(min_length=1, max_length=256)
+    description: str = Field(default="", max_length=4096)
+    locale: str = Field(default="en-US", pattern=r"^[a-z]{2}(-[A-Z]{2})?$")
+    dest_folder: str = Field(default="", max_length=1024)
+    upload_params: UploadPostJob
+
+
+class UploadForm(IpsModel):
+    """A presigned S3 POST covering every file of one job."""
+
+    url: str
+    fields: dict[str, str]
+    key_prefix: str
+    expiration: datetime
+    max_file_size: int
+
+
+class UploadJobResponse(IpsModel):
+    job_handle: str
+    upload: UploadForm
+
+
+class JobHandleResponse(IpsModel):
+    job_handle: str
+
+
+class TaskItemProgress(IpsModel):
+    item_name: str
+    progress: float
+    progress_message: str
+    last_progress_update: datetime
+
+
+class TaskProgress(IpsModel):
+    task_type: str = "FileProcessing"
+    task_state: Literal["Unknown", "New", "Processing", "Stopping", "Done", "Failed"]
+    num_processed: int
+    num_processing: int
+    num_pending: int
+    progress: float
+    progress_message: str
+    last_progress_update: datetime
+    task_item_progress_array: list[TaskItemProgress] = Field(default_factory=list)
+
+
+class ActiveJob(IpsModel):
+    company_handle: str
+    job_handle: str
+    name: str
+    original_name: str
+    type: str = "UploadPost"
+    state: str
+    submit_user_email: str
+    locale: str
+    description: str
+    server_name: str = "openips"
+    start_date: datetime
+    trigger_time: datetime
+    total_size: int
+    progress: int
+    progress_message: str
+    last_progress_update: datetime
+    task_progress_array: list[TaskProgress]
+    upload_post_job: dict
+
+
+class ActiveJobsResponse(IpsModel):
+    job_array: list[ActiveJob]
+
+
+class JobLogDetailAux(IpsModel):
+    log_message: str
+    log_type: str
+    date_created: datetime | None = None
+
+
+class JobLogDetail(IpsModel):
+    log_message: str
+    log_type: str
+    date_created: datetime
+    asset_name: str | None = None
+    asset_type: str | None = None
+    asset_handle: str | None = None
+    aux_array: list[JobLogDetailAux] | None = None
+
+
+class JobLog(IpsModel):
+    company_handle: str
+    job_handle: str
+    job_name: str
+    original_job_name: str
+    submit_user_email: str
+    log_type: str
+    job_sub_type: str = ""
+    start_date: datetime | None = None
+    end_date: datetime | None = None
+    description: str
+    file_success_count: int
+    file_error_count: int
+    file_warning_count: int
+    file_duplicate_count: int
+    file_update_count: int
+    total_file_count: int
+    transfer_success_count: int
+    transfer_error_count: int
+    transfer_warning_count: int
+    fatal_error: bool
+    detail_total_rows: int | None = None
+    detail_array: list[JobLogDetail] | None = None
+
+
+class JobLogsResponse(IpsModel):
+    job_log_array: list[JobLog]
+
+
+class AssetFile(IpsModel):
+    url: str
+    key: str
+    format: str | None = None
+
+
+class AssetFiles(IpsModel):
+    master: AssetFile
+    optimized: AssetFile | None = None
+    mask: AssetFile | None = None
+
+
+class AssetResponse(IpsModel):
+    asset_handle: str
+    company_handle: str
+    name: str
+    type: str
+    folder: str
+    file_name: str
+    publish_state: str
+    width: int | None
+    height: int | None
+    file_size: int
+    created_job_handle: str
+    updated_job_handle: str
+    created: datetime
+    updated: datetime
+    xmp_keywords: list[str]
+    project_handles: list[str]
+    crop_rect: dict | None
+    files: AssetFiles
+    children: list[str] = Field(default_factory=list)
+    parent_handle: str | None = None
+
+
+class AssetsResponse(IpsModel):
+    asset_array: list[AssetResponse]
+
+
+class CreateCompanyRequest(IpsModel):
+    name: str = Field(min_length=1, max_length=256)
+    overwrite_mode: OverwriteMode = "OverwriteFullName"
+    retain_publish_state: bool = False
+    max_file_size: int | None = Field(default=None, gt=0, le=5 * 1024**3)
+
+
+class CreateCompanyResponse(IpsModel):
+    company_handle: str
+
+
+class CreateUserRequest(IpsModel):
+    company_handle: str
+    email: str = Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
+    role: Role
+
+
+class CreateUserResponse(IpsModel):
+    user_handle: str
+    api_key: str

@@ -1,0 +1,298 @@
+"""``UploadPostJob`` and its option types (spec §4–§6), with the XSD element names.
+
+Python attributes are snake_case; the wire names are the XSD's camelCase aliases.
+Unknown elements are refused (``extra="forbid"``), enum values are case-sensitive
+literals, and the four elements the XSD requires are required here too. Arrays that
+IPS wraps in ``{items: [...]}`` are plain JSON arrays (http-api.md).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.alias_generators import to_camel
+
+
+class IpsModel(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+    )
+
+
+Corner = Literal["UpperLeft", "BottomLeft", "UpperRight", "BottomRight"]
+Tolerance = float
+EmailSetting = Literal["All", "Error", "ErrorAndWarning", "JobCompletion", "None"]
+ColorspaceMode = Literal["Auto", "Rgb", "Cmyk", "Gray"]
+
+
+class KnockoutBackgroundOptions(IpsModel):
+    corner: Corner
+    tolerance: float = Field(default=0.0, ge=0.0, le=1.0)
+    fill_method: Literal["FloodFill", "MatchPixel"]
+
+
+class ManualCropOptions(IpsModel):
+    """Pixels trimmed from each edge (spec §5.2: per-edge trim amounts)."""
+
+    left: int = Field(ge=0)
+    right: int = Field(ge=0)
+    top: int = Field(ge=0)
+    bottom: int = Field(ge=0)
+
+
+class AutoColorCropOptions(IpsModel):
+    corner: Corner
+    tolerance: float = Field(ge=0.0, le=1.0)
+
+
+class AutoTransparentCropOptions(IpsModel):
+    tolerance: float = Field(ge=0.0, le=1.0)
+
+
+class AutoSmartCropOptions(IpsModel):
+    name: str
+    width: int = Field(gt=0)
+    height: int = Field(gt=0)
+    type: str
+
+
+class PhotoshopLayerOptions(IpsModel):
+    layer_naming: Literal["LayerName", "AppendNumber", "AppendName", "Folders"] | None = None
+    anchor: (
+        Literal[
+            "Center", "North", "Northwest", "West", "Southwest",
+            "South", "Southeast", "East", "Northeast",
+        ]
+        | None
+    ) = None
+    create_template: bool | None = None
+    extract_text: bool | None = None
+    extend_layers: bool | None = None
+
+
+class PhotoshopOptions(IpsModel):
+    process: Literal["None", "MaintainLayers"] | None = None
+    layer_options: PhotoshopLayerOptions | None = None
+
+
+class PostScriptOptions(IpsModel):
+    process: Literal["None", "Rasterize"] | None = None
+    resolution: float | None = Field(default=None, gt=0, le=2400)
+    colorspace: ColorspaceMode | None = None
+    alpha: bool | None = None
+    extract_search_words: bool | None = None
+
+
+class PdfOptions(IpsModel):
+    process: Literal["None", "Rasterize", "Thumbnail"] | None = None
+    resolution: float | None = Field(default=None, gt=0, le=2400)
+    colorspace: ColorspaceMode | None = None
+    pdf_catalog: bool | None = None
+    extract_search_words: bool | None = None
+    extract_links: bool | None = None
+
+
+class IllustratorOptions(IpsModel):
+    process: Literal["None", "Rasterize"] | None = None
+    resolution: float | None = Field(default=None, gt=0, le=2400)
+    colorspace: ColorspaceMode | None = None
+    alpha: bool | None = None
+
+
+class CssOptions(IpsModel):
+    force_static_images: bool | None = None
+
+
+class ColorManagementOptions(IpsModel):
+    color_management: Literal["Default", "MaintainOriginal", "Convert"]
+    source_profile_handle: str | None = None
+    output_profile_handle: str | None = None
+
+
+class AutoSetCreationOptions(IpsModel):
+    auto_sets_array: list[str] = Field(default_factory=list)
+
+
+class Property(IpsModel):
+    name: str
+    value: str
+
+
+class VideoEncoding(IpsModel):
+    name: str
+    file_suffix: str
+    playback_target: str | None = None
+    width: int | None = None
+    height: int | None = None
+    video_codec: str | None = None
+    video_bitrate: int
+    min_bitrate: int | None = None
+    max_bitrate: int | None = None
+    constant_bitrate: bool | None = None
+    frame_rate: float | None = None
+    keyframe_interval: int | None = None
+    h264_profile: str | None = None
+    h264_level: str | None = None
+    two_pass: bool | None = None
+    audio_codec: str | None = None
+    audio_bitrate: int
+    audio_sample_rate: int | None = None
+    advanced_settings: list[Property] | None = None
+
+
+class VideoSmartCropAspectRatio(IpsModel):
+    width: int | None = None
+    height: int | None = None
+
+
+class AvsEncoding(IpsModel):
+    name: str
+    aspect_ratio: str | None = None
+    video_encoding_array: list[VideoEncoding]
+
+
+class ThumbnailOptions(IpsModel):
+    thumbnail_time: int | None = Field(default=None, ge=0)
+
+
+class MediaOptions(IpsModel):
+    video_encoding_presets_array: list[str] | None = None
+    video_encoding_array: list[VideoEncoding] | None = None
+    video_smart_crop_array: list[VideoSmartCropAspectRatio] | None = None
+    video_smart_crop_sample_rate: int | None = None
+    avs_encoding_array: list[AvsEncoding] | None = None
+    generate_thumbnail: bool | None = None
+    thumbnail_options: ThumbnailOptions | None = None
+    cmaf_conformance: bool | None = None
+
+
+class InDesignOptions(IpsModel):
+    process: str | None = None
+
+
+class UnsharpMaskOptions(IpsModel):
+    amount: float = Field(default=0.0, ge=0.0, le=5.0)
+    radius: float | None = Field(default=None, ge=0.0, le=250.0)
+    threshold: int = Field(default=6, ge=0, le=255)
+    monochrome: Literal[0, 1] | None = None
+
+
+class UnCompressOptions(IpsModel):
+    process: Literal["None", "UnCompress"]
+
+
+class MetadataUpdate(IpsModel):
+    field_handle: str
+    value: str | None = None
+    bool_val: bool | None = None
+    long_val: int | None = None
+    double_val: float | None = None
+    date_val: datetime | None = None
+    add_tag_value_array: list[str] | None = None
+    set_tag_value_array: list[str] | None = None
+    delete_tag_value_array: list[str] | None = None
+
+
+class MetadataOptions(IpsModel):
+    update_array: list[MetadataUpdate] | None = None
+
+
+class AudioCaptionsMetadata(IpsModel):
+    label: str | None = None
+    language: str | None = None
+    language_code: str | None = None
+    role: str | None = None
+    is_default: bool | None = None
+
+
+# Undocumented credential-like elements: stored, never echoed, never logged.
+SECRET_FIELDS = frozenset({"jwtToken", "apikey"})
+
+
+class UploadPostJob(IpsModel):
+    """Processing options of one upload job (XSD sequence order, spec §4)."""
+
+    overwrite: bool
+    ready_for_publish: bool
+    preserve_publish_state: bool | None = None
+    synchronization_complete: bool | None = None
+    create_mask: bool
+    preserve_crop: bool = True
+    knockout_background_options: KnockoutBackgroundOptions | None = None
+    manual_crop_options: ManualCropOptions | None = None
+    auto_color_crop_options: AutoColorCropOptions | None = None
+    auto_transparent_crop_options: AutoTransparentCropOptions | None = None
+    auto_smart_crop_options_array: list[AutoSmartCropOptions] | None = None
+    photoshop_options: PhotoshopOptions | None = None
+    post_script_options: PostScriptOptions | None = None
+    pdf_options: PdfOptions | None = None
+    illustrator_options: IllustratorOptions | None = None
+    css_options: CssOptions | None = None
+    color_management_options: ColorManagementOptions | None = None
+    auto_set_creation_options: AutoSetCreationOptions | None = None
+    project_handle_array: list[str] | None = None
+    email_setting: EmailSetting
+    post_http_url: str | None = Field(default=None, max_length=2048)
+    media_options: MediaOptions | None = None
+    in_design_options: InDesignOptions | None = None
+    xmp_keywords: str | None = None
+    unsharp_mask_options: UnsharpMaskOptions | None = None
+    un_compress_options: UnCompressOptions | None = None
+    exclude_master_video_from_avs: bool | None = Field(
+        default=None, alias="excludeMasterVideoFromAVS"
+    )
+    metadata_options: MetadataOptions | None = None
+    jwt_token: str | None = None
+    ims_org: str | None = None
+    apikey: str | None = None
+    ignore_smart_crop_generation: bool | None = None
+    preserve_smart_crop: bool | None = None
+    source_video_asset_handle: str | None = None
+    audio_captions_metadata: AudioCaptionsMetadata | None = None
+
+    @model_validator(mode="after")
+    def _one_crop_block(self) -> UploadPostJob:
+        crops = [
+            name
+            for name, value in (
+                ("manualCropOptions", self.manual_crop_options),
+                ("autoColorCropOptions", self.auto_color_crop_options),
+                ("autoTransparentCropOptions", self.auto_transparent_crop_options),
+            )
+            if value is not None
+        ]
+        if len(crops) > 1:
+            # Spec §4.1: the crop blocks are mutually exclusive.
+            raise ValueError(f"at most one crop block may be given, got {', '.join(crops)}")
+        return self
+
+    def public_dump(self) -> dict:
+        """The options as echoed in ``ActiveJob.uploadPostJob``: wire names, no secrets."""
+        dumped = self.model_dump(by_alias=True, exclude_none=True, mode="json")
+        return {k: v for k, v in dumped.items() if k not in SECRET_FIELDS}
+
+
+# Elements this version validates and stores but whose processing is not built yet.
+# A job that sets one gets an UploadWarning row saying so (never a silent skip).
+NOT_YET_APPLIED: tuple[str, ...] = (
+    "knockoutBackgroundOptions", "manualCropOptions", "autoColorCropOptions",
+    "autoTransparentCropOptions", "autoSmartCropOptionsArray", "photoshopOptions",
+    "postScriptOptions", "pdfOptions", "illustratorOptions", "cssOptions",
+    "colorManagementOptions", "autoSetCreationOptions", "projectHandleArray",
+    "postHttpUrl", "mediaOptions", "inDesignOptions", "xmpKeywords",
+    "unsharpMaskOptions", "unCompressOptions", "metadataOptions",
+    "audioCaptionsMetadata", "sourceVideoAssetHandle",
+)
+
+
+def options_not_yet_applied(job: UploadPostJob) -> list[str]:
+    """Wire names of the options set on ``job`` that this version does not apply yet."""
+    dumped = job.model_dump(by_alias=True, exclude_none=True)
+    names = [name for name in NOT_YET_APPLIED if name in dumped]
+    if job.create_mask:
+        names.append("createMask")
+    if job.email_setting != "None":
+        names.append("emailSetting")
+    return names

@@ -1,0 +1,64 @@
+"""Reading assets, with short-lived presigned GET URLs for their files."""
+
+from __future__ import annotations
+
+from openips.models import errors
+from openips.models.api import AssetFile, AssetFiles, AssetResponse
+from openips.models.domain import Asset, User
+from openips.services import auth
+from openips.services.deps import Deps
+from openips.services.jobs import get_owned_job
+from openips.services.naming import normalize_folder
+
+
+def asset_view(deps: Deps, asset: Asset) -> AssetResponse:
+    bucket = deps.settings.assets_bucket
+    storage = deps.storage
+    optimized = None
+    if asset.optimized_key:
+        stem = asset.file_name.rsplit(".", 1)[0]
+        optimized = AssetFile(url=storage.presign_get(bucket, asset.optimized_key, f"{stem}.tif"),
+                              key=asset.optimized_key, format=asset.optimized_format)
+    files = AssetFiles(
+        master=AssetFile(url=storage.presign_get(bucket, asset.master_key, asset.file_name), key=asset.master_key),
+        optimized=optimized,
+    )
+    return AssetResponse(**asset.model_dump(exclude={"master_key", "optimized_key", "optimized_format",
+                                                     "extension", "last_claim"}), files=files)
+
+
+def get_asset(deps: Deps, user: User, asset_handle: str) -> AssetResponse:
+    auth.require_role(user, auth.READ_ROLES, "getAssets")
+    asset = deps.store.get_asset(asset_handle)
+    if asset is None:
+        raise errors.unknown_handle("asset", asset_handle)
+    auth.check_owner(user, asset.company_handle)
+    return asset_view(deps, asset)
+
+
+def find_assets(deps: Deps, user: User, company: str | None, job_handle: str | None,
+                folder: str | None, name: str | None, asset_type: str | None) -> list[AssetResponse]:
+    """Assets by job, by folder, or by name (the company-unique asset ID)."""
+    auth.require_role(user, auth.READ_ROLES, "searchAssets")
+    company_handle = auth.company_scope(user, company)
+    if job_handle:
+        job = get_owned_job(deps, user, job_handle)
+        found = deps.store.list_job_assets(job.job_handle)
+    elif name:
+        asset = deps.store.find_asset_by_name(company_handle, name)
+        found = [asset] if asset else []
+    elif folder is not None:
+        try:
+            found = deps.store.list_folder_assets(company_handle, normalize_folder(folder))
+        except errors.FileRejectedError as exc:
+            raise errors.invalid_parameter(f"folder: {exc.message}") from exc
+    else:
+        raise errors.missing_parameter("Give one of jobHandle, folder or name")
+    found = [a for a in found if a.company_handle == company_handle or user.role == "IpsAdmin"]
+    if folder is not None and (job_handle or name):
+        found = [a for a in found if a.folder == normalize_folder(folder)]
+    if name and job_handle:
+        found = [a for a in found if a.name == name]
+    if asset_type:
+        found = [a for a in found if a.type == asset_type]
+    return [asset_view(deps, a) for a in found]

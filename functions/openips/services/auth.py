@@ -1,0 +1,89 @@
+"""API keys, roles and tenant scoping (http-api.md "Authentication")."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from openips.adapters.store import JobStore
+from openips.models import errors
+from openips.models.api import CreateCompanyRequest, CreateUserRequest
+from openips.models.domain import Company, Role, User, new_handle
+from openips.models.errors import AuthenticationFault, AuthorizationFault
+
+UPLOAD_ROLES: frozenset[str] = frozenset({"IpsAdmin", "IpsCompanyAdmin", "IpsUser"})
+READ_ROLES: frozenset[str] = UPLOAD_ROLES | {"ImagePortalUser"}
+KEY_PREFIX = "oips_"
+
+
+def hash_key(api_key: str) -> str:
+    return hashlib.sha256(api_key.encode()).hexdigest()
+
+
+def authenticate(store: JobStore, authorization: str | None) -> User:
+    """The user behind ``Authorization: Bearer <key>``; only the key's hash is stored."""
+    if not authorization or not authorization.strip():
+        raise AuthenticationFault(errors.NO_CREDENTIALS, "Missing Authorization: Bearer <apiKey> header")
+    scheme, _, token = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthenticationFault(errors.NO_CREDENTIALS, "Authorization header must be 'Bearer <apiKey>'")
+    user = store.get_user_by_key_hash(hash_key(token.strip()))
+    if user is None:
+        raise AuthenticationFault(errors.INVALID_CREDENTIALS, "Invalid API key")
+    return user
+
+
+def require_role(user: User, allowed: frozenset[str], operation: str) -> None:
+    if user.role not in allowed:
+        raise AuthorizationFault(errors.NO_OPERATION_PERMISSION,
+                                 f"Role {user.role} may not call {operation}")
+
+
+def company_scope(user: User, requested: str | None) -> str:
+    """The company a request acts on: the caller's own, or any for ``IpsAdmin``."""
+    if requested is None or requested == user.company_handle:
+        return user.company_handle
+    if user.role == "IpsAdmin":
+        return requested
+    raise AuthorizationFault(errors.INVALID_COMPANY, f"User is not a member of company {requested}")
+
+
+def check_owner(user: User, company_handle: str) -> None:
+    if user.role != "IpsAdmin" and user.company_handle != company_handle:
+        raise errors.illegal_company()
+
+
+def create_company(store: JobStore, caller: User, request: CreateCompanyRequest) -> Company:
+    require_role(caller, frozenset({"IpsAdmin"}), "createCompany")
+    company = Company(company_handle=new_handle("c"), **request.model_dump())
+    store.put_company(company)
+    return company
+
+
+def create_user(store: JobStore, caller: User | None, request: CreateUserRequest) -> tuple[User, str]:
+    """Create a user and its API key (returned once, stored only as a hash).
+
+    ``caller`` is None only for the bootstrap command, which runs with table access.
+    """
+    if caller is not None:
+        require_role(caller, frozenset({"IpsAdmin", "IpsCompanyAdmin"}), "createUser")
+        check_owner(caller, request.company_handle)
+        if request.role == "IpsAdmin" and caller.role != "IpsAdmin":
+            raise AuthorizationFault(errors.NO_OPERATION_PERMISSION, "Only IpsAdmin may create IpsAdmin users")
+    if store.get_company(request.company_handle) is None:
+        raise errors.unknown_handle("company", request.company_handle)
+    if store.find_user_by_email(request.company_handle, request.email):
+        raise errors.invalid_parameter(f"User {request.email} already exists in {request.company_handle}", 409)
+    user = User(user_handle=new_handle("u"), **request.model_dump())
+    api_key = KEY_PREFIX + secrets.token_urlsafe(32)
+    store.put_user(user, hash_key(api_key))
+    return user, api_key
+
+
+def bootstrap_admin(store: JobStore, email: str, company_name: str = "openips") -> tuple[User, str]:
+    """The first ``IpsAdmin`` and its key, in a company of its own."""
+    company = Company(company_handle=new_handle("c"), name=company_name)
+    store.put_company(company)
+    role: Role = "IpsAdmin"
+    return create_user(store, None, CreateUserRequest(company_handle=company.company_handle,
+                                                      email=email, role=role))

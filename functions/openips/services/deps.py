@@ -1,0 +1,34 @@
+"""The adapters a service needs, built once per process from the settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from openips.adapters.queue import JobEvents, get_job_events
+from openips.adapters.storage import Storage, get_storage
+from openips.adapters.store import JobStore, get_job_store
+from openips.settings import Settings, get_settings
+
+
+@dataclass(frozen=True)
+class Deps:
+    settings: Settings
+    store: JobStore
+    storage: Storage
+    events: JobEvents
+
+
+def get_deps() -> Deps:
+    settings = get_settings()
+    return Deps(
+        settings=settings,
+        store=get_job_store(settings.jobs_table),
+        storage=get_storage(settings.s3_public_endpoint),
+        events=get_job_events(settings.job_events_queue_url),
+    )
+
+
+def reset_caches() -> None:
+    """Forget cached settings and clients (tests, and the local stack between runs)."""
+    for cached in (get_settings, get_job_store, get_storage, get_job_events):
+        cached.cache_clear()

@@ -1,0 +1,194 @@
+"""Upload-job use-cases: open, renew the form, close, finish, and read jobs and logs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from itertools import islice
+
+from openips.models import errors
+from openips.models.api import (
+    ActiveJob,
+    CreateUploadJobRequest,
+    JobLog,
+    UploadForm,
+)
+from openips.models.domain import Job, JobState, LogEntry, LogType, User, new_handle
+from openips.models.upload_job import options_not_yet_applied
+from openips.services import auth, views
+from openips.services.deps import Deps
+from openips.services.naming import normalize_folder
+
+MAX_RECORDS_PER_PAGE = 1000
+LOG_SORT_FIELDS = ("JobName", "LogType", "StartDate", "CompanyName", "UserId", "Email",
+                   "FileErrorCount", "FileWarningCount", "FileSuccessCount")
+
+
+def incoming_prefix(job: Job) -> str:
+    """Every file of a job is POSTed under this key prefix (enforced by the form policy)."""
+    return f"incoming/{job.company_handle}/{job.job_handle}/"
+
+
+def open_job(deps: Deps, user: User, request: CreateUploadJobRequest, source_ip: str | None,
+             now: datetime) -> tuple[Job, UploadForm]:
+    """The first UploadFile POST of IPS: create the job and hand out its upload form."""
+    auth.require_role(user, auth.UPLOAD_ROLES, "uploadPostJob")
+    company_handle = auth.company_scope(user, request.company_handle)
+    company = deps.store.get_company(company_handle)
+    if company is None:
+        raise errors.unknown_handle("company", company_handle)
+    try:
+        dest_folder = normalize_folder(request.dest_folder)
+    except errors.FileRejectedError as exc:
+        raise errors.invalid_parameter(f"destFolder: {exc.message}") from exc
+    job = Job(
+        job_handle=new_handle("j"), company_handle=company_handle,
+        name=request.job_name, original_name=request.job_name,
+        description=request.description, locale=request.locale, dest_folder=dest_folder,
+        submit_user_handle=user.user_handle, submit_user_email=user.email, source_ip=source_ip,
+        options=request.upload_params, start_date=now, last_activity=now,
+    )
+    rows = [LogEntry(log_type=LogType.BEGIN_UPLOAD, date_created=now,
+                     log_message=f"Upload job {job.name} started by {user.email}")]
+    rows += [
+        LogEntry(log_type=LogType.UPLOAD_WARNING, date_created=now, code="option.not_applied",
+                 log_message=f"Option {name} is accepted and stored, but this version of openips "
+                             "does not apply it yet")
+        for name in options_not_yet_applied(request.upload_params)
+    ]
+    job.counts.log_rows = len(rows)
+    deps.store.create_job(job, rows)
+    return job, upload_form(deps, job, company.max_file_size)
+
+
+def upload_form(deps: Deps, job: Job, company_max: int | None) -> UploadForm:
+    settings = deps.settings
+    max_size = min(company_max or settings.max_file_size_bytes, settings.max_file_size_bytes)
+    prefix = incoming_prefix(job)
+    url, fields, expires = deps.storage.presign_post(settings.incoming_bucket, prefix, max_size,
+                                                     settings.upload_form_ttl_seconds)
+    return UploadForm(url=url, fields=fields, key_prefix=prefix, expiration=expires, max_file_size=max_size)
+
+
+def get_owned_job(deps: Deps, user: User, job_handle: str) -> Job:
+    job = deps.store.get_job(job_handle)
+    if job is None:
+        raise errors.unknown_handle("job", job_handle)
+    auth.check_owner(user, job.company_handle)
+    return job
+
+
+def renew_form(deps: Deps, user: User, job_handle: str, now: datetime) -> UploadForm:
+    """A later UploadFile POST: a fresh form for a job that is still open."""
+    auth.require_role(user, auth.UPLOAD_ROLES, "uploadPostJob")
+    job = get_owned_job(deps, user, job_handle)
+    if job.closed or job.finished:
+        raise errors.invalid_parameter(f"Job {job_handle} is closed; start a new job to upload more files", 409)
+    deps.store.touch_job(job_handle, now)
+    company = deps.store.get_company(job.company_handle)
+    return upload_form(deps, job, company.max_file_size if company else None)
+
+
+def end_job(deps: Deps, user: User, job_handle: str, now: datetime) -> None:
+    """``endJob=true``: no more files; the job ends once every uploaded file is accounted for."""
+    auth.require_role(user, auth.UPLOAD_ROLES, "uploadPostJob")
+    job = get_owned_job(deps, user, job_handle)
+    if not close(deps, job, "endJob", now):
+        raise errors.invalid_parameter(f"Job {job_handle} is already closed", 409)
+
+
+def close(deps: Deps, job: Job, reason: str, now: datetime) -> bool:
+    """Close an open job (False if it was not open) and finish it if nothing is pending."""
+    # Count what reached S3 so that events still on their way hold the job open.
+    expected = deps.storage.count_objects(deps.settings.incoming_bucket, incoming_prefix(job))
+    closed = deps.store.close_job(job.job_handle, expected, reason, now)
+    finish_if_complete(deps, job.job_handle, now)
+    return closed
+
+
+def finish_if_complete(deps: Deps, job_handle: str, now: datetime, force: bool = False) -> bool:
+    """Finish the job if it is closed and drained; exactly one caller wins."""
+    job = deps.store.get_job(job_handle)
+    if job is None or job.finished or not job.closed:
+        return False
+    end_row = LogEntry(log_type=LogType.END_UPLOAD, date_created=now,
+                       log_message=views.end_message(job, force))
+    if not deps.store.try_finish(job_handle, now, end_row, force=force):
+        return False
+    deps.events.job_finished(job_handle, job.company_handle)
+    return True
+
+
+# ---- reading jobs ----------------------------------------------------------------
+
+
+def active_jobs(deps: Deps, user: User, company: str | None, job_handle: str | None,
+                original_name: str | None, now: datetime) -> tuple[list[ActiveJob], int]:
+    """getActiveJobs: a Query on the sparse active index (never a Scan)."""
+    auth.require_role(user, auth.READ_ROLES, "getActiveJobs")
+    company_handle = auth.company_scope(user, company)
+    jobs, scanned = deps.store.query_active_jobs(company_handle)
+    jobs = [j for j in jobs if j.state != JobState.DONE]
+    if job_handle:
+        jobs = [j for j in jobs if j.job_handle == job_handle]
+    if original_name:
+        jobs = [j for j in jobs if j.original_name == original_name]
+    return [views.active_job(j, now) for j in jobs], scanned
+
+
+def job_logs(deps: Deps, user: User, company: str | None, user_handle: str | None,
+             sort_by: str | None, sort_direction: str | None, start: datetime | None,
+             end: datetime | None, num_rows: int | None) -> list[JobLog]:
+    """getJobLogs: one summary row per job, newest first by default."""
+    auth.require_role(user, auth.READ_ROLES, "getJobLogs")
+    company_handle = auth.company_scope(user, company)
+    if sort_by is not None and sort_by not in LOG_SORT_FIELDS:
+        raise errors.invalid_parameter(f"sortBy must be one of {', '.join(LOG_SORT_FIELDS)}")
+    descending = _descending(sort_direction, default=True)
+    jobs = deps.store.query_company_jobs(company_handle, start, end, newest_first=descending)
+    if user_handle:
+        jobs = (j for j in jobs if j.submit_user_handle == user_handle)
+    limit = num_rows or 100
+    if sort_by in (None, "StartDate"):
+        selected = list(islice(jobs, limit))
+    else:
+        selected = sorted(jobs, key=views.job_sort_key(sort_by), reverse=descending)[:limit]
+    return [views.job_log(j) for j in selected]
+
+
+def job_log_details(deps: Deps, user: User, job_handle: str, log_types: list[str] | None,
+                    records_per_page: int | None, results_page: int | None,
+                    sort_by: str | None, sort_direction: str | None) -> JobLog:
+    """getJobLogDetails: the job's summary row with one page of detail rows."""
+    auth.require_role(user, auth.READ_ROLES, "getJobLogDetails")
+    job = get_owned_job(deps, user, job_handle)
+    per_page = records_per_page or MAX_RECORDS_PER_PAGE
+    page = results_page or 1
+    if not 1 <= per_page <= MAX_RECORDS_PER_PAGE:
+        raise errors.invalid_parameter(f"recordsPerPage must be between 1 and {MAX_RECORDS_PER_PAGE}")
+    if page < 1:
+        raise errors.invalid_parameter("resultsPage must be 1 or more")
+    if sort_by not in (None, "Date", "LogType"):
+        raise errors.invalid_parameter("sortBy must be Date or LogType")
+    descending = _descending(sort_direction, default=False)
+    rows = deps.store.query_log_rows(job_handle, log_types, newest_first=descending)
+    if sort_by == "LogType":
+        everything = sorted(rows, key=lambda r: r.log_type.value, reverse=descending)
+        total = len(everything)
+        selected = everything[(page - 1) * per_page: page * per_page]
+    else:
+        selected = list(islice(rows, (page - 1) * per_page, page * per_page))
+        total = job.counts.log_rows if not log_types else (page - 1) * per_page + len(selected) + sum(1 for _ in rows)
+    summary = views.job_log(job)
+    return summary.model_copy(update={
+        "detail_total_rows": total,
+        "detail_array": [views.detail(row) for row in selected],
+    })
+
+
+def _descending(direction: str | None, default: bool) -> bool:
+    if direction is None:
+        return default
+    if direction not in ("Ascending", "Descending"):
+        raise errors.invalid_parameter("sortDirection must be Ascending or Descending")
+    return direction == "Descending"
+

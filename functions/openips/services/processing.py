@@ -1,0 +1,282 @@
+"""Per-file processing: one uploaded object becomes an asset or a job-log row saying why not.
+
+Order of work for one object, chosen so that a retry after a crash at any point
+repeats the same decision and counts the file once:
+
+1. claim the object (conditional put keyed on key + version), counting it as received;
+2. check the path and size, download it, decode and optimize it (no side effects yet);
+3. decide the asset (new / update / duplicate) with conditional writes, and remember the
+   decision on the claim;
+4. copy the master and write the pyramid TIFF under the asset;
+5. in one transaction: claim done, job counters, log rows; then delete the upload.
+
+Permanent failures (``FileRejectedError``) keep the bytes under ``quarantine/`` and log an
+``UploadError``; transient ones are re-raised so SQS retries, until the attempt limit
+turns them into a logged ``UploadError`` too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from openips.imaging.optimize import optimize
+from openips.imaging.types import OptimizedImage
+from openips.models import errors
+from openips.models.domain import (
+    Asset,
+    Company,
+    FileClaim,
+    Job,
+    LogEntry,
+    LogType,
+    PublishState,
+    new_handle,
+)
+from openips.models.events import IncomingObject
+from openips.observability import logger
+from openips.services import naming
+from openips.services.deps import Deps
+from openips.services.jobs import finish_if_complete
+
+LEASE = timedelta(minutes=16)  # longer than ProcessFileFunction's 15-minute timeout
+MAX_ATTEMPTS = 4  # below the queue's maxReceiveCount (5): the last try is logged, not lost
+
+
+@dataclass
+class FileResult:
+    outcome: str
+    rows: list[LogEntry] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+    asset_handle: str | None = None
+
+
+@dataclass(frozen=True)
+class IncomingKey:
+    company_handle: str
+    job_handle: str
+    relative: str
+
+
+def parse_incoming_key(key: str) -> IncomingKey | None:
+    """``incoming/<company>/<job>/<relative path>`` → its parts, or None."""
+    parts = key.split("/", 3)
+    if len(parts) != 4 or parts[0] != "incoming" or not parts[3]:
+        return None
+    if not parts[1].startswith("c-") or not parts[2].startswith("j-"):
+        return None
+    return IncomingKey(parts[1], parts[2], parts[3])
+
+
+def quarantine_key(key: str) -> str:
+    return "quarantine/" + key.removeprefix("incoming/")
+
+
+def claim_id_for(obj: IncomingObject) -> str:
+    return hashlib.sha256(f"{obj.key}\n{obj.version}".encode()).hexdigest()[:32]
+
+
+def process_object(deps: Deps, obj: IncomingObject, now: datetime) -> str:
+    """Process one uploaded object; returns what happened (for logs and metrics)."""
+    parsed = parse_incoming_key(obj.key)
+    job = deps.store.get_job(parsed.job_handle) if parsed else None
+    if parsed is None or job is None or job.company_handle != parsed.company_handle:
+        # No job to log against: keep the bytes and say so loudly in the function log.
+        kept = _quarantine(deps, obj)
+        if kept:
+            deps.storage.delete(obj.bucket, obj.key)
+        logger.error("object under incoming/ belongs to no known job; kept in quarantine",
+                     s3_key=obj.key, quarantine_key=kept)
+        return "Unattributed"
+    logger.append_keys(job_handle=job.job_handle, file_path=parsed.relative)
+
+    claim = FileClaim(job_handle=job.job_handle, claim_id=claim_id_for(obj), path=parsed.relative,
+                      lease_until=now + LEASE)
+    claimed = deps.store.claim_file(claim, now)
+    if claimed.status == "done":
+        return "DuplicateDelivery"
+    if claimed.status == "busy":
+        raise errors.TransientError(f"{parsed.relative} is being processed by another invocation")
+    claim = claimed.claim
+
+    if claim.attempts > MAX_ATTEMPTS:
+        result = _reject(deps, obj, parsed, errors.FileRejectedError(
+            f"processing failed {claim.attempts - 1} times (crash or timeout)", "file.retries_exhausted"), now)
+    elif job.finished:
+        result = _reject(deps, obj, parsed, errors.JobClosedError(
+            f"the file arrived after job {job.name} had ended, so it was not processed"), now)
+    else:
+        try:
+            result = _ingest(deps, job, claim, obj, parsed, now)
+        except errors.FileRejectedError as exc:
+            result = _reject(deps, obj, parsed, exc, now)
+
+    deps.store.complete_file(claim, result.counts, result.rows, result.asset_handle)
+    deps.storage.delete(obj.bucket, obj.key)
+    finish_if_complete(deps, job.job_handle, now)
+    return result.outcome
+
+
+def _reject(deps: Deps, obj: IncomingObject, parsed: IncomingKey,
+            exc: errors.FileRejectedError, now: datetime) -> FileResult:
+    kept = _quarantine(deps, obj)
+    message = f"{parsed.relative} could not be processed: {exc.message}."
+    message += f" The file was kept at s3://{obj.bucket}/{kept}." if kept else " The uploaded object no longer exists."
+    logger.warning("file rejected", code=exc.code, reason=exc.message)
+    row = LogEntry(log_type=LogType.UPLOAD_ERROR, log_message=message, date_created=now,
+                   file_path=parsed.relative, code=exc.code)
+    return FileResult("UploadError", [row], {"error": 1, "total_size": obj.size})
+
+
+def _quarantine(deps: Deps, obj: IncomingObject) -> str | None:
+    """Copy the upload under ``quarantine/``; None when the object is already gone."""
+    if deps.storage.head_size(obj.bucket, obj.key) is None:
+        return None
+    target = quarantine_key(obj.key)
+    deps.storage.copy(obj.bucket, obj.key, obj.bucket, target)
+    return target
+
+
+def _ingest(deps: Deps, job: Job, claim: FileClaim, obj: IncomingObject, parsed: IncomingKey,
+            now: datetime) -> FileResult:
+    target = naming.target_path(job.dest_folder, parsed.relative)
+    company = deps.store.get_company(job.company_handle)
+    if company is None:
+        raise errors.TransientError(f"company {job.company_handle} not found")
+    max_size = min(company.max_file_size or deps.settings.max_file_size_bytes,
+                   deps.settings.max_file_size_bytes)
+    if obj.size > max_size:
+        raise errors.FileTooLargeError(f"the file has {obj.size} bytes; the limit is {max_size}")
+
+    if claim.outcome is None and _is_duplicate(deps, job, company, target):
+        return _duplicate(deps, claim, target, now, obj.size)
+
+    with tempfile.TemporaryDirectory(prefix="openips-") as tmp:
+        source = os.path.join(tmp, "source")
+        deps.storage.download(obj.bucket, obj.key, source)
+        size = os.path.getsize(source)
+        if size == 0:
+            raise errors.EmptyFileError("the file is empty (0 bytes)")
+        try:
+            optimized = optimize(source, os.path.join(tmp, "optimized.tif"),
+                                 max_pixels=deps.settings.max_image_pixels)
+        except errors.FileRejectedError as exc:
+            exc.message = exc.message.replace(source, target.file_name)  # no temp paths in logs
+            raise
+        outcome, asset = _decide_asset(deps, job, company, claim, target, optimized, size, now)
+        if outcome == "DuplicateSkipped":
+            return _duplicate(deps, claim, target, now, size)
+        assert asset is not None
+        bucket = deps.settings.assets_bucket
+        deps.storage.copy(obj.bucket, obj.key, bucket, asset.master_key)
+        deps.storage.upload(optimized.tiff.path, bucket, asset.optimized_key or "", "image/tiff")
+        if outcome == "FileUpdated":
+            deps.store.replace_asset(asset)
+
+    log_type = LogType.UPLOAD_SUCCESS if outcome == "UploadSuccess" else LogType.FILE_UPDATED
+    verb = "was processed into IPS as" if outcome == "UploadSuccess" else "replaced"
+    rows = [LogEntry(log_type=log_type, date_created=now, asset_name=asset.name, asset_type="Image",
+                     asset_handle=asset.asset_handle, file_path=target.path,
+                     log_message=(f"{target.path} {verb} asset {asset.name} "
+                                  f"({optimized.info.width}×{optimized.info.height}, "
+                                  f"pyramid TIFF, {optimized.tiff.compression})"))]
+    rows += [LogEntry(log_type=LogType.UPLOAD_WARNING, date_created=now, asset_name=asset.name,
+                      asset_type="Image", asset_handle=asset.asset_handle, file_path=target.path,
+                      log_message=f"{target.path}: {warning}") for warning in optimized.warnings]
+    counts = {"success" if outcome == "UploadSuccess" else "update": 1, "total_size": size}
+    if optimized.warnings:
+        counts["warning"] = 1
+    return FileResult(outcome, rows, counts, asset.asset_handle)
+
+
+def _duplicate(deps: Deps, claim: FileClaim, target: naming.TargetPath, now: datetime,
+               size: int) -> FileResult:
+    deps.store.record_decision(claim, "DuplicateSkipped", None)
+    row = LogEntry(log_type=LogType.DUPLICATE_SKIPPED, date_created=now, asset_name=target.asset_name,
+                   file_path=target.path,
+                   log_message=(f"{target.path} was skipped: asset {target.asset_name} already "
+                                "exists and the job's overwrite option is false"))
+    return FileResult("DuplicateSkipped", [row], {"duplicate": 1, "total_size": size})
+
+
+def _is_duplicate(deps: Deps, job: Job, company: Company, target: naming.TargetPath) -> bool:
+    """Cheap pre-check so that skipped duplicates are never downloaded or decoded."""
+    return not job.options.overwrite and deps.store.find_asset_by_name(
+        company.company_handle, target.asset_name) is not None
+
+
+def _decide_asset(deps: Deps, job: Job, company: Company, claim: FileClaim,
+                  target: naming.TargetPath, optimized: OptimizedImage, size: int,
+                  now: datetime) -> tuple[str, Asset | None]:
+    """New asset, update of an existing one, or duplicate (spec §9.2); idempotent per claim."""
+    if claim.outcome is not None:  # a retry: repeat the decision taken before the crash
+        if claim.outcome == "DuplicateSkipped":
+            return claim.outcome, None
+        existing = deps.store.get_asset(claim.asset_handle or "")
+        if existing is None:
+            raise errors.TransientError("asset of a previous attempt is missing")
+        return claim.outcome, _updated(existing, job, company, target, optimized, size, claim, now, claim.outcome)
+
+    n = 0
+    while n <= naming.MAX_SUFFIX:
+        name = naming.suffixed(target.asset_name, n)
+        existing = deps.store.find_asset_by_name(company.company_handle, name)
+        if existing is None:
+            asset = _new_asset(job, company, target, name, optimized, size, claim, now)
+            if deps.store.create_asset(asset):
+                deps.store.record_decision(claim, "UploadSuccess", asset.asset_handle)
+                return "UploadSuccess", asset
+            continue  # another file took this ID meanwhile: look again
+        if not job.options.overwrite:
+            deps.store.record_decision(claim, "DuplicateSkipped", None)
+            return "DuplicateSkipped", None
+        if naming.overwrite_matches(company.overwrite_mode, existing, target):
+            deps.store.record_decision(claim, "FileUpdated", existing.asset_handle)
+            return "FileUpdated", _updated(existing, job, company, target, optimized, size, claim,
+                                           now, "FileUpdated")
+        n += 1
+    raise errors.FileRejectedError(f"no free asset ID for {target.asset_name} (tried -1 to -{naming.MAX_SUFFIX})",
+                                   "asset.no_free_name")
+
+
+def _asset_keys(company_handle: str, asset_handle: str) -> tuple[str, str]:
+    base = f"{company_handle}/{asset_handle}"
+    return f"{base}/master", f"{base}/optimized.tif"
+
+
+def _new_asset(job: Job, company: Company, target: naming.TargetPath, name: str,
+               optimized: OptimizedImage, size: int, claim: FileClaim, now: datetime) -> Asset:
+    handle = new_handle("a")
+    master, optimized_key = _asset_keys(company.company_handle, handle)
+    state: PublishState = "MarkedForPublish" if job.options.ready_for_publish else "NotMarkedForPublish"
+    return Asset(
+        asset_handle=handle, company_handle=company.company_handle, name=name, folder=target.folder,
+        file_name=target.file_name, extension=target.extension, publish_state=state,
+        width=optimized.info.width, height=optimized.info.height, file_size=size,
+        master_key=master, optimized_key=optimized_key, optimized_format="ptiff",
+        created_job_handle=job.job_handle, updated_job_handle=job.job_handle,
+        created=now, updated=now, last_claim=claim.claim_id,
+    )
+
+
+def _updated(existing: Asset, job: Job, company: Company, target: naming.TargetPath,
+             optimized: OptimizedImage, size: int, claim: FileClaim, now: datetime,
+             outcome: str) -> Asset:
+    if outcome == "UploadSuccess":  # retry of a creation: the record is already ours
+        return existing
+    preserve = job.options.preserve_publish_state
+    if preserve is None:
+        preserve = company.retain_publish_state
+    state: PublishState = existing.publish_state if preserve else (
+        "MarkedForPublish" if job.options.ready_for_publish else "NotMarkedForPublish")
+    # Spec §9.2: the "AnyFolder" modes move the asset to the folder of the new upload.
+    return existing.model_copy(update={
+        "folder": target.folder, "file_name": target.file_name, "extension": target.extension,
+        "publish_state": state, "width": optimized.info.width, "height": optimized.info.height,
+        "file_size": size, "updated_job_handle": job.job_handle, "updated": now,
+        "last_claim": claim.claim_id,
+    })
+

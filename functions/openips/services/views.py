@@ -1,0 +1,93 @@
+"""Pure mappings from stored jobs and rows to the IPS shapes the API answers with."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from openips.models.api import ActiveJob, JobLog, JobLogDetail, JobLogDetailAux, TaskProgress
+from openips.models.domain import Job, JobState, LogEntry, LogType
+
+
+def reported_state(job: Job) -> str:
+    """``ActiveJob/state``: open and idle → WaitingClient; files in flight or closed → Running."""
+    if job.state in (JobState.DONE, JobState.STOPPING, JobState.WAITING_COORDINATOR):
+        return job.state.value
+    if job.closed or job.counts.received > job.counts.done:
+        return JobState.RUNNING.value
+    return JobState.WAITING_CLIENT.value
+
+
+def active_job(job: Job, now: datetime) -> ActiveJob:
+    counts = job.counts
+    expected = max(job.expected_files, counts.received) if job.closed else counts.received
+    in_flight = counts.received - counts.done
+    pending = expected - counts.received
+    fraction = counts.done / expected if expected else 0.0
+    if job.closed:
+        message = f"{counts.done} of {expected} files processed"
+    else:
+        message = f"Open for uploads: {counts.done} files processed, {in_flight} in progress"
+    task = TaskProgress(
+        task_state="Processing" if in_flight or pending else ("New" if not counts.received else "Done"),
+        num_processed=counts.done, num_processing=in_flight, num_pending=pending,
+        progress=round(fraction, 4), progress_message=message, last_progress_update=job.last_activity,
+    )
+    return ActiveJob(
+        company_handle=job.company_handle, job_handle=job.job_handle, name=job.name,
+        original_name=job.original_name, state=reported_state(job),
+        submit_user_email=job.submit_user_email, locale=job.locale, description=job.description,
+        start_date=job.start_date, trigger_time=job.start_date, total_size=counts.total_size,
+        progress=int(fraction * 100), progress_message=message,
+        last_progress_update=job.last_activity, task_progress_array=[task],
+        upload_post_job=job.options.public_dump(),
+    )
+
+
+def job_log(job: Job) -> JobLog:
+    """The summary ``JobLog`` row of a job (counts as of now; final once it is done)."""
+    counts = job.counts
+    return JobLog(
+        company_handle=job.company_handle, job_handle=job.job_handle, job_name=job.name,
+        original_job_name=job.original_name, submit_user_email=job.submit_user_email,
+        log_type=(LogType.END_UPLOAD if job.finished else LogType.BEGIN_UPLOAD).value,
+        start_date=job.start_date, end_date=job.end_date, description=job.description,
+        file_success_count=counts.success, file_error_count=counts.error,
+        file_warning_count=counts.warning, file_duplicate_count=counts.duplicate,
+        file_update_count=counts.update, total_file_count=counts.received,
+        transfer_success_count=counts.received, transfer_error_count=0,
+        transfer_warning_count=0, fatal_error=job.fatal_error,
+    )
+
+
+def detail(row: LogEntry) -> JobLogDetail:
+    return JobLogDetail(
+        log_message=row.log_message, log_type=row.log_type.value, date_created=row.date_created,
+        asset_name=row.asset_name, asset_type=row.asset_type, asset_handle=row.asset_handle,
+        aux_array=[JobLogDetailAux.model_validate(a) for a in row.aux] or None,
+    )
+
+
+def end_message(job: Job, forced: bool) -> str:
+    c = job.counts
+    text = (f"Upload job {job.name} ended ({job.close_reason or 'closed'}): {c.received} files, "
+            f"{c.success} new, {c.update} updated, {c.duplicate} duplicates skipped, "
+            f"{c.error} errors, {c.warning} with warnings")
+    if forced and job.expected_files > c.received:
+        missing = job.expected_files - c.received
+        text += f"; {missing} uploaded objects never produced an upload event and were not processed"
+    return text
+
+
+def job_sort_key(sort_by: str) -> Callable[[Job], object]:
+    keys: dict[str, Callable[[Job], object]] = {
+        "JobName": lambda j: j.name,
+        "LogType": lambda j: job_log(j).log_type,
+        "CompanyName": lambda j: j.company_handle,
+        "UserId": lambda j: j.submit_user_handle,
+        "Email": lambda j: j.submit_user_email,
+        "FileErrorCount": lambda j: j.counts.error,
+        "FileWarningCount": lambda j: j.counts.warning,
+        "FileSuccessCount": lambda j: j.counts.success,
+    }
+    return keys[sort_by]

@@ -1,0 +1,47 @@
+"""Runtime settings, read from the environment once (the only module that reads it)."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+from pydantic import BaseModel, Field
+
+
+class Settings(BaseModel, frozen=True):
+    jobs_table: str = Field(min_length=1)
+    incoming_bucket: str = Field(min_length=1)
+    assets_bucket: str = Field(min_length=1)
+    job_events_queue_url: str = ""
+    job_idle_timeout_seconds: int = Field(default=1800, gt=0)
+    max_file_size_bytes: int = Field(default=5 * 1024**3, gt=0)
+    max_image_pixels: int = Field(default=500_000_000, gt=0)
+    upload_form_ttl_seconds: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
+    # A closed job whose expected files never produced an event is finished by the
+    # sweeper after this grace period (lost notification, deleted object).
+    missing_file_grace_seconds: int = Field(default=900, gt=0)
+    vips_concurrency: int | None = None
+    # Set by the local stack only: the S3 endpoint that presigned URLs must point at.
+    s3_public_endpoint: str | None = None
+
+
+_ENV = {
+    "jobs_table": "JOBS_TABLE",
+    "incoming_bucket": "INCOMING_BUCKET",
+    "assets_bucket": "ASSETS_BUCKET",
+    "job_events_queue_url": "JOB_EVENTS_QUEUE_URL",
+    "job_idle_timeout_seconds": "JOB_IDLE_TIMEOUT_SECONDS",
+    "max_file_size_bytes": "MAX_FILE_SIZE_BYTES",
+    "max_image_pixels": "MAX_IMAGE_PIXELS",
+    "upload_form_ttl_seconds": "UPLOAD_FORM_TTL_SECONDS",
+    "missing_file_grace_seconds": "MISSING_FILE_GRACE_SECONDS",
+    "vips_concurrency": "VIPS_CONCURRENCY",
+    "s3_public_endpoint": "OPENIPS_S3_PUBLIC_ENDPOINT",
+}
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings of this process; tests call ``get_settings.cache_clear()``."""
+    values = {field: os.environ[var] for field, var in _ENV.items() if os.environ.get(var)}
+    return Settings.model_validate(values)

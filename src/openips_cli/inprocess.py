@@ -1,0 +1,133 @@
+"""Drive the real Lambda handlers in this process, the way Lambda would.
+
+The API handler gets API Gateway HTTP API v2 events; the processing and finalize
+handlers get the SQS messages that S3 notifications and the job-events queue really
+hold (moto in-process here, or any SQS endpoint).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+import boto3
+import requests
+
+from openips_cli.provision import Resources
+
+
+@dataclass
+class LambdaContext:
+    function_name: str = "openips-local"
+    memory_limit_in_mb: int = 2048
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:openips-local"
+    aws_request_id: str = "00000000-0000-0000-0000-000000000000"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 900_000
+
+
+@dataclass
+class ApiResponse:
+    status: int
+    body: Any
+
+    @property
+    def fault_code(self) -> int | None:
+        return self.body.get("fault", {}).get("code") if isinstance(self.body, dict) else None
+
+
+def http_api_event(method: str, path: str, headers: dict[str, str], query: dict[str, str] | None,
+                   body: str | None, source_ip: str) -> dict:
+    """An API Gateway HTTP API (payload 2.0) event, as the ``ANY /{proxy+}`` route sends it."""
+    return {
+        "version": "2.0", "routeKey": "ANY /{proxy+}", "rawPath": path,
+        "rawQueryString": urlencode(query or {}), "headers": headers,
+        "queryStringParameters": query or None,
+        "requestContext": {
+            "accountId": "123456789012", "apiId": "local", "domainName": "localhost", "domainPrefix": "local",
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": source_ip,
+                     "userAgent": headers.get("user-agent", "")},
+            "requestId": "local", "routeKey": "ANY /{proxy+}", "stage": "$default",
+            "time": "", "timeEpoch": 0,
+        },
+        "pathParameters": {"proxy": path.lstrip("/")},
+        "body": body, "isBase64Encoded": False,
+    }
+
+
+def sqs_lambda_event(messages: list[dict], queue_arn: str) -> dict:
+    """The event an SQS event source mapping hands to a function for received messages."""
+    return {"Records": [{
+        "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+        "attributes": m.get("Attributes", {}), "messageAttributes": {}, "md5OfBody": m["MD5OfBody"],
+        "eventSource": "aws:sqs", "eventSourceARN": queue_arn, "awsRegion": "us-east-1"} for m in messages]}
+
+
+@dataclass
+class InProcessStack:
+    resources: Resources
+    key: str
+    context: LambdaContext = field(default_factory=LambdaContext)
+
+    def call(self, method: str, path: str, body: Any = None, key: str | None = "default",
+             query: dict[str, str] | None = None, source_ip: str = "203.0.113.7",
+             raw_body: str | None = None) -> ApiResponse:
+        from openips.handlers import api
+
+        headers = {"content-type": "application/json"}
+        token = self.key if key == "default" else key
+        if token is not None:
+            headers["authorization"] = f"Bearer {token}"
+        text = raw_body if raw_body is not None else (json.dumps(body) if body is not None else None)
+        result = api.lambda_handler(http_api_event(method, path, headers, query, text, source_ip), self.context)
+        return ApiResponse(result["statusCode"], json.loads(result.get("body") or "null"))
+
+    @staticmethod
+    def post_file(upload: dict, relative: str, data: bytes) -> requests.Response:
+        """POST one file to the presigned form, as a browser or the client would."""
+        fields = dict(upload["fields"])
+        fields["key"] = upload["keyPrefix"] + relative
+        return requests.post(upload["url"], data=fields,
+                             files={"file": (relative.rsplit("/", 1)[-1], io.BytesIO(data))}, timeout=60)
+
+    def receive(self, queue: str, max_messages: int = 10) -> list[dict]:
+        return boto3.client("sqs").receive_message(
+            QueueUrl=self.resources.names[queue], MaxNumberOfMessages=max_messages,
+            AttributeNames=["All"]).get("Messages", [])
+
+    def drain(self, rounds: int = 50) -> dict[str, list]:
+        """Feed queued messages to the processing and finalize handlers until both queues are empty.
+
+        Messages a handler reports as failed stay in flight (as on AWS, until their
+        visibility timeout); the result lists their IDs per queue.
+        """
+        from openips.handlers import finalize_job, process_file
+
+        failures: dict[str, list] = {"ProcessQueue": [], "JobEventsQueue": []}
+        sqs = boto3.client("sqs")
+        for _ in range(rounds):
+            moved = False
+            for queue, handler in (("ProcessQueue", process_file), ("JobEventsQueue", finalize_job)):
+                messages = self.receive(queue)
+                if not messages:
+                    continue
+                moved = True
+                result = handler.lambda_handler(sqs_lambda_event(messages, self.resources.arns[queue]), self.context)
+                failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
+                failures[queue] += sorted(failed)
+                for m in messages:
+                    if m["MessageId"] not in failed:
+                        sqs.delete_message(QueueUrl=self.resources.names[queue], ReceiptHandle=m["ReceiptHandle"])
+            if not moved:
+                break
+        return failures
+
+    def job_log(self, job: str, **query: str) -> dict:
+        response = self.call("GET", f"/v1/jobs/{job}/log-details", query=query or None)
+        if response.status != 200:
+            raise RuntimeError(f"log-details failed: {response.body}")
+        return response.body["jobLogArray"][0]

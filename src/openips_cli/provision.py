@@ -1,0 +1,149 @@
+"""Create the stack's stateful resources from ``template.yaml`` on any S3/SQS/DynamoDB endpoint.
+
+Used by the integration tests (moto in-process) and the local stack (moto server), so
+that tables, indexes, queues, redrive policies, buckets and bucket notifications are
+defined once, in the SAM template, and cannot drift.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import yaml
+
+TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+
+
+class _TemplateLoader(yaml.SafeLoader):
+    """A YAML loader that turns CloudFormation short tags (``!Ref``) into their long form."""
+
+
+def _intrinsic(loader: _TemplateLoader, suffix: str, node: yaml.Node) -> dict:
+    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+        if suffix == "GetAtt":
+            value = value.split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    return {name: value}
+
+
+_TemplateLoader.add_multi_constructor("!", _intrinsic)
+
+
+def load_template(path: Path = TEMPLATE) -> dict:
+    with open(path, encoding="utf-8") as fh:
+        return yaml.load(fh, Loader=_TemplateLoader)  # noqa: S506 - SafeLoader subclass
+
+
+@dataclass
+class Resources:
+    """Physical names of what was created, by logical ID."""
+
+    names: dict[str, str] = field(default_factory=dict)  # table / bucket names, queue URLs
+    arns: dict[str, str] = field(default_factory=dict)
+
+    def env(self) -> dict[str, str]:
+        """The environment variables the functions read (as the template's Globals set them)."""
+        return {
+            "JOBS_TABLE": self.names["JobsTable"],
+            "INCOMING_BUCKET": self.names["IncomingBucket"],
+            "ASSETS_BUCKET": self.names["AssetsBucket"],
+            "JOB_EVENTS_QUEUE_URL": self.names["JobEventsQueue"],
+        }
+
+
+class _Resolver:
+    def __init__(self, resources: Resources) -> None:
+        self.resources = resources
+
+    def __call__(self, value: Any) -> Any:
+        if isinstance(value, dict) and len(value) == 1:
+            (key, arg), = value.items()
+            if key == "Ref":
+                return self.resources.names.get(arg, {"AWS::AccountId": ACCOUNT, "AWS::Region": REGION,
+                                                      "AWS::Partition": "aws"}.get(arg, arg))
+            if key == "Fn::GetAtt":
+                logical, attribute = arg
+                if attribute == "Arn":
+                    return self.resources.arns[logical]
+                if attribute == "QueueName":
+                    return self.resources.names[logical].rsplit("/", 1)[-1]
+                raise ValueError(f"unsupported GetAtt {logical}.{attribute}")
+        if isinstance(value, dict):
+            return {k: self(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self(v) for v in value]
+        return value
+
+
+def _of_type(template: dict, kind: str) -> dict[str, dict]:
+    return {name: res.get("Properties", {}) for name, res in template["Resources"].items()
+            if res["Type"] == kind}
+
+
+def provision(prefix: str = "openips", template: dict | None = None,
+              endpoint_url: str | None = None) -> Resources:
+    """Create tables, queues (dead-letter queues first) and buckets with their notifications."""
+    template = template or load_template()
+    session = boto3.session.Session(region_name=REGION)
+    ddb = session.client("dynamodb", endpoint_url=endpoint_url)
+    sqs = session.client("sqs", endpoint_url=endpoint_url)
+    s3 = session.client("s3", endpoint_url=endpoint_url)
+    resources = Resources()
+    resolve = _Resolver(resources)
+
+    for logical, props in _of_type(template, "AWS::DynamoDB::Table").items():
+        name = f"{prefix}-{logical}"
+        spec = {k: props[k] for k in ("KeySchema", "AttributeDefinitions", "BillingMode") if k in props}
+        if props.get("GlobalSecondaryIndexes"):
+            spec["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+        ddb.create_table(TableName=name, **spec)
+        ttl = props.get("TimeToLiveSpecification")
+        if ttl:
+            ddb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
+        resources.names[logical] = name
+        resources.arns[logical] = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{name}"
+
+    queues = _of_type(template, "AWS::SQS::Queue")
+    for logical in sorted(queues, key=lambda q: "RedrivePolicy" in queues[q]):
+        props = queues[logical]
+        attributes = {key: str(props[key]) for key in ("VisibilityTimeout", "MessageRetentionPeriod",
+                                                       "DelaySeconds", "ReceiveMessageWaitTimeSeconds")
+                      if key in props}
+        if "RedrivePolicy" in props:
+            attributes["RedrivePolicy"] = json.dumps(resolve(props["RedrivePolicy"]))
+        url = sqs.create_queue(QueueName=f"{prefix}-{logical}", Attributes=attributes)["QueueUrl"]
+        resources.names[logical] = url
+        resources.arns[logical] = sqs.get_queue_attributes(
+            QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+    buckets = _of_type(template, "AWS::S3::Bucket")
+    for logical in buckets:
+        name = f"{prefix}-{logical}".lower()
+        s3.create_bucket(Bucket=name)
+        resources.names[logical] = name
+        resources.arns[logical] = f"arn:aws:s3:::{name}"
+    for logical, props in buckets.items():
+        name = resources.names[logical]
+        if props.get("VersioningConfiguration"):
+            s3.put_bucket_versioning(Bucket=name, VersioningConfiguration=props["VersioningConfiguration"])
+        notification = props.get("NotificationConfiguration", {})
+        queue_configs = [
+            {"QueueArn": resolve(cfg["Queue"]), "Events": [cfg["Event"]],
+             **({"Filter": {"Key": {"FilterRules": cfg["Filter"]["S3Key"]["Rules"]}}} if "Filter" in cfg else {})}
+            for cfg in notification.get("QueueConfigurations", [])
+        ]
+        if queue_configs:
+            s3.put_bucket_notification_configuration(
+                Bucket=name, NotificationConfiguration={"QueueConfigurations": queue_configs})
+    return resources

@@ -1,0 +1,223 @@
+"""optimize(): probe -> sequential load -> pipeline -> pyramid TIFF, with domain errors."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pyvips = pytest.importorskip("pyvips")
+
+from openips.imaging import pipeline
+from openips.imaging.optimize import optimize
+from openips.imaging.pyramid import is_tiled
+from openips.models.errors import (
+    CorruptImageError,
+    EmptyFileError,
+    ImageTooLargeError,
+    TransientError,
+    UnsupportedFormatError,
+)
+
+MAX_PIXELS = 100_000_000
+
+
+@pytest.fixture
+def out(tmp_path: Path) -> Path:
+    return tmp_path / "optimized.tif"
+
+
+def test_rgb_jpeg(rgb_jpeg: Path, out: Path) -> None:
+    # When
+    result = optimize(str(rgb_jpeg), str(out), max_pixels=MAX_PIXELS)
+
+    # Then
+    assert (result.info.format, result.info.width, result.info.height) == ("jpeg", 3000, 2000)
+    assert result.tiff.compression == "jpeg"
+    assert result.tiff.levels == [(3000, 2000), (1500, 1000), (750, 500), (375, 250), (187, 125)]
+    assert result.tiff.path == str(out)
+    assert result.warnings == []
+    assert is_tiled(str(out)) == (256, 256)
+
+
+def test_png_with_alpha_keeps_four_bands(rgba_png: Path, out: Path) -> None:
+    result = optimize(str(rgba_png), str(out), max_pixels=MAX_PIXELS)
+
+    back = pyvips.Image.tiffload(str(out))
+    assert (result.tiff.compression, back.bands, back.hasalpha()) == ("deflate", 4, True)
+
+
+def test_16_bit_png_stays_16_bit(rgb16_png: Path, out: Path) -> None:
+    result = optimize(str(rgb16_png), str(out), max_pixels=MAX_PIXELS)
+
+    back = pyvips.Image.tiffload(str(out))
+    assert (result.info.bits_per_sample, result.tiff.compression, back.format) == (16, "deflate", "ushort")
+
+
+def test_cmyk_jpeg_stays_cmyk(cmyk_jpeg: Path, out: Path) -> None:
+    result = optimize(str(cmyk_jpeg), str(out), max_pixels=MAX_PIXELS)
+
+    back = pyvips.Image.tiffload(str(out))
+    assert (back.bands, back.interpretation, result.tiff.compression) == (4, "cmyk", "jpeg")
+    assert back.get_typeof("icc-profile-data") != 0
+
+
+def test_greyscale_jpeg(grey_jpeg: Path, out: Path) -> None:
+    result = optimize(str(grey_jpeg), str(out), max_pixels=MAX_PIXELS)
+
+    back = pyvips.Image.tiffload(str(out))
+    assert (back.bands, back.interpretation, result.tiff.levels) == (1, "b-w", [(500, 300), (250, 150)])
+
+
+def test_one_pixel_png(write: Callable[..., Path], gradient: Callable[..., Any], out: Path) -> None:
+    src = write(gradient(1, 1), "tiny.png")
+
+    result = optimize(str(src), str(out), max_pixels=MAX_PIXELS)
+
+    assert result.tiff.levels == [(1, 1)]
+
+
+def test_animated_gif_processes_page_one_and_warns(animated_gif: Path, out: Path) -> None:
+    result = optimize(str(animated_gif), str(out), max_pixels=MAX_PIXELS)
+
+    assert result.info.pages == 4
+    assert result.tiff.levels == [(40, 30)]
+    assert result.warnings == ["multi-page file (4 pages): only page 1 was processed"]
+
+
+def test_multipage_tiff_warns(multipage_tiff: Path, out: Path) -> None:
+    result = optimize(str(multipage_tiff), str(out), max_pixels=MAX_PIXELS)
+
+    assert (result.info.pages, result.tiff.levels) == (3, [(64, 48)])
+    assert len(result.warnings) == 1
+
+
+def test_libvips_pads_a_truncated_jpeg_unless_told_to_fail(
+    rgb_jpeg: Path, truncated: Callable[..., Path], out: Path
+) -> None:
+    # Documents why vips.FAIL_ON exists: the default (fail_on="none") saves a grey-padded image.
+    pyvips.Image.new_from_file(str(truncated(rgb_jpeg)), access="sequential").tiffsave(str(out))
+
+    assert out.exists()
+
+
+def test_truncated_jpeg_is_corrupt(rgb_jpeg: Path, truncated: Callable[..., Path], out: Path) -> None:
+    # Given: half the bytes; the header still reads, so this fails only at save
+    src = truncated(rgb_jpeg)
+
+    # When
+    with pytest.raises(CorruptImageError, match="premature end of JPEG") as raised:
+        optimize(str(src), str(out), max_pixels=MAX_PIXELS)
+
+    # Then: the error is the domain one, chained, and no partial output is left behind
+    assert raised.value.code == "image.corrupt"
+    assert isinstance(raised.value.__cause__, pyvips.Error)
+    assert not out.exists()
+
+
+def test_truncated_png_is_corrupt(
+    write: Callable[..., Path], gradient: Callable[..., Any], truncated: Callable[..., Path], out: Path
+) -> None:
+    src = truncated(write(gradient(600, 400), "rgb.png"))
+
+    with pytest.raises(CorruptImageError):
+        optimize(str(src), str(out), max_pixels=MAX_PIXELS)
+    assert not out.exists()
+
+
+def test_empty_file(write_bytes: Callable[[str, bytes], Path], out: Path) -> None:
+    with pytest.raises(EmptyFileError):
+        optimize(str(write_bytes("empty.png", b"")), str(out), max_pixels=MAX_PIXELS)
+
+
+def test_random_bytes(write_bytes: Callable[[str, bytes], Path], out: Path) -> None:
+    with pytest.raises(UnsupportedFormatError):
+        optimize(str(write_bytes("noise.png", os.urandom(2048))), str(out), max_pixels=MAX_PIXELS)
+
+
+def test_svg(svg_file: Path, out: Path) -> None:
+    with pytest.raises(UnsupportedFormatError, match="svg"):
+        optimize(str(svg_file), str(out), max_pixels=MAX_PIXELS)
+
+
+def test_float_tiff(float_tiff: Path, out: Path) -> None:
+    with pytest.raises(UnsupportedFormatError, match="float"):
+        optimize(str(float_tiff), str(out), max_pixels=MAX_PIXELS)
+
+
+def test_decompression_bomb(tmp_path: Path, png_claiming_size: Callable[[Path, int, int], Path], out: Path) -> None:
+    src = png_claiming_size(tmp_path / "bomb.png", 100_000, 100_000)
+
+    started = time.monotonic()
+    with pytest.raises(ImageTooLargeError):
+        optimize(str(src), str(out), max_pixels=MAX_PIXELS)
+    assert time.monotonic() - started < 1.0
+    assert not out.exists()
+
+
+def test_reusing_an_output_path_reads_the_new_file(
+    write: Callable[..., Path], gradient: Callable[..., Any], out: Path
+) -> None:
+    # Given: a warm container writes the same /tmp path twice (the libvips cache is keyed on names)
+    first = optimize(str(write(gradient(600, 400), "a.png")), str(out), max_pixels=MAX_PIXELS)
+
+    # When
+    second = optimize(str(write(gradient(300, 200), "b.png")), str(out), max_pixels=MAX_PIXELS)
+
+    # Then
+    assert first.tiff.levels[0] == (600, 400)
+    assert second.tiff.levels == [(300, 200), (150, 100)]
+
+
+def test_pipeline_is_empty_for_now() -> None:
+    assert pipeline.PIPELINE == ()
+
+
+def test_pipeline_runs_set_options_in_order_and_skips_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given
+    calls: list[str] = []
+
+    def step(name: str) -> pipeline.Step:
+        def apply(image: pyvips.Image, option: Any, ctx: pipeline.StepContext) -> pyvips.Image:
+            calls.append(f"{name}={option}")
+            return image + 1
+
+        return apply
+
+    monkeypatch.setattr(
+        pipeline, "PIPELINE", (("crop", step("crop")), ("sharpen", step("sharpen")), ("icc", step("icc")))
+    )
+    options = type("Options", (), {"crop": "box", "sharpen": None, "icc": "srgb"})()
+
+    # When
+    result = pipeline.run(pyvips.Image.black(2, 2), pipeline.StepContext(options=options))
+
+    # Then
+    assert calls == ["crop=box", "icc=srgb"]
+    assert result.max() == 2
+
+
+def test_pipeline_stops_when_time_runs_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pipeline, "PIPELINE", (("crop", lambda image, option, ctx: image),))
+    ctx = pipeline.StepContext(options=None, time_left_ms=lambda: 1_000, reserve_ms=5_000)
+
+    with pytest.raises(TransientError):
+        pipeline.run(pyvips.Image.black(2, 2), ctx)
+
+
+def test_step_warnings_reach_the_result(monkeypatch: pytest.MonkeyPatch, grey_jpeg: Path, out: Path) -> None:
+    def crop(image: pyvips.Image, option: Any, ctx: pipeline.StepContext) -> pyvips.Image:
+        ctx.warnings.append("crop clamped to the image")
+        return image.crop(0, 0, 100, 50)
+
+    monkeypatch.setattr(pipeline, "PIPELINE", (("crop", crop),))
+    ctx = pipeline.StepContext(options=type("Options", (), {"crop": True})())
+
+    result = optimize(str(grey_jpeg), str(out), max_pixels=MAX_PIXELS, ctx=ctx)
+
+    assert result.warnings == ["crop clamped to the image"]
+    assert (result.tiff.width, result.tiff.height) == (100, 50)

@@ -1,0 +1,52 @@
+"""An in-process stack: moto's ``mock_aws`` with the resources of ``template.yaml``.
+
+Handlers are the real ones, driven the way Lambda drives them (``openips_cli.inprocess``):
+HTTP API v2 events for the API, and the SQS messages that moto's S3 notifications
+really produce for the processing and finalize functions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from openips.models.api import CreateCompanyRequest, CreateUserRequest
+from openips.services import auth
+from openips.services.deps import get_deps, reset_caches
+from openips_cli.inprocess import InProcessStack, sqs_lambda_event
+from openips_cli.provision import provision
+
+
+@dataclass
+class Stack(InProcessStack):
+    admin_key: str = ""
+    company: str = ""
+
+    def open_job(self, name: str = "batch", key: str | None = "default", **upload_params):
+        params = {"overwrite": True, "readyForPublish": True, "createMask": False, "emailSetting": "None"}
+        params.update(upload_params)
+        return self.call("POST", "/v1/upload-jobs", {"jobName": name, "uploadParams": params}, key=key)
+
+    as_lambda_event = staticmethod(sqs_lambda_event)
+
+
+@pytest.fixture
+def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
+    with mock_aws():
+        resources = provision()
+        # Configuring the notification queued an s3:TestEvent; start each test from empty.
+        boto3.client("sqs").purge_queue(QueueUrl=resources.names["ProcessQueue"])
+        for var, value in resources.env().items():
+            monkeypatch.setenv(var, value)
+        reset_caches()
+        store = get_deps().store
+        admin, admin_key = auth.bootstrap_admin(store, "admin@example.com")
+        company = auth.create_company(store, admin, CreateCompanyRequest(name="Acme"))
+        _, key = auth.create_user(store, admin, CreateUserRequest(
+            company_handle=company.company_handle, email="ops@acme.example", role="IpsCompanyAdmin"))
+        yield Stack(resources=resources, key=key, admin_key=admin_key, company=company.company_handle)
+        reset_caches()

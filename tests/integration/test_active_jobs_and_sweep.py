@@ -1,0 +1,108 @@
+"""The sparse active-jobs index, and the sweeper's timeouts (with a clock the test controls)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from openips.models.domain import Job, JobState, utcnow
+from openips.models.upload_job import UploadPostJob
+from openips.services import jobs, sweep
+from openips.services.deps import get_deps
+
+
+def test_active_jobs_query_reads_only_active_items(stack):
+    deps = get_deps()
+    options = UploadPostJob.model_validate({"overwrite": True, "readyForPublish": True, "createMask": False,
+                                            "emailSetting": "None"})
+    now = utcnow()
+    with deps.store.table.batch_writer() as batch:
+        for i in range(2000):
+            finished = Job(job_handle=f"j-old{i:05d}", company_handle=stack.company, name=f"old-{i}",
+                           original_name=f"old-{i}", submit_user_handle="u-x", submit_user_email="x@x",
+                           options=options, state=JobState.DONE, closed=True, finalized=True,
+                           start_date=now - timedelta(days=1), last_activity=now, end_date=now)
+            batch.put_item(Item=deps.store._job_item(finished))
+    active = [stack.open_job(f"live-{i}").body["jobHandle"] for i in range(3)]
+    user = deps.store.get_user_by_key_hash(__import__("openips.services.auth", fromlist=["x"]).hash_key(stack.key))
+
+    found, scanned = jobs.active_jobs(deps, user, None, None, None, utcnow())
+
+    assert sorted(j.job_handle for j in found) == sorted(active)
+    assert scanned <= 3
+    # and the history is still there for getJobLogs
+    logs = stack.call("GET", "/v1/jobs/logs", query={"numRows": "5000"}).body["jobLogArray"]
+    assert len(logs) == 2003
+
+
+def test_idle_job_times_out_and_ends(stack):
+    job = stack.open_job().body["jobHandle"]
+    deps = get_deps()
+    assert sweep.sweep(deps, utcnow()) == {}
+    later = utcnow() + timedelta(seconds=deps.settings.job_idle_timeout_seconds + 1)
+    assert sweep.sweep(deps, later) == {"timed_out": 1}
+    stack.drain()
+    log = stack.job_log(job)
+    assert log["logType"] == "EndUpload"
+    assert "idle timeout" in log["detailArray"][-1]["logMessage"]
+    assert stack.call("GET", "/v1/jobs/active").body["jobArray"] == []
+
+
+def test_activity_keeps_a_job_open(stack):
+    job = stack.open_job().body["jobHandle"]
+    deps = get_deps()
+    almost = utcnow() + timedelta(seconds=deps.settings.job_idle_timeout_seconds - 60)
+    deps.store.touch_job(job, almost)
+    assert sweep.sweep(deps, almost + timedelta(seconds=120)) == {}
+
+
+def test_closed_job_waiting_for_a_lost_event_is_ended_after_the_grace(stack):
+    import boto3
+
+    opened = stack.open_job()
+    job = opened.body["jobHandle"]
+    stack.post_file(opened.body["upload"], "lost.jpg", b"\xff\xd8 not really")
+    sqs = boto3.client("sqs")
+    for message in stack.receive("ProcessQueue"):  # the event is lost
+        sqs.delete_message(QueueUrl=stack.resources.names["ProcessQueue"], ReceiptHandle=message["ReceiptHandle"])
+    stack.call("POST", f"/v1/upload-jobs/{job}/end")
+    deps = get_deps()
+    assert deps.store.get_job(job).state != JobState.DONE  # waiting for the expected file
+    later = utcnow() + timedelta(seconds=deps.settings.missing_file_grace_seconds + 1)
+    assert sweep.sweep(deps, later) == {"forced_finish": 1}
+    stack.drain()
+    log = stack.job_log(job)
+    assert log["logType"] == "EndUpload"
+    assert "never produced an upload event" in log["detailArray"][-1]["logMessage"]
+
+
+def test_lost_finalize_event_is_redriven(stack):
+    import boto3
+
+    job = stack.open_job().body["jobHandle"]
+    stack.call("POST", f"/v1/upload-jobs/{job}/end")
+    boto3.client("sqs").purge_queue(QueueUrl=stack.resources.names["JobEventsQueue"])
+    deps = get_deps()
+    assert deps.store.get_job(job).finalized is False
+    assert sweep.sweep(deps, utcnow() + timedelta(minutes=6)) == {"finalize_redriven": 1}
+    stack.drain()
+    assert deps.store.get_job(job).finalized is True
+
+
+@pytest.mark.parametrize("page_size", [1, 2, 3])
+def test_log_detail_paging_covers_every_row_once(stack, page_size):
+    job = stack.open_job(xmpKeywords="a", unsharpMaskOptions={"amount": 1}, postHttpUrl="https://x.example/").body[
+        "jobHandle"]
+    total = stack.job_log(job)["detailTotalRows"]
+    assert total == 4  # BeginUpload + three not-yet-applied warnings
+    seen = []
+    for page in range(1, total // page_size + 2):
+        body = stack.job_log(job, recordsPerPage=str(page_size), resultsPage=str(page))
+        assert body["detailTotalRows"] == total
+        seen += [d["logMessage"] for d in body["detailArray"]]
+    assert len(seen) == total == len(set(seen))
+    newest = stack.job_log(job, sortDirection="Descending")["detailArray"]
+    assert [d["logMessage"] for d in newest] == list(reversed([d["logMessage"] for d in stack.job_log(job)["detailArray"]]))
+    only = stack.job_log(job, logTypeArray="BeginUpload")
+    assert [d["logType"] for d in only["detailArray"]] == ["BeginUpload"] and only["detailTotalRows"] == 1

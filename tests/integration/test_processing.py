@@ -1,0 +1,213 @@
+"""Per-file processing driven by the S3 notifications moto really sends."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+
+from tests.conftest import load_event
+
+pyvips = pytest.importorskip("pyvips")
+
+
+def jpeg(width: int = 400, height: int = 300, shade: int = 90) -> bytes:
+    image = (pyvips.Image.black(width, height, bands=3) + [shade, 120, 200]).cast("uchar")
+    return image.copy(interpretation="srgb").jpegsave_buffer()
+
+
+def upload_and_end(stack, files: dict[str, bytes], name: str = "batch", **params) -> str:
+    opened = stack.open_job(name, **params)
+    assert opened.status == 201, opened.body
+    for rel, data in files.items():
+        assert stack.post_file(opened.body["upload"], rel, data).status_code in (200, 204)
+    assert stack.call("POST", f"/v1/upload-jobs/{opened.body['jobHandle']}/end").status == 202
+    assert stack.drain() == {"ProcessQueue": [], "JobEventsQueue": []}
+    return opened.body["jobHandle"]
+
+
+def rows(stack, job: str, log_type: str) -> list[dict]:
+    return [d for d in stack.job_log(job)["detailArray"] if d["logType"] == log_type]
+
+
+def test_s3_test_event_is_ignored(stack, lambda_context):
+    from openips.handlers import process_file
+
+    result = process_file.lambda_handler(load_event("sqs_s3_test_event"), lambda_context)
+    assert result == {"batchItemFailures": []}
+
+
+def test_duplicate_notifications_are_counted_once(stack):
+    opened = stack.open_job()
+    job = opened.body["jobHandle"]
+    stack.post_file(opened.body["upload"], "a.jpg", jpeg())
+    # Capture the real notification and deliver it twice more (as S3 and SQS may).
+    sqs = boto3.client("sqs")
+    url = stack.resources.names["ProcessQueue"]
+    (message,) = stack.receive("ProcessQueue")
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    for _ in range(3):
+        sqs.send_message(QueueUrl=url, MessageBody=message["Body"])
+    stack.drain()
+    stack.call("POST", f"/v1/upload-jobs/{job}/end")
+    stack.drain()
+    log = stack.job_log(job)
+    assert (log["totalFileCount"], log["fileSuccessCount"], log["logType"]) == (1, 1, "EndUpload")
+    assert len(rows(stack, job, "UploadSuccess")) == 1
+
+
+def test_overwrite_true_updates_the_same_asset_and_false_skips_it(stack):
+    first = upload_and_end(stack, {"chair.jpg": jpeg(shade=10)})
+    asset = stack.call("GET", "/v1/assets", query={"name": "chair"}).body["assetArray"][0]
+
+    second = upload_and_end(stack, {"chair.jpg": jpeg(500, 200, shade=200)})
+    updated = rows(stack, second, "FileUpdated")
+    assert len(updated) == 1 and updated[0]["assetHandle"] == asset["assetHandle"]
+    assert stack.job_log(second)["fileUpdateCount"] == 1
+    now = stack.call("GET", f"/v1/assets/{asset['assetHandle']}").body
+    assert (now["width"], now["height"], now["updatedJobHandle"]) == (500, 200, second)
+    assert now["createdJobHandle"] == first
+
+    third = upload_and_end(stack, {"chair.jpg": jpeg()}, overwrite=False)
+    assert stack.job_log(third)["fileDuplicateCount"] == 1
+    assert "overwrite option is false" in rows(stack, third, "DuplicateSkipped")[0]["logMessage"]
+    assert stack.call("GET", f"/v1/assets/{asset['assetHandle']}").body["width"] == 500
+
+
+def test_same_name_in_another_folder_gets_a_numbered_id(stack):
+    upload_and_end(stack, {"a/chair.jpg": jpeg()})
+    job = upload_and_end(stack, {"b/chair.jpg": jpeg(), "b/chair.png": jpeg()})
+    names = sorted(r["assetName"] for r in rows(stack, job, "UploadSuccess"))
+    assert names == ["chair-1", "chair-2"]
+    assert stack.call("GET", "/v1/assets", query={"folder": "b"}).body["assetArray"][0]["folder"] == "b/"
+
+
+def test_publish_state_follows_ready_for_publish_and_preserve(stack):
+    upload_and_end(stack, {"p.jpg": jpeg()}, readyForPublish=False)
+    assert stack.call("GET", "/v1/assets", query={"name": "p"}).body["assetArray"][0]["publishState"] == \
+        "NotMarkedForPublish"
+    upload_and_end(stack, {"p.jpg": jpeg()}, readyForPublish=True, preservePublishState=True)
+    assert stack.call("GET", "/v1/assets", query={"name": "p"}).body["assetArray"][0]["publishState"] == \
+        "NotMarkedForPublish"
+    upload_and_end(stack, {"p.jpg": jpeg()}, readyForPublish=True, preservePublishState=False)
+    assert stack.call("GET", "/v1/assets", query={"name": "p"}).body["assetArray"][0]["publishState"] == \
+        "MarkedForPublish"
+
+
+def test_forbidden_characters_are_stripped_from_the_asset_id(stack):
+    job = upload_and_end(stack, {"sale: 50% off+new.jpg": jpeg()})
+    assert rows(stack, job, "UploadSuccess")[0]["assetName"] == "sale 50 offnew"
+
+
+def test_hostile_paths_are_logged_and_kept(stack):
+    s3 = boto3.client("s3")
+    opened = stack.open_job()
+    job, prefix = opened.body["jobHandle"], opened.body["upload"]["keyPrefix"]
+    bucket = stack.resources.names["IncomingBucket"]
+    for rel in ("../../c-other/j-x/evil.jpg", "a/./b.jpg", "%$@.jpg", "dir//x.jpg"):
+        s3.put_object(Bucket=bucket, Key=prefix + rel, Body=jpeg())
+    stack.call("POST", f"/v1/upload-jobs/{job}/end")
+    stack.drain()
+    errors = rows(stack, job, "UploadError")
+    assert len(errors) == 4 and stack.job_log(job)["fileErrorCount"] == 4
+    kept = s3.list_objects_v2(Bucket=bucket, Prefix="quarantine/")["KeyCount"]
+    assert kept == 4
+    assert all("kept at" in e["logMessage"] for e in errors)
+
+
+def test_a_file_arriving_after_the_job_ended_is_an_error_on_that_job(stack):
+    opened = stack.open_job()
+    job = opened.body["jobHandle"]
+    stack.call("POST", f"/v1/upload-jobs/{job}/end")
+    stack.drain()
+    assert stack.job_log(job)["logType"] == "EndUpload"
+    # The form is still within its expiry, so S3 accepts the POST.
+    stack.post_file(opened.body["upload"], "late.jpg", jpeg())
+    stack.drain()
+    late = rows(stack, job, "UploadError")
+    assert len(late) == 1 and "after job" in late[0]["logMessage"]
+    assert stack.job_log(job)["fileErrorCount"] == 1
+    bucket = stack.resources.names["IncomingBucket"]
+    assert boto3.client("s3").list_objects_v2(Bucket=bucket, Prefix="quarantine/")["KeyCount"] == 1
+
+
+def test_an_object_of_no_known_job_is_quarantined_not_lost(stack):
+    bucket = stack.resources.names["IncomingBucket"]
+    s3 = boto3.client("s3")
+    s3.put_object(Bucket=bucket, Key="incoming/c-nobody/j-nothing/x.jpg", Body=b"abc")
+    s3.put_object(Bucket=bucket, Key=f"incoming/{stack.company}/j-forged/x.jpg", Body=b"abc")
+    assert stack.drain()["ProcessQueue"] == []
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]]
+    assert sorted(keys) == sorted(["quarantine/c-nobody/j-nothing/x.jpg", f"quarantine/{stack.company}/j-forged/x.jpg"])
+
+
+def test_a_file_of_another_tenants_job_prefix_cannot_be_attributed_to_it(stack):
+    # A file forged under another company's prefix with a real job handle is not processed
+    # into that job: the company in the key must be the job's company.
+    job = stack.open_job().body["jobHandle"]
+    bucket = stack.resources.names["IncomingBucket"]
+    boto3.client("s3").put_object(Bucket=bucket, Key=f"incoming/c-intruder/{job}/x.jpg", Body=jpeg())
+    stack.drain()
+    assert stack.job_log(job)["totalFileCount"] == 0
+
+
+def test_too_many_pixels_is_refused_before_decoding(stack, monkeypatch):
+    monkeypatch.setenv("MAX_IMAGE_PIXELS", "10000")
+    from openips.services.deps import reset_caches
+
+    reset_caches()
+    job = upload_and_end(stack, {"huge.jpg": jpeg(200, 100)})
+    (error,) = rows(stack, job, "UploadError")
+    assert "20000" in error["logMessage"] and "10000" in error["logMessage"]
+
+
+def test_multi_page_file_is_processed_with_a_warning(stack):
+    frames = [(pyvips.Image.black(64, 64) + i * 40).cast("uchar") for i in range(3)]
+    gif = pyvips.Image.arrayjoin(frames, across=1).copy()
+    gif.set_type(pyvips.GValue.gint_type, "page-height", 64)
+    job = upload_and_end(stack, {"anim.gif": gif.gifsave_buffer()})
+    log = stack.job_log(job)
+    assert (log["fileSuccessCount"], log["fileWarningCount"]) == (1, 1)
+    assert "page" in rows(stack, job, "UploadWarning")[-1]["logMessage"]
+
+
+def test_retries_exhausted_become_an_error_row_not_a_stuck_job(stack, monkeypatch):
+    from openips.services import processing
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("simulated crash")
+
+    monkeypatch.setattr(processing, "optimize", crash)
+    monkeypatch.setattr(processing, "LEASE", processing.LEASE * 0)  # let each retry re-claim at once
+    opened = stack.open_job()
+    job = opened.body["jobHandle"]
+    stack.post_file(opened.body["upload"], "x.jpg", jpeg())
+    sqs = boto3.client("sqs")
+    url = stack.resources.names["ProcessQueue"]
+    (message,) = stack.receive("ProcessQueue")
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    from openips.handlers import process_file
+
+    event = stack.as_lambda_event([message], stack.resources.arns["ProcessQueue"])
+    outcomes = [process_file.lambda_handler(event, stack.context) for _ in range(processing.MAX_ATTEMPTS + 1)]
+    assert all(o["batchItemFailures"] for o in outcomes[:-1])
+    assert outcomes[-1] == {"batchItemFailures": []}
+    stack.call("POST", f"/v1/upload-jobs/{job}/end")
+    stack.drain()
+    (error,) = rows(stack, job, "UploadError")
+    assert "failed 4 times" in error["logMessage"]
+    assert stack.job_log(job)["logType"] == "EndUpload"
+
+
+def test_finalize_runs_once_under_duplicate_job_events(stack, lambda_context):
+    from openips.handlers import finalize_job
+
+    job = upload_and_end(stack, {"a.jpg": jpeg()})
+    event = json.loads(json.dumps(load_event("sqs_job_finished")))
+    event["Records"][0]["body"] = json.dumps({"type": "JobFinished", "jobHandle": job, "companyHandle": stack.company})
+    assert finalize_job.lambda_handler(event, lambda_context) == {"batchItemFailures": []}
+    from openips.services.deps import get_deps
+
+    assert get_deps().store.get_job(job).finalized is True
+    assert get_deps().store.mark_finalized(job) is False
