@@ -1,7 +1,9 @@
-"""``make demo``: one upload job through the real handlers, start to finish, on this machine.
+"""``make demo``: one upload job on the local stack, driven by the ``openips`` client.
 
-This version runs the stack in-process (moto's ``mock_aws``); the local server stack
-(``openips local up``) replaces it once it exists.
+Starts ``openips local up`` on free ports, uploads a generated, varied set of images
+(RGB JPEG, PNG with alpha, CMYK JPEG, one truncated JPEG) with ``examples/options.json``,
+follows the job live, prints its log, downloads every asset to ``demo-output/`` and
+stops the stack.
 """
 
 from __future__ import annotations
@@ -9,79 +11,75 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
+import subprocess
 import sys
 import time
-import warnings
 from pathlib import Path
 
-import boto3
-
+ROOT = Path(__file__).resolve().parents[2]
 OUTPUT = Path("demo-output")
-OPTIONS = {"overwrite": True, "readyForPublish": True, "createMask": False, "emailSetting": "None",
-           "xmpKeywords": "demo,spring\\, 2026"}
+STATE = Path(".openips-demo")
+
+
+def _cli(*args: str, capture: bool = False) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OPENIPS_STATE_DIR": str(STATE)}
+    return subprocess.run([sys.executable, "-m", "openips_cli.main", *args], env=env, text=True,
+                          capture_output=capture, check=False)
+
+
+def _start_stack() -> subprocess.Popen:
+    shutil.rmtree(STATE, ignore_errors=True)
+    STATE.mkdir()
+    log = open(STATE / "stack.log", "w")  # noqa: SIM115 - the stack's lifetime
+    stack = subprocess.Popen([sys.executable, "-m", "openips_cli.main", "local", "up", "--port", "0",
+                              "--state-dir", str(STATE)], stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    while not (STATE / "local.json").exists():
+        if stack.poll() is not None or time.monotonic() > deadline:
+            stack.kill()
+            raise SystemExit("the local stack did not start; see " + str(STATE / "stack.log"))
+        time.sleep(0.2)
+    return stack
 
 
 def main() -> int:
-    for var, value in {"AWS_ACCESS_KEY_ID": "demo", "AWS_SECRET_ACCESS_KEY": "demo",
-                       "AWS_DEFAULT_REGION": "us-east-1", "POWERTOOLS_TRACE_DISABLED": "true",
-                       "POWERTOOLS_LOG_LEVEL": "ERROR", "POWERTOOLS_METRICS_DISABLED": "true",
-                       "POWERTOOLS_SERVICE_NAME": "openips"}.items():
-        os.environ[var] = value
-    warnings.filterwarnings("ignore", message="No application metrics")
-    from moto import mock_aws
-
     from openips_cli.samples import write_samples
 
-    shutil.rmtree(OUTPUT, ignore_errors=True)
     started = time.monotonic()
-    with mock_aws():
-        return run(write_samples(OUTPUT / "uploads"), started)
-
-
-def run(samples: dict[str, Path], started: float) -> int:
-    from openips.models.api import CreateCompanyRequest, CreateUserRequest
-    from openips.services import auth
-    from openips.services.deps import get_deps, reset_caches
-    from openips_cli.inprocess import InProcessStack
-    from openips_cli.provision import provision
-
-    resources = provision()
-    os.environ.update(resources.env())
-    reset_caches()
-    store = get_deps().store
-    admin, _ = auth.bootstrap_admin(store, "admin@example.com")
-    company = auth.create_company(store, admin, CreateCompanyRequest(name="Demo Co"))
-    _, key = auth.create_user(store, admin, CreateUserRequest(
-        company_handle=company.company_handle, email="ops@demo.example", role="IpsCompanyAdmin"))
-    stack = InProcessStack(resources=resources, key=key)
-
-    opened = stack.call("POST", "/v1/upload-jobs", {"jobName": "demo", "uploadParams": OPTIONS})
-    job = opened.body["jobHandle"]
-    print(f"opened job {job}; uploading {len(samples)} files to the presigned form")
-    for rel, path in samples.items():
-        response = stack.post_file(opened.body["upload"], rel, path.read_bytes())
-        print(f"  POST {rel:28} {path.stat().st_size:>9,} bytes → HTTP {response.status_code}")
-    stack.call("POST", f"/v1/upload-jobs/{job}/end")
-    stack.drain()
-
-    log = stack.job_log(job)
-    print(f"\njob {log['jobName']}: {log['logType']} — {log['fileSuccessCount']} new, "
-          f"{log['fileUpdateCount']} updated, {log['fileErrorCount']} errors, {log['fileWarningCount']} warnings")
-    for row in log["detailArray"]:
-        print(f"  {row['logType']:16} {row['logMessage']}")
-
-    s3 = boto3.client("s3")
-    assets = stack.call("GET", "/v1/assets", query={"jobHandle": job}).body["assetArray"]
-    for asset in assets:
-        target = OUTPUT / asset["folder"] / asset["name"]
-        target.mkdir(parents=True, exist_ok=True)
-        for kind, name in (("master", asset["fileName"]), ("optimized", f"{asset['name']}.tif")):
-            entry = asset["files"][kind]
-            s3.download_file(resources.names["AssetsBucket"], entry["key"], str(target / name))
-    (OUTPUT / "job-log.json").write_text(json.dumps(log, indent=2))
-    print(f"\n{len(assets)} assets downloaded to {OUTPUT}/ (master + pyramid TIFF each); "
-          f"job log in {OUTPUT}/job-log.json; {time.monotonic() - started:.1f} s")
-    return 0 if log["logType"] == "EndUpload" else 1
+    shutil.rmtree(OUTPUT, ignore_errors=True)
+    samples = OUTPUT / "uploads"
+    write_samples(samples)
+    print(f"== starting the local stack (moto + S3 front + API + workers)")
+    stack = _start_stack()
+    try:
+        info = json.loads((STATE / "local.json").read_text())
+        print(f"   API {info['apiUrl']}   S3 {info['s3Url']}")
+        print(f"== openips upload {samples} --options examples/options.json")
+        upload = _cli("upload", str(samples), "--options", str(ROOT / "examples" / "options.json"),
+                      "--job-name", "demo", "--json", capture=True)
+        if upload.stderr:
+            print(upload.stderr, end="", file=sys.stderr)
+        report = json.loads(upload.stdout)
+        job = report["jobHandle"]
+        print(f"== job {job} ended (the client exits {upload.returncode}: one sample is broken on purpose)")
+        _cli("jobs", "details", job)
+        listed = json.loads(_cli("--json", "assets", "list", "--job", job, capture=True).stdout)
+        for asset in listed["assetArray"]:
+            target = OUTPUT / asset["folder"] / asset["name"]
+            _cli("-q", "assets", "download", asset["assetHandle"], "--to", str(target))
+        (OUTPUT / "job-log.json").write_text(json.dumps(report["jobLog"], indent=2))
+        log = report["jobLog"]
+        ok = (log["logType"], log["fileSuccessCount"], log["fileErrorCount"]) == ("EndUpload", 3, 1)
+        print(f"== {len(listed['assetArray'])} assets (master + pyramid TIFF) in {OUTPUT}/, "
+              f"job log in {OUTPUT}/job-log.json — {time.monotonic() - started:.1f} s")
+        return 0 if ok else 1
+    finally:
+        stack.send_signal(signal.SIGTERM)
+        try:
+            stack.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            stack.kill()
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ class _TemplateLoader(yaml.SafeLoader):
 
 
 def _intrinsic(loader: _TemplateLoader, suffix: str, node: yaml.Node) -> dict:
-    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+    name = suffix if suffix in ("Ref", "Condition") else f"Fn::{suffix}"
     if isinstance(node, yaml.ScalarNode):
         value: Any = loader.construct_scalar(node)
         if suffix == "GetAtt":
@@ -147,3 +147,99 @@ def provision(prefix: str = "openips", template: dict | None = None,
             s3.put_bucket_notification_configuration(
                 Bucket=name, NotificationConfiguration={"QueueConfigurations": queue_configs})
     return resources
+
+
+# ---- what Lambda would do with the template: environments, event sources, filters ----------
+
+
+@dataclass(frozen=True)
+class SqsMapping:
+    """An SQS event source mapping of one function, as the template declares it."""
+
+    function: str
+    handler: str
+    queue: str
+    batch_size: int
+    window_seconds: int
+    filters: tuple[dict, ...]
+
+
+@dataclass(frozen=True)
+class Schedule:
+    function: str
+    handler: str
+    seconds: int
+
+
+def _functions(template: dict) -> dict[str, dict]:
+    return _of_type(template, "AWS::Serverless::Function")
+
+
+def _queue_logical_id(ref: Any) -> str:
+    # Queue: !GetAtt ProcessQueue.Arn → ProcessQueue
+    return ref["Fn::GetAtt"][0] if isinstance(ref, dict) else str(ref)
+
+
+def sqs_mappings(template: dict) -> list[SqsMapping]:
+    mappings = []
+    for name, props in _functions(template).items():
+        for event in props.get("Events", {}).values():
+            if event["Type"] != "SQS":
+                continue
+            p = event["Properties"]
+            filters = tuple(json.loads(f["Pattern"]) for f in p.get("FilterCriteria", {}).get("Filters", []))
+            mappings.append(SqsMapping(name, props["Handler"], _queue_logical_id(p["Queue"]),
+                                       int(p.get("BatchSize", 10)), int(p.get("MaximumBatchingWindowInSeconds", 0)),
+                                       filters))
+    return mappings
+
+
+_RATE_UNITS = {"minute": 60, "minutes": 60, "hour": 3600, "hours": 3600, "day": 86400, "days": 86400}
+
+
+def schedules(template: dict) -> list[Schedule]:
+    found = []
+    for name, props in _functions(template).items():
+        for event in props.get("Events", {}).values():
+            if event["Type"] != "Schedule":
+                continue
+            expression = event["Properties"]["Schedule"]  # only rate(...) is used by openips
+            amount, unit = expression.removeprefix("rate(").rstrip(")").split()
+            found.append(Schedule(name, props["Handler"], int(amount) * _RATE_UNITS[unit]))
+    return found
+
+
+def function_environment(template: dict, resources: Resources) -> dict[str, str]:
+    """Globals.Function environment variables with Refs resolved (parameters take their defaults)."""
+    defaults = {name: str(p.get("Default", "")) for name, p in template.get("Parameters", {}).items()}
+    resolve = _Resolver(Resources(names={**defaults, **resources.names}, arns=resources.arns))
+    variables = template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+    return {key: str(resolve(value)) for key, value in variables.items()}
+
+
+def matches_filter(pattern: Any, value: Any) -> bool:
+    """The subset of Lambda event-filtering semantics openips uses: nested keys, lists of
+    allowed values (exact or ``{"prefix": …}``); a list in the event matches if any item does."""
+    if isinstance(value, list):
+        return any(matches_filter(pattern, item) for item in value)
+    if isinstance(pattern, dict):
+        return isinstance(value, dict) and all(
+            key in value and matches_filter(sub, value[key]) for key, sub in pattern.items())
+    for allowed in pattern:
+        if isinstance(allowed, dict) and "prefix" in allowed:
+            if isinstance(value, str) and value.startswith(allowed["prefix"]):
+                return True
+        elif allowed == value:
+            return True
+    return False
+
+
+def message_passes(filters: tuple[dict, ...], body: str) -> bool:
+    """Whether Lambda would hand an SQS message with ``body`` to the function."""
+    if not filters:
+        return True
+    try:
+        parsed = {"body": json.loads(body)}
+    except ValueError:
+        return False
+    return any(matches_filter(f, parsed) for f in filters)

@@ -82,3 +82,20 @@ def test_job_with_good_and_bad_files_ends_with_assets_errors_and_counts(stack, t
     assert max(levels[-1]) <= 256
     for (w1, h1), (w2, h2) in zip(levels, levels[1:]):
         assert w2 in (w1 // 2, (w1 + 1) // 2) and h2 in (h1 // 2, (h1 + 1) // 2)
+
+
+def test_a_job_closed_after_some_files_were_processed_waits_for_the_rest(stack):
+    # Files processed before the job is closed must not make the close count come out low.
+    opened = stack.open_job("late-close")
+    job, upload = opened.body["jobHandle"], opened.body["upload"]
+    for rel in ("a.jpg", "b.jpg"):
+        stack.post_file(upload, rel, jpeg_bytes(300, 200))
+    stack.drain()
+    stack.post_file(upload, "c.jpg", jpeg_bytes(300, 200))
+    assert stack.call("POST", f"/v1/upload-jobs/{job}/end").status == 202
+    assert stack.job_log(job)["logType"] == "BeginUpload"  # c.jpg is still on its way
+    stack.drain()
+    log = stack.job_log(job)
+    assert (log["logType"], log["fileSuccessCount"], log["fileErrorCount"]) == ("EndUpload", 3, 0)
+    incoming = stack.resources.names["IncomingBucket"]
+    assert boto3.client("s3").list_objects_v2(Bucket=incoming, Prefix="incoming/")["KeyCount"] == 0

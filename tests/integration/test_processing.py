@@ -211,3 +211,41 @@ def test_finalize_runs_once_under_duplicate_job_events(stack, lambda_context):
 
     assert get_deps().store.get_job(job).finalized is True
     assert get_deps().store.mark_finalized(job) is False
+
+
+def _aws_event_for(stack, key: str, source_ip: str) -> str:
+    """An AWS-shaped notification (with requestParameters.sourceIPAddress) for an existing object."""
+    body = json.loads(load_event("sqs_s3_object_created")["Records"][0]["body"])
+    record = body["Records"][0]
+    record["requestParameters"]["sourceIPAddress"] = source_ip
+    record["s3"]["bucket"]["name"] = stack.resources.names["IncomingBucket"]
+    record["s3"]["object"]["key"] = key.replace("/", "%2F")
+    record["s3"]["object"]["sequencer"] = "00" + source_ip.replace(".", "")
+    return json.dumps(body)
+
+
+@pytest.mark.parametrize(("enforce", "outcome"), [(True, "UploadError"), (False, "UploadSuccess")])
+def test_files_from_another_ip_than_the_job_opener_are_refused(stack, enforce, outcome):
+    key = stack.admin_key
+    if not enforce:
+        created = stack.call("POST", "/v1/admin/companies", {"name": "Roaming", "enforceSameIp": False}, key=key)
+        user = stack.call("POST", "/v1/admin/users", {"companyHandle": created.body["companyHandle"],
+                                                      "email": "r@roaming.example", "role": "IpsUser"}, key=key)
+        key = user.body["apiKey"]
+    opened = stack.open_job(key=key)  # opened from 203.0.113.7 (the stack's default source IP)
+    job, prefix = opened.body["jobHandle"], opened.body["upload"]["keyPrefix"]
+    bucket = stack.resources.names["IncomingBucket"]
+    boto3.client("s3").put_object(Bucket=bucket, Key=prefix + "elsewhere.jpg", Body=jpeg())
+    for message in stack.receive("ProcessQueue"):  # replace moto's IP-less event by AWS's shape
+        boto3.client("sqs").delete_message(QueueUrl=stack.resources.names["ProcessQueue"],
+                                           ReceiptHandle=message["ReceiptHandle"])
+    boto3.client("sqs").send_message(QueueUrl=stack.resources.names["ProcessQueue"],
+                                     MessageBody=_aws_event_for(stack, prefix + "elsewhere.jpg", "198.51.100.9"))
+    stack.call("POST", f"/v1/upload-jobs/{job}/end", key=key)
+    stack.drain()
+    details = stack.call("GET", f"/v1/jobs/{job}/log-details", key=key).body["jobLogArray"][0]["detailArray"]
+    row = next(d for d in details if d["logType"] in ("UploadError", "UploadSuccess"))
+    assert row["logType"] == outcome
+    if enforce:
+        assert "198.51.100.9" in row["logMessage"] and "203.0.113.7" in row["logMessage"]
+        assert "kept at" in row["logMessage"]

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+
+from openips_cli.provision import load_template, message_passes
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -40,38 +41,6 @@ COMMON_ENV = {
     "POWERTOOLS_METRICS_NAMESPACE",
     "POWERTOOLS_LOG_LEVEL",
 }
-
-
-# --------------------------------------------------------------------------- loading
-
-
-class _CfnLoader(yaml.SafeLoader):
-    """SafeLoader + CloudFormation short-form intrinsic tags."""
-
-
-def _construct_intrinsic(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
-    if isinstance(node, yaml.ScalarNode):
-        value: Any = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
-    if tag_suffix == "Ref":
-        return {"Ref": value}
-    if tag_suffix == "Condition":
-        return {"Condition": value}
-    if tag_suffix == "GetAtt" and isinstance(value, str):
-        resource, _, attribute = value.partition(".")
-        return {"Fn::GetAtt": [resource, attribute]}
-    return {f"Fn::{tag_suffix}": value}
-
-
-_CfnLoader.add_multi_constructor("!", _construct_intrinsic)
-
-
-def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
-    with path.open(encoding="utf-8") as fh:
-        return yaml.load(fh, Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
 
 
 @pytest.fixture(scope="module")
@@ -101,11 +70,10 @@ def as_list(value: Any) -> list[Any]:
 # --------------------------------------------------------------------------- tests
 
 
-def test_loader_understands_short_form_tags() -> None:
-    doc = yaml.load(  # noqa: S506
-        "a: !Ref X\nb: !GetAtt Q.Arn\nc: !If [C, !Ref Y, !Ref AWS::NoValue]\nd: !Sub 'x-${Z}'\n",
-        Loader=_CfnLoader,
-    )
+def test_loader_understands_short_form_tags(tmp_path: Path) -> None:
+    path = tmp_path / "t.yaml"
+    path.write_text("a: !Ref X\nb: !GetAtt Q.Arn\nc: !If [C, !Ref Y, !Ref AWS::NoValue]\nd: !Sub 'x-${Z}'\n")
+    doc = load_template(path)
     assert doc == {
         "a": {"Ref": "X"},
         "b": {"Fn::GetAtt": ["Q", "Arn"]},
@@ -199,34 +167,6 @@ def _sqs_event(resources: dict[str, Any], function: str) -> dict[str, Any]:
     return sqs[0]
 
 
-def _matches(pattern: Any, value: Any) -> bool:
-    """Tiny subset of the Lambda/EventBridge filter semantics: nested objects, arrays of allowed
-    values (exact or {"prefix": ...}); an array in the event matches when any element matches."""
-    if isinstance(value, list):
-        return any(_matches(pattern, v) for v in value)
-    if isinstance(pattern, dict):
-        return isinstance(value, dict) and all(
-            key in value and _matches(sub, value[key]) for key, sub in pattern.items()
-        )
-    assert isinstance(pattern, list)
-    for allowed in pattern:
-        if isinstance(allowed, dict) and "prefix" in allowed:
-            if isinstance(value, str) and value.startswith(allowed["prefix"]):
-                return True
-        elif allowed == value:
-            return True
-    return False
-
-
-def _record_passes(pattern: dict[str, Any], body: str) -> bool:
-    body_pattern = pattern["body"]
-    try:
-        parsed = json.loads(body)
-    except ValueError:
-        return False
-    return _matches(body_pattern, parsed)
-
-
 def test_process_file_sqs_event(resources: dict[str, Any]) -> None:
     event = _sqs_event(resources, "ProcessFileFunction")
     assert event["Queue"] == {"Fn::GetAtt": ["ProcessQueue", "Arn"]}
@@ -235,13 +175,13 @@ def test_process_file_sqs_event(resources: dict[str, Any]) -> None:
     filters = event["FilterCriteria"]["Filters"]
     assert any("ObjectCreated" in f["Pattern"] for f in filters)
 
-    patterns = [json.loads(f["Pattern"]) for f in filters]
+    patterns = tuple(json.loads(f["Pattern"]) for f in filters)
     created = json.dumps({"Records": [{"eventName": "ObjectCreated:Post", "s3": {"object": {"key": "incoming%2Fa.jpg"}}}]})
     test_event = json.dumps({"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": "b"})
     removed = json.dumps({"Records": [{"eventName": "ObjectRemoved:Delete"}]})
-    assert any(_record_passes(p, created) for p in patterns)
-    assert not any(_record_passes(p, test_event) for p in patterns)
-    assert not any(_record_passes(p, removed) for p in patterns)
+    assert message_passes(patterns, created)
+    assert not message_passes(patterns, test_event)
+    assert not message_passes(patterns, removed)
 
 
 def test_finalize_and_sweep_events(resources: dict[str, Any]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterator
 from datetime import datetime
 from functools import lru_cache
 
@@ -68,6 +69,20 @@ class Storage:
     def count_objects(self, bucket: str, prefix: str) -> int:
         paginator = self.s3.get_paginator("list_objects_v2")
         return sum(page.get("KeyCount", 0) for page in paginator.paginate(Bucket=bucket, Prefix=prefix))
+
+    def list_objects(self, bucket: str, prefix: str) -> Iterator[tuple[str, str]]:
+        """(key, ETag without quotes) of every object under ``prefix``."""
+        paginator = self.s3.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+            for obj in page.get("Contents", []):
+                yield obj["Key"], obj["ETag"].strip('"')
+
+    def delete_many(self, bucket: str, keys: list[str]) -> None:
+        for start in range(0, len(keys), 1000):  # DeleteObjects takes 1000 keys a call
+            batch = [{"Key": key} for key in keys[start:start + 1000]]
+            result = self._call(self.s3.delete_objects, Bucket=bucket, Delete={"Objects": batch, "Quiet": True})
+            if result.get("Errors"):
+                raise TransientError(f"S3 refused to delete {len(result['Errors'])} objects")
 
     @staticmethod
     def _call(fn, *args, **kwargs):

@@ -172,6 +172,7 @@ class CreateCompanyRequest(IpsModel):
     overwrite_mode: OverwriteMode = "OverwriteFullName"
     retain_publish_state: bool = False
     max_file_size: int | None = Field(default=None, gt=0, le=5 * 1024**3)
+    enforce_same_ip: bool = True
 
 
 class CreateCompanyResponse(IpsModel):

@@ -63,6 +63,8 @@ class Company(BaseModel):
     overwrite_mode: OverwriteMode = "OverwriteFullName"
     retain_publish_state: bool = False
     max_file_size: int | None = None
+    # Spec §3.3: every file of a job must come from the IP address that opened it.
+    enforce_same_ip: bool = True
 
 
 class User(BaseModel):

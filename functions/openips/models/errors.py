@@ -116,5 +116,9 @@ class JobClosedError(FileRejectedError):
     code = "job.closed"
 
 
+class SourceIpMismatchError(FileRejectedError):
+    code = "job.source_ip"
+
+
 class TransientError(Exception):
     """A failure worth retrying (throttling, a concurrent claim, a timeout)."""

@@ -62,6 +62,11 @@ class IncomingObject(BaseModel):
     def from_record(cls, record: S3Record) -> IncomingObject:
         obj = record.s3.object
         ip = record.request_parameters.source_ip_address if record.request_parameters else None
-        # Keys arrive URL-encoded (moto encodes "/" too); sequencer orders writes of one key.
+        # Keys arrive URL-encoded (moto encodes "/" too). The ETag names the content, and
+        # bucket listings carry it too, which lets the finalizer match objects to claims.
         return cls(bucket=record.s3.bucket.name, key=unquote_plus(obj.key), size=obj.size,
-                   version=obj.version_id or obj.sequencer or obj.e_tag or "", source_ip=ip)
+                   version=normalize_etag(obj.e_tag or obj.version_id or obj.sequencer or ""), source_ip=ip)
+
+
+def normalize_etag(etag: str) -> str:
+    return etag.strip('"')

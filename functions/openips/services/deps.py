@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 from openips.adapters.queue import JobEvents, get_job_events
@@ -18,14 +19,20 @@ class Deps:
     events: JobEvents
 
 
+_lock = threading.Lock()
+
+
 def get_deps() -> Deps:
-    settings = get_settings()
-    return Deps(
-        settings=settings,
-        store=get_job_store(settings.jobs_table),
-        storage=get_storage(settings.s3_public_endpoint),
-        events=get_job_events(settings.job_events_queue_url),
-    )
+    # boto3's default session is not safe to build clients from concurrently (the local
+    # stack runs handlers on worker threads); once built, the clients are shared safely.
+    with _lock:
+        settings = get_settings()
+        return Deps(
+            settings=settings,
+            store=get_job_store(settings.jobs_table),
+            storage=get_storage(settings.s3_public_endpoint),
+            events=get_job_events(settings.job_events_queue_url),
+        )
 
 
 def reset_caches() -> None:

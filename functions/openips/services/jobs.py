@@ -12,20 +12,16 @@ from openips.models.api import (
     JobLog,
     UploadForm,
 )
-from openips.models.domain import Job, JobState, LogEntry, LogType, User, new_handle
+from openips.models.domain import Job, JobState, LogEntry, LogType, User, new_handle, utcnow
 from openips.models.upload_job import options_not_yet_applied
 from openips.services import auth, views
 from openips.services.deps import Deps
+from openips.services.keys import incoming_prefix
 from openips.services.naming import normalize_folder
 
 MAX_RECORDS_PER_PAGE = 1000
 LOG_SORT_FIELDS = ("JobName", "LogType", "StartDate", "CompanyName", "UserId", "Email",
                    "FileErrorCount", "FileWarningCount", "FileSuccessCount")
-
-
-def incoming_prefix(job: Job) -> str:
-    """Every file of a job is POSTed under this key prefix (enforced by the form policy)."""
-    return f"incoming/{job.company_handle}/{job.job_handle}/"
 
 
 def open_job(deps: Deps, user: User, request: CreateUploadJobRequest, source_ip: str | None,
@@ -110,7 +106,8 @@ def finish_if_complete(deps: Deps, job_handle: str, now: datetime, force: bool =
     job = deps.store.get_job(job_handle)
     if job is None or job.finished or not job.closed:
         return False
-    end_row = LogEntry(log_type=LogType.END_UPLOAD, date_created=now,
+    # Dated now (not at the caller's start): after every row of the files it waited for.
+    end_row = LogEntry(log_type=LogType.END_UPLOAD, date_created=max(now, utcnow()),
                        log_message=views.end_message(job, force))
     if not deps.store.try_finish(job_handle, now, end_row, force=force):
         return False

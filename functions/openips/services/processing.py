@@ -3,12 +3,14 @@
 Order of work for one object, chosen so that a retry after a crash at any point
 repeats the same decision and counts the file once:
 
-1. claim the object (conditional put keyed on key + version), counting it as received;
+1. claim the object (conditional put keyed on key + ETag), counting it as received;
 2. check the path and size, download it, decode and optimize it (no side effects yet);
 3. decide the asset (new / update / duplicate) with conditional writes, and remember the
    decision on the claim;
 4. copy the master and write the pyramid TIFF under the asset;
-5. in one transaction: claim done, job counters, log rows; then delete the upload.
+5. in one transaction: claim done, job counters, log rows. The upload itself stays under
+   ``incoming/`` until the job ends (``finalize`` removes it), so that closing a job can
+   count every object that was uploaded to it.
 
 Permanent failures (``FileRejectedError``) keep the bytes under ``quarantine/`` and log an
 ``UploadError``; transient ones are re-raised so SQS retries, until the attempt limit
@@ -17,7 +19,6 @@ turns them into a logged ``UploadError`` too.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -35,12 +36,14 @@ from openips.models.domain import (
     LogType,
     PublishState,
     new_handle,
+    utcnow,
 )
 from openips.models.events import IncomingObject
 from openips.observability import logger
 from openips.services import naming
 from openips.services.deps import Deps
 from openips.services.jobs import finish_if_complete
+from openips.services.keys import IncomingKey, claim_id_for, parse_incoming_key, quarantine_key
 
 LEASE = timedelta(minutes=16)  # longer than ProcessFileFunction's 15-minute timeout
 MAX_ATTEMPTS = 4  # below the queue's maxReceiveCount (5): the last try is logged, not lost
@@ -52,31 +55,6 @@ class FileResult:
     rows: list[LogEntry] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     asset_handle: str | None = None
-
-
-@dataclass(frozen=True)
-class IncomingKey:
-    company_handle: str
-    job_handle: str
-    relative: str
-
-
-def parse_incoming_key(key: str) -> IncomingKey | None:
-    """``incoming/<company>/<job>/<relative path>`` → its parts, or None."""
-    parts = key.split("/", 3)
-    if len(parts) != 4 or parts[0] != "incoming" or not parts[3]:
-        return None
-    if not parts[1].startswith("c-") or not parts[2].startswith("j-"):
-        return None
-    return IncomingKey(parts[1], parts[2], parts[3])
-
-
-def quarantine_key(key: str) -> str:
-    return "quarantine/" + key.removeprefix("incoming/")
-
-
-def claim_id_for(obj: IncomingObject) -> str:
-    return hashlib.sha256(f"{obj.key}\n{obj.version}".encode()).hexdigest()[:32]
 
 
 def process_object(deps: Deps, obj: IncomingObject, now: datetime) -> str:
@@ -93,7 +71,7 @@ def process_object(deps: Deps, obj: IncomingObject, now: datetime) -> str:
         return "Unattributed"
     logger.append_keys(job_handle=job.job_handle, file_path=parsed.relative)
 
-    claim = FileClaim(job_handle=job.job_handle, claim_id=claim_id_for(obj), path=parsed.relative,
+    claim = FileClaim(job_handle=job.job_handle, claim_id=claim_id_for(obj.key, obj.version), path=parsed.relative,
                       lease_until=now + LEASE)
     claimed = deps.store.claim_file(claim, now)
     if claimed.status == "done":
@@ -102,21 +80,33 @@ def process_object(deps: Deps, obj: IncomingObject, now: datetime) -> str:
         raise errors.TransientError(f"{parsed.relative} is being processed by another invocation")
     claim = claimed.claim
 
+    company = deps.store.get_company(job.company_handle)
     if claim.attempts > MAX_ATTEMPTS:
         result = _reject(deps, obj, parsed, errors.FileRejectedError(
             f"processing failed {claim.attempts - 1} times (crash or timeout)", "file.retries_exhausted"), now)
     elif job.finished:
         result = _reject(deps, obj, parsed, errors.JobClosedError(
             f"the file arrived after job {job.name} had ended, so it was not processed"), now)
+    elif company is not None and company.enforce_same_ip and _other_ip(job, obj):
+        result = _reject(deps, obj, parsed, errors.SourceIpMismatchError(
+            f"it was uploaded from {obj.source_ip}, but job {job.name} was opened from {job.source_ip}; "
+            "every file of a job must come from the IP address that opened it"), now)
     else:
         try:
-            result = _ingest(deps, job, claim, obj, parsed, now)
+            result = _ingest(deps, job, company, claim, obj, parsed, now)
         except errors.FileRejectedError as exc:
             result = _reject(deps, obj, parsed, exc, now)
 
-    deps.store.complete_file(claim, result.counts, result.rows, result.asset_handle)
-    deps.storage.delete(obj.bucket, obj.key)
-    finish_if_complete(deps, job.job_handle, now)
+    # Rows are dated when they are written, so the log reads in completion order.
+    written = max(now, utcnow())
+    rows = [row.model_copy(update={"date_created": written}) for row in result.rows]
+    deps.store.complete_file(claim, result.counts, rows, result.asset_handle)
+    if job.finished:
+        deps.storage.delete(obj.bucket, obj.key)  # a late file: nothing else will remove it
+    else:
+        # The upload stays under incoming/ until the job ends: the objects there are what
+        # closing the job counts, so they must not vanish as they are processed.
+        finish_if_complete(deps, job.job_handle, now)
     return result.outcome
 
 
@@ -140,10 +130,14 @@ def _quarantine(deps: Deps, obj: IncomingObject) -> str | None:
     return target
 
 
-def _ingest(deps: Deps, job: Job, claim: FileClaim, obj: IncomingObject, parsed: IncomingKey,
-            now: datetime) -> FileResult:
+def _other_ip(job: Job, obj: IncomingObject) -> bool:
+    """True when both addresses are known and differ (moto's events carry none)."""
+    return bool(job.source_ip and obj.source_ip and job.source_ip != obj.source_ip)
+
+
+def _ingest(deps: Deps, job: Job, company: Company | None, claim: FileClaim, obj: IncomingObject,
+            parsed: IncomingKey, now: datetime) -> FileResult:
     target = naming.target_path(job.dest_folder, parsed.relative)
-    company = deps.store.get_company(job.company_handle)
     if company is None:
         raise errors.TransientError(f"company {job.company_handle} not found")
     max_size = min(company.max_file_size or deps.settings.max_file_size_bytes,

@@ -1,0 +1,339 @@
+"""``openips local up``: the whole stack on one machine, no AWS account, no Docker.
+
+* moto in server mode holds S3, SQS, DynamoDB and SES on loopback;
+* every table, index, queue, redrive policy, bucket and bucket notification is created
+  by reading ``template.yaml`` (``provision``), as are the functions' environment, their
+  SQS event source mappings (batch size, window, filter) and their schedules;
+* an S3 front before moto makes presigned POST forms behave like S3 (policy, signature,
+  expiry, XML errors) and records each uploader's IP;
+* an HTTP server turns requests into API Gateway HTTP API v2 events for the real
+  ``ApiFunction`` handler;
+* pollers hand SQS batches to the real processing and finalize handlers the way Lambda
+  event source mappings do (partial batch failures, redrive to the DLQ after
+  ``maxReceiveCount``), on a small worker pool; the sweeper runs on its schedule.
+
+Differences from AWS are listed in README.md ("How local differs from AWS").
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, unquote_plus, urlsplit
+
+import boto3
+
+from openips_cli.inprocess import LambdaContext, http_api_event, sqs_lambda_event
+from openips_cli.provision import (
+    Resources,
+    SqsMapping,
+    function_environment,
+    load_template,
+    message_passes,
+    provision,
+    schedules,
+    sqs_mappings,
+)
+
+log = logging.getLogger("openips.local")
+
+ACCESS_KEY = "openips-local"
+SECRET_KEY = "openips-local-secret"  # noqa: S105 - a fixed key for a loopback-only emulator
+REGION = "us-east-1"
+MAX_API_BODY = 1024 * 1024
+_API_LOCK = threading.Lock()
+RETRY_BACKOFF_MAX = 30  # seconds; AWS would wait the queue's visibility timeout (90 min)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def _handler(path: str):
+    module, _, attr = path.rpartition(".")
+    return getattr(importlib.import_module(module), attr)
+
+
+@dataclass
+class UploadIps:
+    """Client IPs of uploads seen by the S3 front, for the events moto sends without them."""
+
+    by_key: dict[tuple[str, str], str] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def record(self, bucket: str, key: str, ip: str) -> None:
+        with self.lock:
+            self.by_key[(bucket, key)] = ip
+
+    def enrich(self, body: str) -> str:
+        """Add ``requestParameters.sourceIPAddress`` to S3 records, as AWS sends it."""
+        try:
+            data = json.loads(body)
+        except ValueError:
+            return body
+        for record in data.get("Records", []) if isinstance(data, dict) else []:
+            s3 = record.get("s3", {})
+            key = unquote_plus(s3.get("object", {}).get("key", ""))
+            ip = self.by_key.get((s3.get("bucket", {}).get("name", ""), key))
+            if ip and "sourceIPAddress" not in record.get("requestParameters", {}):
+                record.setdefault("requestParameters", {})["sourceIPAddress"] = ip
+        return json.dumps(data)
+
+
+class Poller(threading.Thread):
+    """One SQS event source mapping: receive, filter, invoke, delete or retry."""
+
+    def __init__(self, stack: LocalStack, mapping: SqsMapping, pool: ThreadPoolExecutor, slots: int) -> None:
+        super().__init__(name=f"poll-{mapping.function}", daemon=True)
+        self.stack = stack
+        self.mapping = mapping
+        self.pool = pool
+        self.slots = threading.Semaphore(slots)
+        self.url = stack.resources.names[mapping.queue]
+        self.arn = stack.resources.arns[mapping.queue]
+        self.handler = _handler(mapping.handler)
+        self.sqs = boto3.client("sqs")
+
+    def run(self) -> None:
+        while not self.stack.stopping.is_set():
+            if not self.slots.acquire(timeout=0.5):
+                continue
+            try:
+                messages = self._receive()
+            except Exception:  # noqa: BLE001 - moto shutting down or a hiccup: keep polling
+                log.exception("receive failed on %s", self.mapping.queue)
+                self.slots.release()
+                time.sleep(1)
+                continue
+            if not messages:
+                self.slots.release()
+                continue
+            future = self.pool.submit(self._invoke, messages)
+            future.add_done_callback(lambda _f: self.slots.release())
+
+    def _receive(self) -> list[dict]:
+        response = self.sqs.receive_message(
+            QueueUrl=self.url, MaxNumberOfMessages=min(self.mapping.batch_size, 10),
+            WaitTimeSeconds=1, AttributeNames=["All"])
+        messages = []
+        for message in response.get("Messages", []):
+            # Lambda deletes messages that its filter criteria do not admit.
+            if message_passes(self.mapping.filters, message["Body"]):
+                messages.append(message)
+            else:
+                self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"])
+        return messages
+
+    def _invoke(self, messages: list[dict]) -> None:
+        for message in messages:
+            message["Body"] = self.stack.upload_ips.enrich(message["Body"])
+        try:
+            result = self.handler(sqs_lambda_event(messages, self.arn), LambdaContext(
+                function_name=self.mapping.function)) or {}
+            failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
+        except Exception:  # noqa: BLE001 - a crashed invocation fails its whole batch, as on Lambda
+            log.exception("%s failed", self.mapping.function)
+            failed = {m["MessageId"] for m in messages}
+        for message in messages:
+            if message["MessageId"] in failed:
+                receives = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
+                self.sqs.change_message_visibility(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"],
+                                                   VisibilityTimeout=min(2 ** receives, RETRY_BACKOFF_MAX))
+            else:
+                self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"])
+
+
+class ApiRequestHandler(BaseHTTPRequestHandler):
+    """HTTP → API Gateway HTTP API v2 event → the real ``ApiFunction`` handler."""
+
+    protocol_version = "HTTP/1.1"
+    server_version = "openips-local"
+
+    def _handle(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_API_BODY:  # API Gateway refuses payloads over 10 MB; ours are small
+            self._send(413, {"content-type": "application/json"},
+                       json.dumps({"fault": {"type": "ipsApiFault", "code": 30003, "reason": "Request too large"}}))
+            return
+        body = self.rfile.read(length).decode("utf-8", "replace") if length else None
+        url = urlsplit(self.path)
+        query: dict[str, str] = {}
+        for key, value in parse_qsl(url.query, keep_blank_values=True):
+            query[key] = f"{query[key]},{value}" if key in query else value  # HTTP API joins repeats
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        event = http_api_event(self.command, url.path, headers, query or None, body, self.client_address[0])
+        from openips.handlers import api
+
+        # One request at a time, as in one Lambda container: the resolver keeps the
+        # current request in module state.
+        with _API_LOCK:
+            result = api.lambda_handler(event, LambdaContext(function_name="ApiFunction"))
+        self._send(result["statusCode"], result.get("headers") or {}, result.get("body") or "")
+
+    def _send(self, status: int, headers: dict[str, str], body: str) -> None:
+        data = body.encode()
+        self.send_response(status)
+        for key, value in headers.items():
+            if key.lower() not in ("content-length", "connection"):
+                self.send_header(key, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _handle
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        log.debug("api %s", format % args)
+
+
+class LocalStack:
+    def __init__(self, port: int = 3000, state_dir: Path = Path(".openips"), host: str = "127.0.0.1",
+                 workers: int = 4, sweep_seconds: int | None = None, template: dict | None = None) -> None:
+        self.port = port
+        self.state_dir = Path(state_dir)
+        self.host = host
+        self.workers = workers
+        self.sweep_seconds = sweep_seconds
+        self.template = template or load_template()
+        self.stopping = threading.Event()
+        self.upload_ips = UploadIps()
+        self.threads: list[threading.Thread] = []
+        self.resources = Resources()
+        self.info: dict[str, Any] = {}
+
+    def start(self) -> dict[str, Any]:
+        from moto.server import ThreadedMotoServer
+
+        from openips_cli.s3front import S3Front
+
+        os.environ.update(AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY,
+                          AWS_DEFAULT_REGION=REGION, POWERTOOLS_TRACE_DISABLED="true",
+                          POWERTOOLS_METRICS_DISABLED="true")
+        os.environ.pop("AWS_SESSION_TOKEN", None)
+        os.environ.pop("AWS_PROFILE", None)
+        moto_port = free_port(self.host)
+        self.moto = ThreadedMotoServer(ip_address=self.host, port=moto_port, verbose=False)
+        self.moto.start()
+        moto_url = f"http://{self.host}:{moto_port}"
+        os.environ["AWS_ENDPOINT_URL"] = moto_url  # every boto3 client of the functions goes to moto
+        self.s3_front = S3Front(moto_url, {ACCESS_KEY: SECRET_KEY}, region=REGION, host=self.host,
+                                on_upload=lambda rec: self.upload_ips.record(rec.bucket, rec.key, rec.client_ip))
+        s3_url = self.s3_front.start()
+
+        self.resources = provision(template=self.template, endpoint_url=moto_url)
+        os.environ.update(function_environment(self.template, self.resources))
+        os.environ["OPENIPS_S3_PUBLIC_ENDPOINT"] = s3_url
+        from openips.services.deps import get_deps, reset_caches
+
+        reset_caches()
+        deps = get_deps()  # build the shared clients here, before any worker thread does
+        admin_key, company, key, email = self._bootstrap(deps.store)
+
+        self.api = ThreadingHTTPServer((self.host, self.port), ApiRequestHandler)
+        self.api.daemon_threads = True
+        self.port = self.api.server_address[1]
+        self._thread(self.api.serve_forever, "api")
+        self.pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="lambda")
+        for mapping in sqs_mappings(self.template):
+            slots = self.workers if mapping.function == "ProcessFileFunction" else 1
+            poller = Poller(self, mapping, self.pool, slots)
+            poller.start()
+            self.threads.append(poller)
+        for schedule in schedules(self.template):
+            self._thread(lambda s=schedule: self._tick(s), f"schedule-{schedule.function}")
+
+        self.info = {"apiUrl": f"http://{self.host}:{self.port}", "s3Url": s3_url, "region": REGION,
+                     "adminApiKey": admin_key, "companyHandle": company, "apiKey": key, "userEmail": email,
+                     # For looking inside with any AWS client (credentials below are fixed and local).
+                     "awsEndpointUrl": moto_url, "awsAccessKeyId": ACCESS_KEY,
+                     "awsSecretAccessKey": SECRET_KEY, "resources": self.resources.names}
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        target = self.state_dir / "local.json"
+        target.touch(mode=0o600)
+        target.write_text(json.dumps(self.info, indent=2))
+        return self.info
+
+    def _bootstrap(self, store) -> tuple[str, str, str, str]:
+        from openips.models.api import CreateCompanyRequest, CreateUserRequest
+        from openips.services import auth
+
+        admin, admin_key = auth.bootstrap_admin(store, "admin@openips.local")
+        company = auth.create_company(store, admin, CreateCompanyRequest(name="Local Company"))
+        email = "user@openips.local"
+        _, key = auth.create_user(store, admin, CreateUserRequest(
+            company_handle=company.company_handle, email=email, role="IpsCompanyAdmin"))
+        return admin_key, company.company_handle, key, email
+
+    def _thread(self, target, name: str) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self.threads.append(thread)
+
+    def _tick(self, schedule) -> None:
+        handler = _handler(schedule.handler)
+        interval = self.sweep_seconds or schedule.seconds
+        while not self.stopping.wait(interval):
+            try:
+                handler({"source": "aws.events", "detail-type": "Scheduled Event"},
+                        LambdaContext(function_name=schedule.function))
+            except Exception:  # noqa: BLE001 - a failed tick is retried at the next one
+                log.exception("%s failed", schedule.function)
+
+    def stop(self) -> None:
+        """Stop taking work, let in-flight invocations finish, then stop the servers."""
+        self.stopping.set()
+        for thread in self.threads:
+            if isinstance(thread, Poller):
+                thread.join(timeout=5)
+        if hasattr(self, "pool"):
+            self.pool.shutdown(wait=True)
+        if hasattr(self, "api"):
+            self.api.shutdown()
+            self.api.server_close()
+        if hasattr(self, "s3_front"):
+            self.s3_front.stop()
+        if hasattr(self, "moto"):
+            self.moto.stop()
+        (self.state_dir / "local.json").unlink(missing_ok=True)
+
+    def __enter__(self) -> LocalStack:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def run(port: int = 3000, state_dir: Path = Path(".openips"), host: str = "127.0.0.1",
+        workers: int = 4, sweep_seconds: int | None = None) -> int:
+    """Run until SIGINT/SIGTERM; the state lives in memory and ends with the process."""
+    logging.basicConfig(level=os.environ.get("OPENIPS_LOCAL_LOG", "WARNING"),
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+    stack = LocalStack(port, state_dir, host, workers, sweep_seconds)
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: done.set())
+    info = stack.start()
+    print(f"openips local stack ready: API {info['apiUrl']}  S3 {info['s3Url']}", flush=True)
+    print(f"keys and handles in {state_dir / 'local.json'}; Ctrl-C stops", flush=True)
+    try:
+        done.wait()
+    finally:
+        print("stopping: finishing in-flight work…", flush=True)
+        stack.stop()
+    return 0
+
