@@ -106,3 +106,23 @@ def test_log_detail_paging_covers_every_row_once(stack, page_size):
     assert [d["logMessage"] for d in newest] == list(reversed([d["logMessage"] for d in stack.job_log(job)["detailArray"]]))
     only = stack.job_log(job, logTypeArray="BeginUpload")
     assert [d["logType"] for d in only["detailArray"]] == ["BeginUpload"] and only["detailTotalRows"] == 1
+
+
+def test_sweep_handler_takes_the_scheduled_event(stack, lambda_context):
+    from openips.handlers import sweep as sweep_handler
+    from tests.conftest import load_event
+
+    stack.open_job()
+    assert sweep_handler.lambda_handler(load_event("schedule_sweep"), lambda_context) == {}
+
+
+def test_bootstrap_command_mints_a_working_admin_key(stack, capsys):
+    from openips_cli import bootstrap
+
+    assert bootstrap.main(["--table", stack.resources.names["JobsTable"], "--email", "root@example.com"]) == 0
+    key = capsys.readouterr().out.strip()
+    assert key.startswith("oips_")
+    created = stack.call("POST", "/v1/admin/companies", {"name": "Fresh"}, key=key)
+    assert created.status == 201
+    stored = get_deps().store.table.get_item(Key={"pk": f"K#{key}", "sk": "KEY"}).get("Item")
+    assert stored is None  # only the hash of the key is stored
