@@ -8,7 +8,7 @@ PYTHON ?= $(shell PYENV_VERSION=3.12.1 python3.12 -c 'import sys; print(sys.exec
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test test-fast lint demo build bootstrap-admin clean
+.PHONY: venv test test-fast demo bench build bootstrap-admin clean
 
 venv: $(STAMP)
 
@@ -28,6 +28,10 @@ test-fast: venv
 
 demo: venv
 	$(PY) -m openips_cli.demo
+
+# Performance against bare libvips and Pillow, same run; prints a markdown table (never fails on timings).
+bench: venv
+	$(PY) -m bench.run $(BENCH_ARGS)
 
 build:
 	bash scripts/sam-build.sh

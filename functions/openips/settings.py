@@ -15,7 +15,7 @@ class Settings(BaseModel, frozen=True):
     job_events_queue_url: str = ""
     job_idle_timeout_seconds: int = Field(default=1800, gt=0)
     max_file_size_bytes: int = Field(default=5 * 1024**3, gt=0)
-    max_image_pixels: int = Field(default=500_000_000, gt=0)
+    max_image_pixels: int = Field(default=1_000_000_000, gt=0)
     upload_form_ttl_seconds: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
     # A closed job whose expected files never produced an event is finished by the
     # sweeper after this grace period (lost notification, deleted object).

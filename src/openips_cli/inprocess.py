@@ -7,8 +7,10 @@ hold (moto in-process here, or any SQS endpoint).
 
 from __future__ import annotations
 
+import importlib
 import io
 import json
+from functools import lru_cache
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -16,7 +18,18 @@ from urllib.parse import urlencode
 import boto3
 import requests
 
-from openips_cli.provision import Resources
+from openips_cli.provision import HttpRoute, Resources, http_routes, load_template, route_for
+
+
+def import_handler(path: str) -> Any:
+    """``openips.handlers.api.lambda_handler`` → the function, as Lambda resolves ``Handler``."""
+    module, _, attr = path.rpartition(".")
+    return getattr(importlib.import_module(module), attr)
+
+
+@lru_cache(maxsize=1)
+def _routes() -> list[HttpRoute]:
+    return http_routes(load_template())
 
 
 @dataclass
@@ -76,14 +89,16 @@ class InProcessStack:
     def call(self, method: str, path: str, body: Any = None, key: str | None = "default",
              query: dict[str, str] | None = None, source_ip: str = "203.0.113.7",
              raw_body: str | None = None) -> ApiResponse:
-        from openips.handlers import api
-
         headers = {"content-type": "application/json"}
         token = self.key if key == "default" else key
         if token is not None:
             headers["authorization"] = f"Bearer {token}"
         text = raw_body if raw_body is not None else (json.dumps(body) if body is not None else None)
-        result = api.lambda_handler(http_api_event(method, path, headers, query, text, source_ip), self.context)
+        event = http_api_event(method, path, headers, query, text, source_ip)
+        route = route_for(_routes(), method, path)
+        if route is None:
+            return ApiResponse(404, {"message": "Not Found"})  # what API Gateway answers
+        result = import_handler(route.handler)(event, self.context)
         return ApiResponse(result["statusCode"], json.loads(result.get("body") or "null"))
 
     @staticmethod

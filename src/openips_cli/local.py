@@ -17,7 +17,6 @@ Differences from AWS are listed in README.md ("How local differs from AWS").
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import os
@@ -34,14 +33,16 @@ from urllib.parse import parse_qsl, unquote_plus, urlsplit
 
 import boto3
 
-from openips_cli.inprocess import LambdaContext, http_api_event, sqs_lambda_event
+from openips_cli.inprocess import LambdaContext, http_api_event, import_handler, sqs_lambda_event
 from openips_cli.provision import (
     Resources,
     SqsMapping,
     function_environment,
+    http_routes,
     load_template,
     message_passes,
     provision,
+    route_for,
     schedules,
     sqs_mappings,
 )
@@ -60,11 +61,6 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as sock:
         sock.bind((host, 0))
         return sock.getsockname()[1]
-
-
-def _handler(path: str):
-    module, _, attr = path.rpartition(".")
-    return getattr(importlib.import_module(module), attr)
 
 
 @dataclass
@@ -104,7 +100,7 @@ class Poller(threading.Thread):
         self.slots = threading.Semaphore(slots)
         self.url = stack.resources.names[mapping.queue]
         self.arn = stack.resources.arns[mapping.queue]
-        self.handler = _handler(mapping.handler)
+        self.handler = import_handler(mapping.handler)
         self.sqs = boto3.client("sqs")
 
     def run(self) -> None:
@@ -175,12 +171,14 @@ class ApiRequestHandler(BaseHTTPRequestHandler):
             query[key] = f"{query[key]},{value}" if key in query else value  # HTTP API joins repeats
         headers = {k.lower(): v for k, v in self.headers.items()}
         event = http_api_event(self.command, url.path, headers, query or None, body, self.client_address[0])
-        from openips.handlers import api
-
+        route = route_for(self.server.routes, self.command, url.path)  # type: ignore[attr-defined]
+        if route is None:
+            self._send(404, {"content-type": "application/json"}, '{"message":"Not Found"}')
+            return
         # One request at a time, as in one Lambda container: the resolver keeps the
         # current request in module state.
         with _API_LOCK:
-            result = api.lambda_handler(event, LambdaContext(function_name="ApiFunction"))
+            result = import_handler(route.handler)(event, LambdaContext(function_name=route.function))
         self._send(result["statusCode"], result.get("headers") or {}, result.get("body") or "")
 
     def _send(self, status: int, headers: dict[str, str], body: str) -> None:
@@ -244,6 +242,7 @@ class LocalStack:
 
         self.api = ThreadingHTTPServer((self.host, self.port), ApiRequestHandler)
         self.api.daemon_threads = True
+        self.api.routes = http_routes(self.template)  # type: ignore[attr-defined]
         self.port = self.api.server_address[1]
         self._thread(self.api.serve_forever, "api")
         self.pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="lambda")
@@ -283,7 +282,7 @@ class LocalStack:
         self.threads.append(thread)
 
     def _tick(self, schedule) -> None:
-        handler = _handler(schedule.handler)
+        handler = import_handler(schedule.handler)
         interval = self.sweep_seconds or schedule.seconds
         while not self.stopping.wait(interval):
             try:

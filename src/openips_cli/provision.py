@@ -243,3 +243,42 @@ def message_passes(filters: tuple[dict, ...], body: str) -> bool:
     except ValueError:
         return False
     return any(matches_filter(f, parsed) for f in filters)
+
+
+@dataclass(frozen=True)
+class HttpRoute:
+    """An HttpApi event of a function: which requests API Gateway hands to it."""
+
+    function: str
+    handler: str
+    method: str  # "ANY" or a verb
+    path: str  # "/v1/assets/{assetHandle}/auto-crop-rect", "/{proxy+}"
+
+    def matches(self, method: str, path: str) -> bool:
+        if self.method not in ("ANY", method.upper()):
+            return False
+        pattern = self.path.strip("/").split("/")
+        parts = path.strip("/").split("/")
+        for i, segment in enumerate(pattern):
+            if segment.endswith("+}"):  # greedy: one or more remaining segments
+                return len(parts) > i
+            if i >= len(parts) or (not segment.startswith("{") and segment != parts[i]):
+                return False
+        return len(parts) == len(pattern)
+
+    @property
+    def specificity(self) -> tuple[int, int]:
+        # API Gateway prefers the most specific route; greedy paths last.
+        segments = self.path.strip("/").split("/")
+        return (0 if self.path.endswith("+}") else 1, sum(not s.startswith("{") for s in segments))
+
+
+def http_routes(template: dict) -> list[HttpRoute]:
+    routes = [HttpRoute(name, props["Handler"], event["Properties"]["Method"].upper(), event["Properties"]["Path"])
+              for name, props in _functions(template).items()
+              for event in props.get("Events", {}).values() if event["Type"] == "HttpApi"]
+    return sorted(routes, key=lambda r: r.specificity, reverse=True)
+
+
+def route_for(routes: list[HttpRoute], method: str, path: str) -> HttpRoute | None:
+    return next((route for route in routes if route.matches(method, path)), None)

@@ -57,7 +57,7 @@ def aws(local_stack: dict):
     return client
 
 
-def run_cli(local_stack: dict, *args: str, key: str | None = None, timeout: int = 120) -> subprocess.CompletedProcess:
+def run_cli(local_stack: dict, *args: str, key: str | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
     """The ``openips`` client, as a user runs it, against the local stack."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "OPENIPS_"))}
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "functions"), str(ROOT / "src")])

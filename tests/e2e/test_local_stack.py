@@ -24,7 +24,7 @@ def jpeg(width: int = 640, height: int = 480) -> bytes:
 
 def api(local_stack: dict, method: str, path: str, key: str | None = None, **kwargs) -> requests.Response:
     headers = {"authorization": f"Bearer {key or local_stack['apiKey']}"}
-    return requests.request(method, local_stack["apiUrl"] + path, headers=headers, timeout=30, **kwargs)
+    return requests.request(method, local_stack["apiUrl"] + path, headers=headers, timeout=120, **kwargs)
 
 
 def open_job(local_stack: dict, key: str | None = None, name: str = "e2e") -> dict:
@@ -39,10 +39,10 @@ def post(upload: dict, relative: str, data: bytes, fields: dict | None = None,
          session: requests.Session | None = None) -> requests.Response:
     form = dict(fields or upload["fields"])
     form["key"] = upload["keyPrefix"] + relative
-    return (session or requests).post(upload["url"], data=form, files={"file": (relative, data)}, timeout=30)
+    return (session or requests).post(upload["url"], data=form, files={"file": (relative, data)}, timeout=120)
 
 
-def wait_until_ended(local_stack: dict, job: str, key: str | None = None, seconds: float = 60) -> dict:
+def wait_until_ended(local_stack: dict, job: str, key: str | None = None, seconds: float = 240) -> dict:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         log = api(local_stack, "GET", f"/v1/jobs/{job}/log-details", key=key).json()["jobLogArray"][0]

@@ -173,3 +173,28 @@ def test_bigtiff_only_for_very_large_images() -> None:
     assert not needs_bigtiff(pyvips.Image.black(30_000, 30_000, bands=3))
     assert needs_bigtiff(pyvips.Image.black(40_000, 30_000, bands=3))
     assert needs_bigtiff(pyvips.Image.black(30_000, 20_000, bands=4).cast("ushort"))
+
+
+def test_a_large_icc_profile_is_written_once_in_level_0(tmp_path) -> None:
+    # Given a CMYK image carrying libvips' ~1 MB CMYK profile
+    import pyvips as _pyvips
+    from PIL import Image as PilImage
+
+    from openips.imaging.encode import save_pyramid_tiff as _save
+
+    rgb = (_pyvips.Image.xyz(1500, 1000)[0] / 6).cast("uchar").bandjoin([120, 60]).copy(interpretation="srgb")
+    cmyk = rgb.icc_transform("cmyk", input_profile="srgb", embedded=False)
+    profile = cmyk.get("icc-profile-data")
+    assert len(profile) > 500_000
+    path = str(tmp_path / "cmyk.tif")
+
+    # When
+    encoded = _save(cmyk, path)
+
+    # Then the file holds the profile once, level 0 reports it, other levels do not
+    assert encoded.size_bytes < len(profile) * 2
+    assert _pyvips.Image.tiffload(path, page=0).get("icc-profile-data") == profile
+    assert _pyvips.Image.tiffload(path, page=1).get_typeof("icc-profile-data") == 0
+    with PilImage.open(path) as pil:
+        assert pil.info.get("icc_profile") == profile
+    assert len(encoded.levels) > 1

@@ -15,6 +15,7 @@ pyvips = pytest.importorskip("pyvips")
 from openips.imaging import pipeline
 from openips.imaging.optimize import optimize
 from openips.imaging.pyramid import is_tiled
+from openips.models.processing import ColorPlan, ProcessingOptions
 from openips.models.errors import (
     CorruptImageError,
     EmptyFileError,
@@ -58,12 +59,20 @@ def test_16_bit_png_stays_16_bit(rgb16_png: Path, out: Path) -> None:
     assert (result.info.bits_per_sample, result.tiff.compression, back.format) == (16, "deflate", "ushort")
 
 
-def test_cmyk_jpeg_stays_cmyk(cmyk_jpeg: Path, out: Path) -> None:
-    result = optimize(str(cmyk_jpeg), str(out), max_pixels=MAX_PIXELS)
+def test_cmyk_jpeg_stays_cmyk_when_colour_is_maintained(cmyk_jpeg: Path, out: Path) -> None:
+    ctx = pipeline.StepContext(options=ProcessingOptions(color=ColorPlan(mode="MaintainOriginal")))
+    result = optimize(str(cmyk_jpeg), str(out), max_pixels=MAX_PIXELS, ctx=ctx)
 
     back = pyvips.Image.tiffload(str(out))
     assert (back.bands, back.interpretation, result.tiff.compression) == (4, "cmyk", "jpeg")
     assert back.get_typeof("icc-profile-data") != 0
+
+
+def test_cmyk_jpeg_becomes_srgb_by_default(cmyk_jpeg: Path, out: Path) -> None:
+    result = optimize(str(cmyk_jpeg), str(out), max_pixels=MAX_PIXELS)
+
+    back = pyvips.Image.tiffload(str(out))
+    assert (back.bands, back.interpretation, result.tiff.compression) == (3, "srgb", "jpeg")
 
 
 def test_greyscale_jpeg(grey_jpeg: Path, out: Path) -> None:
@@ -173,8 +182,10 @@ def test_reusing_an_output_path_reads_the_new_file(
     assert second.tiff.levels == [(300, 200), (150, 100)]
 
 
-def test_pipeline_is_empty_for_now() -> None:
-    assert pipeline.PIPELINE == ()
+def test_every_processing_option_has_a_step() -> None:
+    # A new option cannot ship without its step (colour is the bracket around the steps).
+    steps = {name for name, _ in pipeline.PIPELINE}
+    assert set(ProcessingOptions.model_fields) - {"color", "create_mask"} == steps
 
 
 def test_pipeline_runs_set_options_in_order_and_skips_unset(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -188,22 +199,22 @@ def test_pipeline_runs_set_options_in_order_and_skips_unset(monkeypatch: pytest.
 
         return apply
 
-    monkeypatch.setattr(
-        pipeline, "PIPELINE", (("crop", step("crop")), ("sharpen", step("sharpen")), ("icc", step("icc")))
-    )
-    options = type("Options", (), {"crop": "box", "sharpen": None, "icc": "srgb"})()
+    monkeypatch.setattr(pipeline, "PIPELINE", tuple((n, step(n)) for n in ("manual_crop", "knockout_background",
+                                                                          "unsharp_mask")))
+    options = ProcessingOptions(manual_crop={"left": 1, "right": 0, "top": 0, "bottom": 0},
+                                unsharp_mask={"amount": 1})
 
     # When
     result = pipeline.run(pyvips.Image.black(2, 2), pipeline.StepContext(options=options))
 
     # Then
-    assert calls == ["crop=box", "icc=srgb"]
+    assert [c.split("=")[0] for c in calls] == ["manual_crop", "unsharp_mask"]
     assert result.max() == 2
 
 
 def test_pipeline_stops_when_time_runs_out(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(pipeline, "PIPELINE", (("crop", lambda image, option, ctx: image),))
-    ctx = pipeline.StepContext(options=None, time_left_ms=lambda: 1_000, reserve_ms=5_000)
+    monkeypatch.setattr(pipeline, "PIPELINE", (("manual_crop", lambda image, option, ctx: image),))
+    ctx = pipeline.StepContext(time_left_ms=lambda: 1_000, reserve_ms=5_000)
 
     with pytest.raises(TransientError):
         pipeline.run(pyvips.Image.black(2, 2), ctx)
@@ -214,10 +225,10 @@ def test_step_warnings_reach_the_result(monkeypatch: pytest.MonkeyPatch, grey_jp
         ctx.warnings.append("crop clamped to the image")
         return image.crop(0, 0, 100, 50)
 
-    monkeypatch.setattr(pipeline, "PIPELINE", (("crop", crop),))
-    ctx = pipeline.StepContext(options=type("Options", (), {"crop": True})())
+    monkeypatch.setattr(pipeline, "PIPELINE", (("manual_crop", crop),))
+    ctx = pipeline.StepContext(options=ProcessingOptions(manual_crop={"left": 0, "right": 0, "top": 0, "bottom": 0}))
 
     result = optimize(str(grey_jpeg), str(out), max_pixels=MAX_PIXELS, ctx=ctx)
 
-    assert result.warnings == ["crop clamped to the image"]
+    assert "crop clamped to the image" in result.warnings
     assert (result.tiff.width, result.tiff.height) == (100, 50)

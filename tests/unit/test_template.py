@@ -26,6 +26,7 @@ FUNCTIONS = {
     "ProcessFileFunction": "process_file",
     "FinalizeJobFunction": "finalize_job",
     "SweepFunction": "sweep",
+    "AssetImagingFunction": "imaging_api",
 }
 
 COMMON_ENV = {

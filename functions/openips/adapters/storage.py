@@ -48,6 +48,13 @@ class Storage:
     def download(self, bucket: str, key: str, path: str) -> None:
         self._call(self.s3.download_file, bucket, key, path)
 
+    def read(self, bucket: str, key: str, max_bytes: int) -> bytes:
+        """A small object's bytes (profiles); refuses objects over ``max_bytes``."""
+        response = self._call(self.s3.get_object, Bucket=bucket, Key=key)
+        if response["ContentLength"] > max_bytes:
+            raise ValueError(f"s3://{bucket}/{key} has {response['ContentLength']} bytes, over {max_bytes}")
+        return response["Body"].read()
+
     def head_size(self, bucket: str, key: str) -> int | None:
         try:
             return self.s3.head_object(Bucket=bucket, Key=key)["ContentLength"]

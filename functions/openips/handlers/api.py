@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, ValidationError
 
-from openips.models import errors
+from openips.handlers.http import caller, json_response, make_app, query
 from openips.models.api import (
     ActiveJobsResponse,
     AssetsResponse,
@@ -25,14 +24,13 @@ from openips.models.api import (
     UploadJobResponse,
 )
 from openips.models.domain import User, utcnow
-from openips.models.errors import Fault
 from openips.observability import logger, metrics, tracer
 from openips.services import assets, auth, jobs
 from openips.services.deps import Deps, get_deps
 from openips.services.openapi import openapi_document
-from openips.services.params import fault_from_validation, parse_body, query_date, query_int, query_list
+from openips.services.params import parse_body, query_date, query_int, query_list
 
-app = APIGatewayHttpResolver()
+app = make_app()
 
 
 def _deps() -> Deps:
@@ -40,40 +38,11 @@ def _deps() -> Deps:
 
 
 def _caller() -> User:
-    return auth.authenticate(_deps().store, app.current_event.headers.get("authorization"))
+    return caller(app)
 
 
 def _query(name: str) -> str | None:
-    value = (app.current_event.query_string_parameters or {}).get(name)
-    return value if value not in (None, "") else None
-
-
-def _json(model: BaseModel, status: int = 200) -> Response:
-    return Response(status_code=status, content_type=content_types.APPLICATION_JSON,
-                    body=model.model_dump_json(by_alias=True, exclude_none=True))
-
-
-@app.exception_handler(Fault)
-def _fault(exc: Fault) -> Response:
-    logger.info("fault", fault_code=exc.code, http_status=exc.http_status)
-    return Response(status_code=exc.http_status, content_type=content_types.APPLICATION_JSON,
-                    body=json.dumps(exc.body()))
-
-
-@app.exception_handler(ValidationError)
-def _invalid(exc: ValidationError) -> Response:
-    return _fault(fault_from_validation(exc))
-
-
-@app.exception_handler(Exception)
-def _internal(exc: Exception) -> Response:
-    logger.exception("unhandled error")
-    return _fault(errors.IpsApiFault(errors.EXCEPTION, "Internal error; see the service logs", 500))
-
-
-@app.not_found
-def _not_found(_: Exception) -> Response:
-    return _fault(errors.IpsApiFault(errors.INVALID_REQUEST, "No such route", 404))
+    return query(app, name)
 
 
 @app.get("/v1/openapi.json")
@@ -90,26 +59,26 @@ def create_upload_job() -> Response:
     job, form = jobs.open_job(_deps(), user, request, source_ip, utcnow())
     logger.info("job opened", job_handle=job.job_handle)
     metrics.add_metric(name="JobOpened", unit=MetricUnit.Count, value=1)
-    return _json(UploadJobResponse(job_handle=job.job_handle, upload=form), 201)
+    return json_response(UploadJobResponse(job_handle=job.job_handle, upload=form), 201)
 
 
 @app.post("/v1/upload-jobs/<job_handle>/upload-form")
 def renew_upload_form(job_handle: str) -> Response:
     form = jobs.renew_form(_deps(), _caller(), job_handle, utcnow())
-    return _json(UploadJobResponse(job_handle=job_handle, upload=form))
+    return json_response(UploadJobResponse(job_handle=job_handle, upload=form))
 
 
 @app.post("/v1/upload-jobs/<job_handle>/end")
 def end_upload_job(job_handle: str) -> Response:
     jobs.end_job(_deps(), _caller(), job_handle, utcnow())
-    return _json(JobHandleResponse(job_handle=job_handle), 202)
+    return json_response(JobHandleResponse(job_handle=job_handle), 202)
 
 
 @app.get("/v1/jobs/active")
 def get_active_jobs() -> Response:
     found, _ = jobs.active_jobs(_deps(), _caller(), _query("companyHandle"), _query("jobHandle"),
                                 _query("originalName"), utcnow())
-    return _json(ActiveJobsResponse(job_array=found))
+    return json_response(ActiveJobsResponse(job_array=found))
 
 
 @app.get("/v1/jobs/logs")
@@ -118,7 +87,7 @@ def get_job_logs() -> Response:
         _deps(), _caller(), _query("companyHandle"), _query("userHandle"), _query("sortBy"),
         _query("sortDirection"), query_date(_query("startDate"), "startDate"),
         query_date(_query("endDate"), "endDate"), query_int(_query("numRows"), "numRows", 1, 10000))
-    return _json(JobLogsResponse(job_log_array=rows))
+    return json_response(JobLogsResponse(job_log_array=rows))
 
 
 @app.get("/v1/jobs/<job_handle>/log-details")
@@ -128,33 +97,34 @@ def get_job_log_details(job_handle: str) -> Response:
         query_int(_query("recordsPerPage"), "recordsPerPage", 1, jobs.MAX_RECORDS_PER_PAGE),
         query_int(_query("resultsPage"), "resultsPage", 1, None),
         _query("sortBy"), _query("sortDirection"))
-    return _json(JobLogsResponse(job_log_array=[log]))
+    return json_response(JobLogsResponse(job_log_array=[log]))
 
 
 @app.get("/v1/assets/<asset_handle>")
 def get_asset(asset_handle: str) -> Response:
-    return _json(assets.get_asset(_deps(), _caller(), asset_handle))
+    # Assets keep their nulls (cropRect, files.mask): http-api.md shows them.
+    return json_response(assets.get_asset(_deps(), _caller(), asset_handle), exclude_none=False)
 
 
 @app.get("/v1/assets")
 def find_assets() -> Response:
     found = assets.find_assets(_deps(), _caller(), _query("companyHandle"), _query("jobHandle"),
                                _query("folder"), _query("name"), _query("type"))
-    return _json(AssetsResponse(asset_array=found))
+    return json_response(AssetsResponse(asset_array=found), exclude_none=False)
 
 
 @app.post("/v1/admin/companies")
 def create_company() -> Response:
     request = parse_body(CreateCompanyRequest, app.current_event.body, app.current_event.is_base64_encoded)
     company = auth.create_company(_deps().store, _caller(), request)
-    return _json(CreateCompanyResponse(company_handle=company.company_handle), 201)
+    return json_response(CreateCompanyResponse(company_handle=company.company_handle), 201)
 
 
 @app.post("/v1/admin/users")
 def create_user() -> Response:
     request = parse_body(CreateUserRequest, app.current_event.body, app.current_event.is_base64_encoded)
     user, api_key = auth.create_user(_deps().store, _caller(), request)
-    return _json(CreateUserResponse(user_handle=user.user_handle, api_key=api_key), 201)
+    return json_response(CreateUserResponse(user_handle=user.user_handle, api_key=api_key), 201)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

@@ -6,6 +6,7 @@ import os
 
 from openips.imaging import vips
 from openips.imaging.pyramid import read_pyramid_levels
+from openips.imaging.tiff_icc import embed_icc_in_first_ifd
 from openips.imaging.types import EncodedTiff, TiffCompression
 
 TILE_SIZE = 256
@@ -16,17 +17,22 @@ BIGTIFF_THRESHOLD_BYTES = int(3.5 * 1024**3)
 # libvips repeats metadata in every pyramid level. The ICC profile is always kept.
 MAX_METADATA_BLOB_BYTES = 64 * 1024
 _BLOB_FIELDS = ("exif-data", "xmp-data", "iptc-data")
+ICC_ONCE_BYTES = 4096  # smaller profiles (libvips' sRGB is 480 B) are left in every level
 _KEEP = vips.ForeignKeep.ICC | vips.ForeignKeep.EXIF | vips.ForeignKeep.XMP | vips.ForeignKeep.IPTC
 _BYTES_PER_SAMPLE = {"uchar": 1, "char": 1, "ushort": 2, "short": 2}
 
 
-def save_pyramid_tiff(image: vips.Image, path: str) -> EncodedTiff:
-    """Write ``image`` as a 256x256-tiled pyramid TIFF (JPEG Q85 or lossless deflate) and describe the result."""
-    compression = choose_compression(image)
+def save_pyramid_tiff(image: vips.Image, path: str, *, lossless: bool = False) -> EncodedTiff:
+    """Write ``image`` as a 256x256-tiled pyramid TIFF (JPEG Q85 or lossless deflate) and describe the result.
+
+    ``lossless`` forces deflate (masks: JPEG would blur their edges by up to ~17 levels)."""
+    compression = "deflate" if lossless else choose_compression(image)
     if compression == "jpeg":
         options: dict[str, object] = {"compression": "jpeg", "Q": JPEG_QUALITY}
     else:
         options = {"compression": "deflate", "predictor": "horizontal"}
+    icc = image.get("icc-profile-data") if vips.has_field(image, "icc-profile-data") else None
+    once = icc is not None and len(icc) > ICC_ONCE_BYTES
     _trim_metadata(image).tiffsave(
         path,
         tile=True,
@@ -34,9 +40,12 @@ def save_pyramid_tiff(image: vips.Image, path: str) -> EncodedTiff:
         tile_height=TILE_SIZE,
         pyramid=True,
         bigtiff=needs_bigtiff(image),
-        keep=_KEEP,
+        keep=_KEEP & ~vips.ForeignKeep.ICC if once else _KEEP,
         **options,
     )
+    if once:
+        # libvips would repeat a large profile in every level; level 0 carries it alone.
+        embed_icc_in_first_ifd(path, icc)
     return EncodedTiff(
         path=path,
         compression=compression,

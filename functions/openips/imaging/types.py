@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from openips.models.processing import CropRect
+
 TiffCompression = Literal["jpeg", "deflate"]
 
 
@@ -47,3 +49,6 @@ class OptimizedImage:
     info: ImageInfo
     tiff: EncodedTiff
     warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # decisions for the job log (colour, crops)
+    crop: CropRect | None = None  # the crop applied, in source pixels
+    mask: EncodedTiff | None = None  # the clipping-path mask, when createMask found one

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field
 
 from openips.models.domain import OverwriteMode, Role
+from openips.models.processing import CropRect
 from openips.models.upload_job import IpsModel, UploadPostJob
 
 
@@ -157,7 +158,7 @@ class AssetResponse(IpsModel):
     updated: datetime
     xmp_keywords: list[str]
     project_handles: list[str]
-    crop_rect: dict | None
+    crop_rect: CropRect | None
     files: AssetFiles
     children: list[str] = Field(default_factory=list)
     parent_handle: str | None = None
@@ -173,6 +174,7 @@ class CreateCompanyRequest(IpsModel):
     retain_publish_state: bool = False
     max_file_size: int | None = Field(default=None, gt=0, le=5 * 1024**3)
     enforce_same_ip: bool = True
+    default_source_profile_handle: str | None = None
 
 
 class CreateCompanyResponse(IpsModel):

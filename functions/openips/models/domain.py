@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from openips.models.processing import CropRect
 from openips.models.upload_job import UploadPostJob
 
 Role = Literal[
@@ -65,6 +66,8 @@ class Company(BaseModel):
     max_file_size: int | None = None
     # Spec §3.3: every file of a job must come from the IP address that opened it.
     enforce_same_ip: bool = True
+    # Spec §5.11: the source profile for CMYK files without one (an IccProfile asset handle).
+    default_source_profile_handle: str | None = None
 
 
 class User(BaseModel):
@@ -149,7 +152,8 @@ class Asset(BaseModel):
     created: datetime
     updated: datetime
     last_claim: str
-    crop_rect: dict | None = None
+    mask_key: str | None = None
+    crop_rect: CropRect | None = None
     xmp_keywords: list[str] = Field(default_factory=list)
     project_handles: list[str] = Field(default_factory=list)
 

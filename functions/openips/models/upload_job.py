@@ -277,12 +277,11 @@ class UploadPostJob(IpsModel):
 # Elements this version validates and stores but whose processing is not built yet.
 # A job that sets one gets an UploadWarning row saying so (never a silent skip).
 NOT_YET_APPLIED: tuple[str, ...] = (
-    "knockoutBackgroundOptions", "manualCropOptions", "autoColorCropOptions",
-    "autoTransparentCropOptions", "autoSmartCropOptionsArray", "photoshopOptions",
+    "autoSmartCropOptionsArray", "photoshopOptions",
     "postScriptOptions", "pdfOptions", "illustratorOptions", "cssOptions",
-    "colorManagementOptions", "autoSetCreationOptions", "projectHandleArray",
+    "autoSetCreationOptions", "projectHandleArray",
     "postHttpUrl", "mediaOptions", "inDesignOptions", "xmpKeywords",
-    "unsharpMaskOptions", "unCompressOptions", "metadataOptions",
+    "unCompressOptions", "metadataOptions",
     "audioCaptionsMetadata", "sourceVideoAssetHandle",
 )
 
@@ -291,8 +290,6 @@ def options_not_yet_applied(job: UploadPostJob) -> list[str]:
     """Wire names of the options set on ``job`` that this version does not apply yet."""
     dumped = job.model_dump(by_alias=True, exclude_none=True)
     names = [name for name in NOT_YET_APPLIED if name in dumped]
-    if job.create_mask:
-        names.append("createMask")
     if job.email_setting != "None":
         names.append("emailSetting")
     return names

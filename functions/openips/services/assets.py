@@ -19,12 +19,16 @@ def asset_view(deps: Deps, asset: Asset) -> AssetResponse:
         stem = asset.file_name.rsplit(".", 1)[0]
         optimized = AssetFile(url=storage.presign_get(bucket, asset.optimized_key, f"{stem}.tif"),
                               key=asset.optimized_key, format=asset.optimized_format)
+    mask = None
+    if asset.mask_key:
+        mask = AssetFile(url=storage.presign_get(bucket, asset.mask_key, f"{asset.name}-mask.tif"),
+                         key=asset.mask_key, format="ptiff")
     files = AssetFiles(
         master=AssetFile(url=storage.presign_get(bucket, asset.master_key, asset.file_name), key=asset.master_key),
-        optimized=optimized,
+        optimized=optimized, mask=mask,
     )
     return AssetResponse(**asset.model_dump(exclude={"master_key", "optimized_key", "optimized_format",
-                                                     "extension", "last_claim"}), files=files)
+                                                     "mask_key", "extension", "last_claim"}), files=files)
 
 
 def get_asset(deps: Deps, user: User, asset_handle: str) -> AssetResponse:

@@ -18,6 +18,7 @@ from openips.services import auth, views
 from openips.services.deps import Deps
 from openips.services.keys import incoming_prefix
 from openips.services.naming import normalize_folder
+from openips.services.options import check_profiles
 
 MAX_RECORDS_PER_PAGE = 1000
 LOG_SORT_FIELDS = ("JobName", "LogType", "StartDate", "CompanyName", "UserId", "Email",
@@ -32,6 +33,7 @@ def open_job(deps: Deps, user: User, request: CreateUploadJobRequest, source_ip:
     company = deps.store.get_company(company_handle)
     if company is None:
         raise errors.unknown_handle("company", company_handle)
+    check_profiles(deps, company, request.upload_params)
     try:
         dest_folder = normalize_folder(request.dest_folder)
     except errors.FileRejectedError as exc:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from openips.imaging.optimize import optimize
-from openips.imaging.types import OptimizedImage
+from openips.imaging.pipeline import StepContext
 from openips.models import errors
 from openips.models.domain import (
     Asset,
@@ -39,11 +39,13 @@ from openips.models.domain import (
     utcnow,
 )
 from openips.models.events import IncomingObject
+from openips.models.processing import CropRect
 from openips.observability import logger
 from openips.services import naming
 from openips.services.deps import Deps
 from openips.services.jobs import finish_if_complete
 from openips.services.keys import IncomingKey, claim_id_for, parse_incoming_key, quarantine_key
+from openips.services.options import ICC_EXTENSIONS, MAX_PROFILE_BYTES, is_icc_profile, processing_options
 
 LEASE = timedelta(minutes=16)  # longer than ProcessFileFunction's 15-minute timeout
 MAX_ATTEMPTS = 4  # below the queue's maxReceiveCount (5): the last try is logged, not lost
@@ -135,6 +137,25 @@ def _other_ip(job: Job, obj: IncomingObject) -> bool:
     return bool(job.source_ip and obj.source_ip and job.source_ip != obj.source_ip)
 
 
+@dataclass(frozen=True)
+class Content:
+    """What one processed file gives its asset."""
+
+    type: str  # IPS asset type: "Image" or "IccProfile"
+    summary: str  # for the log row, e.g. "1200×800, pyramid TIFF, jpeg"
+    width: int | None = None
+    height: int | None = None
+    optimized_path: str | None = None
+    mask_path: str | None = None
+    crop: CropRect | None = None
+    notes: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+
+# Job Log File Types (spec §8.7) for the asset a row names.
+LOG_FILE_TYPES = {"Image": "MasterImage", "IccProfile": "IccProfile"}
+
+
 def _ingest(deps: Deps, job: Job, company: Company | None, claim: FileClaim, obj: IncomingObject,
             parsed: IncomingKey, now: datetime) -> FileResult:
     target = naming.target_path(job.dest_folder, parsed.relative)
@@ -154,36 +175,75 @@ def _ingest(deps: Deps, job: Job, company: Company | None, claim: FileClaim, obj
         size = os.path.getsize(source)
         if size == 0:
             raise errors.EmptyFileError("the file is empty (0 bytes)")
-        try:
-            optimized = optimize(source, os.path.join(tmp, "optimized.tif"),
-                                 max_pixels=deps.settings.max_image_pixels)
-        except errors.FileRejectedError as exc:
-            exc.message = exc.message.replace(source, target.file_name)  # no temp paths in logs
-            raise
-        outcome, asset = _decide_asset(deps, job, company, claim, target, optimized, size, now)
+        if target.extension in ICC_EXTENSIONS:
+            content = _profile_content(source, size)
+        else:
+            content = _image_content(deps, job, company, target, source, tmp)
+        outcome, asset = _decide_asset(deps, job, company, claim, target, content, size, now)
         if outcome == "DuplicateSkipped":
             return _duplicate(deps, claim, target, now, size)
         assert asset is not None
         bucket = deps.settings.assets_bucket
         deps.storage.copy(obj.bucket, obj.key, bucket, asset.master_key)
-        deps.storage.upload(optimized.tiff.path, bucket, asset.optimized_key or "", "image/tiff")
+        if content.optimized_path and asset.optimized_key:
+            deps.storage.upload(content.optimized_path, bucket, asset.optimized_key, "image/tiff")
+        if content.mask_path and asset.mask_key:
+            deps.storage.upload(content.mask_path, bucket, asset.mask_key, "image/tiff")
         if outcome == "FileUpdated":
             deps.store.replace_asset(asset)
 
     log_type = LogType.UPLOAD_SUCCESS if outcome == "UploadSuccess" else LogType.FILE_UPDATED
     verb = "was processed into IPS as" if outcome == "UploadSuccess" else "replaced"
-    rows = [LogEntry(log_type=log_type, date_created=now, asset_name=asset.name, asset_type="Image",
-                     asset_handle=asset.asset_handle, file_path=target.path,
-                     log_message=(f"{target.path} {verb} asset {asset.name} "
-                                  f"({optimized.info.width}×{optimized.info.height}, "
-                                  f"pyramid TIFF, {optimized.tiff.compression})"))]
+    file_type = LOG_FILE_TYPES[content.type]
+    message = f"{target.path} {verb} asset {asset.name} ({content.summary})"
+    if content.notes:  # every colour and crop decision, so nothing changes silently
+        message += ". " + "; ".join(content.notes)
+    rows = [LogEntry(log_type=log_type, date_created=now, asset_name=asset.name, asset_type=file_type,
+                     asset_handle=asset.asset_handle, file_path=target.path, log_message=message)]
     rows += [LogEntry(log_type=LogType.UPLOAD_WARNING, date_created=now, asset_name=asset.name,
-                      asset_type="Image", asset_handle=asset.asset_handle, file_path=target.path,
-                      log_message=f"{target.path}: {warning}") for warning in optimized.warnings]
+                      asset_type=file_type, asset_handle=asset.asset_handle, file_path=target.path,
+                      log_message=f"{target.path}: {warning}") for warning in content.warnings]
     counts = {"success" if outcome == "UploadSuccess" else "update": 1, "total_size": size}
-    if optimized.warnings:
+    if content.warnings:
         counts["warning"] = 1
     return FileResult(outcome, rows, counts, asset.asset_handle)
+
+
+def _profile_content(source: str, size: int) -> Content:
+    """``.icc``/``.icm`` uploads become IccProfile assets, usable by colorManagementOptions."""
+    with open(source, "rb") as fh:
+        data = fh.read(min(size, MAX_PROFILE_BYTES + 1))
+    if size > MAX_PROFILE_BYTES or not is_icc_profile(data):
+        raise errors.UnsupportedFormatError("the file has an ICC profile extension but is not an ICC profile")
+    return Content(type="IccProfile", summary=f"ICC profile, {size} bytes")
+
+
+def _image_content(deps: Deps, job: Job, company: Company, target: naming.TargetPath,
+                   source: str, tmp: str) -> Content:
+    try:
+        options = processing_options(deps, company, job.options, _expected_replacement(deps, job, company, target))
+    except errors.Fault as exc:  # e.g. a profile asset deleted since the job was opened
+        raise errors.FileRejectedError(exc.reason, "options.invalid") from exc
+    ctx = StepContext(options=options)
+    try:
+        optimized = optimize(source, os.path.join(tmp, "optimized.tif"), max_pixels=deps.settings.max_image_pixels,
+                             ctx=ctx, mask_path=os.path.join(tmp, "mask.tif"))
+    except errors.FileRejectedError as exc:
+        exc.message = exc.message.replace(source, target.file_name)  # no temp paths in logs
+        raise
+    tiff = optimized.tiff
+    return Content(type="Image", summary=f"{tiff.width}×{tiff.height}, pyramid TIFF, {tiff.compression}",
+                   width=tiff.width, height=tiff.height, optimized_path=tiff.path,
+                   mask_path=optimized.mask.path if optimized.mask else None, crop=optimized.crop,
+                   notes=tuple(optimized.notes), warnings=tuple(optimized.warnings))
+
+
+def _expected_replacement(deps: Deps, job: Job, company: Company, target: naming.TargetPath) -> Asset | None:
+    """The asset this upload will most likely replace (for preserveCrop); decided for real later."""
+    if not job.options.overwrite:
+        return None
+    existing = deps.store.find_asset_by_name(company.company_handle, target.asset_name)
+    return existing if existing and naming.overwrite_matches(company.overwrite_mode, existing, target) else None
 
 
 def _duplicate(deps: Deps, claim: FileClaim, target: naming.TargetPath, now: datetime,
@@ -203,7 +263,7 @@ def _is_duplicate(deps: Deps, job: Job, company: Company, target: naming.TargetP
 
 
 def _decide_asset(deps: Deps, job: Job, company: Company, claim: FileClaim,
-                  target: naming.TargetPath, optimized: OptimizedImage, size: int,
+                  target: naming.TargetPath, content: Content, size: int,
                   now: datetime) -> tuple[str, Asset | None]:
     """New asset, update of an existing one, or duplicate (spec §9.2); idempotent per claim."""
     if claim.outcome is not None:  # a retry: repeat the decision taken before the crash
@@ -212,14 +272,14 @@ def _decide_asset(deps: Deps, job: Job, company: Company, claim: FileClaim,
         existing = deps.store.get_asset(claim.asset_handle or "")
         if existing is None:
             raise errors.TransientError("asset of a previous attempt is missing")
-        return claim.outcome, _updated(existing, job, company, target, optimized, size, claim, now, claim.outcome)
+        return claim.outcome, _updated(existing, job, company, target, content, size, claim, now, claim.outcome)
 
     n = 0
     while n <= naming.MAX_SUFFIX:
         name = naming.suffixed(target.asset_name, n)
         existing = deps.store.find_asset_by_name(company.company_handle, name)
         if existing is None:
-            asset = _new_asset(job, company, target, name, optimized, size, claim, now)
+            asset = _new_asset(job, company, target, name, content, size, claim, now)
             if deps.store.create_asset(asset):
                 deps.store.record_decision(claim, "UploadSuccess", asset.asset_handle)
                 return "UploadSuccess", asset
@@ -229,35 +289,37 @@ def _decide_asset(deps: Deps, job: Job, company: Company, claim: FileClaim,
             return "DuplicateSkipped", None
         if naming.overwrite_matches(company.overwrite_mode, existing, target):
             deps.store.record_decision(claim, "FileUpdated", existing.asset_handle)
-            return "FileUpdated", _updated(existing, job, company, target, optimized, size, claim,
+            return "FileUpdated", _updated(existing, job, company, target, content, size, claim,
                                            now, "FileUpdated")
         n += 1
     raise errors.FileRejectedError(f"no free asset ID for {target.asset_name} (tried -1 to -{naming.MAX_SUFFIX})",
                                    "asset.no_free_name")
 
 
-def _asset_keys(company_handle: str, asset_handle: str) -> tuple[str, str]:
+def _asset_files(company_handle: str, asset_handle: str, content: Content) -> dict:
     base = f"{company_handle}/{asset_handle}"
-    return f"{base}/master", f"{base}/optimized.tif"
+    return {"master_key": f"{base}/master",
+            "optimized_key": f"{base}/optimized.tif" if content.optimized_path else None,
+            "optimized_format": "ptiff" if content.optimized_path else None,
+            "mask_key": f"{base}/mask.tif" if content.mask_path else None}
 
 
 def _new_asset(job: Job, company: Company, target: naming.TargetPath, name: str,
-               optimized: OptimizedImage, size: int, claim: FileClaim, now: datetime) -> Asset:
+               content: Content, size: int, claim: FileClaim, now: datetime) -> Asset:
     handle = new_handle("a")
-    master, optimized_key = _asset_keys(company.company_handle, handle)
     state: PublishState = "MarkedForPublish" if job.options.ready_for_publish else "NotMarkedForPublish"
     return Asset(
-        asset_handle=handle, company_handle=company.company_handle, name=name, folder=target.folder,
-        file_name=target.file_name, extension=target.extension, publish_state=state,
-        width=optimized.info.width, height=optimized.info.height, file_size=size,
-        master_key=master, optimized_key=optimized_key, optimized_format="ptiff",
+        asset_handle=handle, company_handle=company.company_handle, name=name, type=content.type,
+        folder=target.folder, file_name=target.file_name, extension=target.extension, publish_state=state,
+        width=content.width, height=content.height, file_size=size, crop_rect=content.crop,
         created_job_handle=job.job_handle, updated_job_handle=job.job_handle,
         created=now, updated=now, last_claim=claim.claim_id,
+        **_asset_files(company.company_handle, handle, content),
     )
 
 
 def _updated(existing: Asset, job: Job, company: Company, target: naming.TargetPath,
-             optimized: OptimizedImage, size: int, claim: FileClaim, now: datetime,
+             content: Content, size: int, claim: FileClaim, now: datetime,
              outcome: str) -> Asset:
     if outcome == "UploadSuccess":  # retry of a creation: the record is already ours
         return existing
@@ -267,10 +329,12 @@ def _updated(existing: Asset, job: Job, company: Company, target: naming.TargetP
     state: PublishState = existing.publish_state if preserve else (
         "MarkedForPublish" if job.options.ready_for_publish else "NotMarkedForPublish")
     # Spec §9.2: the "AnyFolder" modes move the asset to the folder of the new upload.
+    # The crop stored is the one applied now: new, preserved (§9.4) or none.
     return existing.model_copy(update={
-        "folder": target.folder, "file_name": target.file_name, "extension": target.extension,
-        "publish_state": state, "width": optimized.info.width, "height": optimized.info.height,
-        "file_size": size, "updated_job_handle": job.job_handle, "updated": now,
-        "last_claim": claim.claim_id,
+        "type": content.type, "folder": target.folder, "file_name": target.file_name,
+        "extension": target.extension, "publish_state": state, "width": content.width,
+        "height": content.height, "file_size": size, "crop_rect": content.crop,
+        "updated_job_handle": job.job_handle, "updated": now, "last_claim": claim.claim_id,
+        **_asset_files(company.company_handle, existing.asset_handle, content),
     })
 

@@ -1,0 +1,65 @@
+"""What the imaging pipeline is asked to do with one file: pure data, no pyvips.
+
+The processing service builds ``ProcessingOptions`` from the job's ``UploadPostJob``, the
+company's defaults and the asset being replaced (preserved crop); ``openips.imaging``
+reads it. One attribute per pipeline step, named after the step.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from openips.models.upload_job import (
+    AutoColorCropOptions,
+    AutoTransparentCropOptions,
+    IpsModel,
+    KnockoutBackgroundOptions,
+    ManualCropOptions,
+    UnsharpMaskOptions,
+)
+
+
+class CropRect(IpsModel):
+    """A rectangle in source-image pixels (IPS ``getAutoCropRect``: xOffset, yOffset, width, height)."""
+
+    x_offset: int
+    y_offset: int
+    width: int
+    height: int
+
+
+class ColorPlan(BaseModel):
+    """Colour management for one file (spec §5.11), with the profiles already fetched."""
+
+    model_config = ConfigDict(frozen=True)
+
+    mode: Literal["Default", "MaintainOriginal", "Convert"] = "Default"
+    # Convert: ignore any embedded profile, convert from ``source_profile`` to ``output_profile``.
+    source_profile: bytes | None = None
+    source_profile_name: str | None = None
+    output_profile: bytes | None = None
+    output_profile_name: str | None = None
+    # Default: the company's profile for CMYK files that carry none (None = libvips' built-in CMYK).
+    default_cmyk_profile: bytes | None = None
+    default_cmyk_profile_name: str | None = None
+
+
+class ProcessingOptions(BaseModel):
+    """Everything the option pipeline applies, one attribute per step (see ``imaging.pipeline``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    color: ColorPlan = ColorPlan()
+    manual_crop: ManualCropOptions | None = None
+    auto_color_crop: AutoColorCropOptions | None = None
+    auto_transparent_crop: AutoTransparentCropOptions | None = None
+    # Re-applied (clamped) on overwrite when the job gives no crop and preserveCrop is true.
+    preserved_crop: CropRect | None = None
+    knockout_background: KnockoutBackgroundOptions | None = None
+    create_mask: bool = False
+    unsharp_mask: UnsharpMaskOptions | None = None
+
+
+AutoCropType = Literal["Color", "Transparent"]

@@ -1,0 +1,29 @@
+"""Smoke test of the benchmark harness: it runs and reports; performance is never asserted here."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_quick_bench_runs_all_three_variants_and_exits_0(tmp_path: Path) -> None:
+    # Given the quick input set and a report path outside bench/results
+    report = tmp_path / "quick.md"
+
+    # When the harness runs once per cell
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--quick", "--repeat", "1", "--out", str(report)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+
+    # Then it exits 0 and prints a table row per variant and input, with no failed cell
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| jpeg-") or line.startswith("| png-")]
+    assert {row.split("|")[2].strip() for row in rows} == {"openips", "libvips", "pillow"}
+    assert len(rows) == 6
+    assert not [row for row in rows if "failed" in row], rows
+    assert "## Targets" in done.stdout
+    assert report.read_text() == done.stdout
