@@ -19,7 +19,7 @@ USM_AMOUNT = 1.75
 USM_RADIUS = 2.0
 USM_THRESHOLD = 2
 USM_MONOCHROME = 0
-# Above openips' 500 MP default (Settings.max_image_pixels) so the 30000×30000 input is
+# openips' default limit (Settings.max_image_pixels, 1 gigapixel), so the 30000×30000 input is
 # processed rather than rejected; Pillow gets the same limit instead of its bomb check.
 MAX_PIXELS = 1_000_000_000
 TILE = 256

@@ -24,7 +24,8 @@ import signal
 import socket
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -55,6 +56,16 @@ REGION = "us-east-1"
 MAX_API_BODY = 1024 * 1024
 _API_LOCK = threading.Lock()
 RETRY_BACKOFF_MAX = 30  # seconds; AWS would wait the queue's visibility timeout (90 min)
+
+
+def invoke(handler: str, event: dict, context: LambdaContext) -> Any:
+    """Run one invocation in a worker process: the worker is this stack's Lambda container.
+
+    Handlers keep per-invocation state in module singletons (Powertools' batch processor,
+    logger keys, the resolver's current event), exactly as Lambda allows: one invocation at a
+    time per container. Threads would share that state, so workers are processes.
+    """
+    return import_handler(handler)(event, context)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -100,7 +111,6 @@ class Poller(threading.Thread):
         self.slots = threading.Semaphore(slots)
         self.url = stack.resources.names[mapping.queue]
         self.arn = stack.resources.arns[mapping.queue]
-        self.handler = import_handler(mapping.handler)
         self.sqs = boto3.client("sqs")
 
     def run(self) -> None:
@@ -137,8 +147,8 @@ class Poller(threading.Thread):
         for message in messages:
             message["Body"] = self.stack.upload_ips.enrich(message["Body"])
         try:
-            result = self.handler(sqs_lambda_event(messages, self.arn), LambdaContext(
-                function_name=self.mapping.function)) or {}
+            result = self.stack.lambdas.submit(invoke, self.mapping.handler, sqs_lambda_event(messages, self.arn),
+                                               LambdaContext(function_name=self.mapping.function)).result() or {}
             failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
         except Exception:  # noqa: BLE001 - a crashed invocation fails its whole batch, as on Lambda
             log.exception("%s failed", self.mapping.function)
@@ -228,7 +238,7 @@ class LocalStack:
         moto_url = f"http://{self.host}:{moto_port}"
         os.environ["AWS_ENDPOINT_URL"] = moto_url  # every boto3 client of the functions goes to moto
         self.s3_front = S3Front(moto_url, {ACCESS_KEY: SECRET_KEY}, region=REGION, host=self.host,
-                                on_upload=lambda rec: self.upload_ips.record(rec.bucket, rec.key, rec.client_ip))
+                                on_accept=self.upload_ips.record)
         s3_url = self.s3_front.start()
 
         self.resources = provision(template=self.template, endpoint_url=moto_url)
@@ -245,7 +255,9 @@ class LocalStack:
         self.api.routes = http_routes(self.template)  # type: ignore[attr-defined]
         self.port = self.api.server_address[1]
         self._thread(self.api.serve_forever, "api")
-        self.pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="lambda")
+        # Spawned (not forked): this process runs threads, and each worker must start clean.
+        self.lambdas = ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"))
+        self.pool = ThreadPoolExecutor(max_workers=self.workers + 2, thread_name_prefix="poller")
         for mapping in sqs_mappings(self.template):
             slots = self.workers if mapping.function == "ProcessFileFunction" else 1
             poller = Poller(self, mapping, self.pool, slots)
@@ -260,9 +272,12 @@ class LocalStack:
                      "awsEndpointUrl": moto_url, "awsAccessKeyId": ACCESS_KEY,
                      "awsSecretAccessKey": SECRET_KEY, "resources": self.resources.names}
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        target = self.state_dir / "local.json"
-        target.touch(mode=0o600)
-        target.write_text(json.dumps(self.info, indent=2))
+        # Written whole, then renamed: readers that wait for the file never see it half written.
+        partial = self.state_dir / "local.json.partial"
+        partial.unlink(missing_ok=True)
+        partial.touch(mode=0o600)  # it holds keys
+        partial.write_text(json.dumps(self.info, indent=2))
+        os.replace(partial, self.state_dir / "local.json")
         return self.info
 
     def _bootstrap(self, store) -> tuple[str, str, str, str]:
@@ -282,12 +297,11 @@ class LocalStack:
         self.threads.append(thread)
 
     def _tick(self, schedule) -> None:
-        handler = import_handler(schedule.handler)
         interval = self.sweep_seconds or schedule.seconds
         while not self.stopping.wait(interval):
             try:
-                handler({"source": "aws.events", "detail-type": "Scheduled Event"},
-                        LambdaContext(function_name=schedule.function))
+                self.lambdas.submit(invoke, schedule.handler, {"source": "aws.events", "detail-type": "Scheduled Event"},
+                                    LambdaContext(function_name=schedule.function)).result()
             except Exception:  # noqa: BLE001 - a failed tick is retried at the next one
                 log.exception("%s failed", schedule.function)
 
@@ -299,6 +313,8 @@ class LocalStack:
                 thread.join(timeout=5)
         if hasattr(self, "pool"):
             self.pool.shutdown(wait=True)
+        if hasattr(self, "lambdas"):
+            self.lambdas.shutdown(wait=True)
         if hasattr(self, "api"):
             self.api.shutdown()
             self.api.server_close()

@@ -686,6 +686,9 @@ class _PostObject:
             spool.close()
             self.handler.close_connection = True
             return
+        if self.front.on_accept is not None:
+            # Before the object exists: its notification may be consumed before _store returns.
+            self.front.on_accept(self.bucket, key, self.client_ip)
         try:
             try:
                 etag = self.front._store(self.bucket, key, fields, spool, size)
@@ -850,7 +853,8 @@ class S3Front:
     """S3's browser-based upload checks in front of a moto server; everything else proxied.
 
     ``credentials`` maps access key id → secret access key. ``on_upload`` is called once per
-    stored upload (from the request's thread). ``trust_forwarded_for`` takes the client IP from
+    stored upload (from the request's thread); ``on_accept(bucket, key, client_ip)`` once an upload
+    has passed every check, just before it is stored (so its S3 event cannot outrun it). ``trust_forwarded_for`` takes the client IP from
     ``X-Forwarded-For`` instead of the TCP peer. A refused upload's body is read and discarded
     up to ``drain_limit`` bytes so that the client can read the error; past that the connection
     is closed, as S3 does. An accepted file is spooled in memory up to ``spool_memory`` bytes,
@@ -859,7 +863,8 @@ class S3Front:
 
     def __init__(self, moto_url: str, credentials: Mapping[str, str], region: str = "us-east-1",
                  on_upload: Callable[[UploadRecord], None] | None = None, host: str = "127.0.0.1", port: int = 0,
-                 *, trust_forwarded_for: bool = False, drain_limit: int = 64 * 1024**2,
+                 *, on_accept: Callable[[str, str, str], None] | None = None,
+                 trust_forwarded_for: bool = False, drain_limit: int = 64 * 1024**2,
                  spool_memory: int = 8 * 1024**2, upstream_timeout: float = 300.0) -> None:
         upstream = urlsplit(moto_url)
         if upstream.scheme not in ("http", "https") or not upstream.hostname:
@@ -868,6 +873,7 @@ class S3Front:
         self.credentials = dict(credentials)
         self.region = region
         self.on_upload = on_upload
+        self.on_accept = on_accept
         self.host = host
         self.port = port
         self.trust_forwarded_for = trust_forwarded_for
