@@ -13,6 +13,7 @@ class Settings(BaseModel, frozen=True):
     incoming_bucket: str = Field(min_length=1)
     assets_bucket: str = Field(min_length=1)
     job_events_queue_url: str = ""
+    process_queue_url: str = ""
     job_idle_timeout_seconds: int = Field(default=1800, gt=0)
     max_file_size_bytes: int = Field(default=5 * 1024**3, gt=0)
     max_image_pixels: int = Field(default=1_000_000_000, gt=0)
@@ -20,6 +21,8 @@ class Settings(BaseModel, frozen=True):
     # A closed job whose expected files never produced an event is finished by the
     # sweeper after this grace period (lost notification, deleted object).
     missing_file_grace_seconds: int = Field(default=900, gt=0)
+    # A file of a paused job goes back to ProcessQueue with this delay (SQS allows 0-900 s).
+    paused_file_delay_seconds: int = Field(default=30, ge=0, le=900)
     vips_concurrency: int | None = None
     # Set by the local stack only: the S3 endpoint that presigned URLs must point at.
     s3_public_endpoint: str | None = None
@@ -30,11 +33,13 @@ _ENV = {
     "incoming_bucket": "INCOMING_BUCKET",
     "assets_bucket": "ASSETS_BUCKET",
     "job_events_queue_url": "JOB_EVENTS_QUEUE_URL",
+    "process_queue_url": "PROCESS_QUEUE_URL",
     "job_idle_timeout_seconds": "JOB_IDLE_TIMEOUT_SECONDS",
     "max_file_size_bytes": "MAX_FILE_SIZE_BYTES",
     "max_image_pixels": "MAX_IMAGE_PIXELS",
     "upload_form_ttl_seconds": "UPLOAD_FORM_TTL_SECONDS",
     "missing_file_grace_seconds": "MISSING_FILE_GRACE_SECONDS",
+    "paused_file_delay_seconds": "PAUSED_FILE_DELAY_SECONDS",
     "vips_concurrency": "VIPS_CONCURRENCY",
     "s3_public_endpoint": "OPENIPS_S3_PUBLIC_ENDPOINT",
 }

@@ -28,7 +28,7 @@ from openips_cli.client import (
 
 POLL_SECONDS = 1.0
 RENEW_MARGIN = timedelta(seconds=60)
-FOLLOW_TYPES = ["UploadError", "UploadWarning"]
+FOLLOW_TYPES = ["UploadError", "UploadWarning", "FileCancel"]
 DETAIL_PAGE = 1000
 ROLES = ("IpsAdmin", "IpsCompanyAdmin", "IpsUser", "ImagePortalUser")
 OVERWRITE_MODES = ("OverwriteFullName", "OverwriteAnyExt", "OverwriteFullNameAnyFolder", "OverwriteAnyExtAnyFolder")

@@ -59,6 +59,7 @@ class Resources:
             "INCOMING_BUCKET": self.names["IncomingBucket"],
             "ASSETS_BUCKET": self.names["AssetsBucket"],
             "JOB_EVENTS_QUEUE_URL": self.names["JobEventsQueue"],
+            "PROCESS_QUEUE_URL": self.names["ProcessQueue"],
         }
 
 

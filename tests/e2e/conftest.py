@@ -22,6 +22,7 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     state = tmp_path_factory.mktemp("state")
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "functions"), str(ROOT / "src")])
+    env["PAUSED_FILE_DELAY_SECONDS"] = "1"  # files of a paused job come back after 1 s, not 30
     log = open(state / "stack.log", "w")  # noqa: SIM115 - closed in teardown
     process = subprocess.Popen(
         [sys.executable, "-m", "openips_cli.main", "local", "up", "--port", "0", "--state-dir", str(state)],

@@ -109,6 +109,26 @@ def test_no_wait_returns_the_job_handle_at_once(local_stack, tmp_path):
     assert wait_until_ended(local_stack, job)["fileSuccessCount"] == 1
 
 
+def test_pause_and_resume_with_the_client_over_the_local_pollers(local_stack, aws):
+    opened = open_job(local_stack, name="paused")
+    job = opened["jobHandle"]
+    paused = run_cli(local_stack, "jobs", "pause", job)
+    assert paused.returncode == 0 and f"paused job {job}" in paused.stdout, paused.stderr
+    assert post(opened["upload"], "waiting.jpg", jpeg()).status_code == 204
+    time.sleep(3)  # the file goes round the queue, with its delay, a few times
+    (state,) = api(local_stack, "GET", "/v1/jobs/active", params={"jobHandle": job}).json()["jobArray"]
+    assert state["state"] == "WaitingCoordinator"
+    log = api(local_stack, "GET", f"/v1/jobs/{job}/log-details").json()["jobLogArray"][0]
+    assert log["totalFileCount"] == 0
+    assert run_cli(local_stack, "jobs", "resume", job).returncode == 0
+    assert run_cli(local_stack, "jobs", "end", job).returncode == 0
+    log = wait_until_ended(local_stack, job)
+    assert (log["fileSuccessCount"], log["fileErrorCount"]) == (1, 0)
+    attrs = aws("sqs").get_queue_attributes(QueueUrl=local_stack["resources"]["ProcessDLQ"],
+                                            AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
+    assert attrs["ApproximateNumberOfMessages"] == "0"
+
+
 # ---- the S3 front refuses what S3 refuses -----------------------------------------------------
 
 

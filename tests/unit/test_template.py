@@ -34,6 +34,7 @@ COMMON_ENV = {
     "INCOMING_BUCKET",
     "ASSETS_BUCKET",
     "JOB_EVENTS_QUEUE_URL",
+    "PROCESS_QUEUE_URL",
     "JOB_IDLE_TIMEOUT_SECONDS",
     "MAX_FILE_SIZE_BYTES",
     "MAX_IMAGE_PIXELS",
@@ -112,6 +113,7 @@ def test_common_environment(template: dict[str, Any], resources: dict[str, Any])
     assert env["INCOMING_BUCKET"] == {"Ref": "IncomingBucket"}
     assert env["ASSETS_BUCKET"] == {"Ref": "AssetsBucket"}
     assert env["JOB_EVENTS_QUEUE_URL"] == {"Ref": "JobEventsQueue"}
+    assert env["PROCESS_QUEUE_URL"] == {"Ref": "ProcessQueue"}
     assert env["POWERTOOLS_LOG_LEVEL"] == {"Ref": "LogLevel"}
     assert env["POWERTOOLS_SERVICE_NAME"] == env["POWERTOOLS_METRICS_NAMESPACE"] == "openips"
     extra = props(resources, "ProcessFileFunction")["Environment"]["Variables"]
@@ -287,7 +289,10 @@ def test_least_privilege_policies(resources: dict[str, Any], function: str) -> N
         if isinstance(policy, dict) and "DynamoDBCrudPolicy" in policy:
             assert policy["DynamoDBCrudPolicy"] == {"TableName": {"Ref": "JobsTable"}}
         if isinstance(policy, dict) and "SQSSendMessagePolicy" in policy:
-            assert policy["SQSSendMessagePolicy"] == {"QueueName": {"Fn::GetAtt": ["JobEventsQueue", "QueueName"]}}
+            queue = policy["SQSSendMessagePolicy"]["QueueName"]["Fn::GetAtt"]
+            # Only ProcessFileFunction re-sends files (of paused jobs) to ProcessQueue.
+            allowed = ["JobEventsQueue"] + (["ProcessQueue"] if function == "ProcessFileFunction" else [])
+            assert queue[0] in allowed and queue[1] == "QueueName", f"{function} may not send to {queue}"
     for statement in _statements(policies):
         actions = as_list(statement["Action"])
         assert "*" not in actions and "s3:*" not in actions and "dynamodb:*" not in actions

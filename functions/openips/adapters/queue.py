@@ -1,4 +1,7 @@
-"""SQS: the job-events queue that wakes FinalizeJobFunction. The only boto3 SQS user."""
+"""SQS: the job-events queue that wakes FinalizeJobFunction, and ProcessQueue for deferred files.
+
+The only boto3 SQS user.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +21,21 @@ class JobEvents:
         self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=json.dumps(body))
 
 
+class ProcessQueue:
+    def __init__(self, queue_url: str) -> None:
+        self.sqs = boto3.client("sqs")
+        self.queue_url = queue_url
+
+    def defer(self, body: str, delay_seconds: int) -> None:
+        """Send an S3 notification back to the queue, to be delivered after ``delay_seconds``."""
+        self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=body, DelaySeconds=delay_seconds)
+
+
 @lru_cache(maxsize=2)
 def get_job_events(queue_url: str) -> JobEvents:
     return JobEvents(queue_url)
+
+
+@lru_cache(maxsize=2)
+def get_process_queue(queue_url: str) -> ProcessQueue:
+    return ProcessQueue(queue_url)

@@ -8,10 +8,12 @@ item               pk                      sk                     indexes
 company            ``C#<c>``               ``COMPANY``            gsi1 ``COMPANIES`` / c
 user               ``U#<u>``               ``USER``               gsi1 ``C#<c>#USERS`` / email
 API key            ``K#<sha256>``          ``KEY``
-job                ``J#<j>``               ``JOB``                gsi1 ``C#<c>#JOBS`` / start#j;
+job                ``J#<j>``               ``JOB``                gsi1 ``C#<c>#JOBS`` / start#j
+                                                                  (``C#<c>#DELETED`` once deleted);
                                                                   active ``<c>`` / start#j (sparse)
 file claim         ``J#<j>``               ``F#<claim>``
-log row            ``J#<j>``               ``L#<date>#<rand>``
+log row            ``J#<j>``               ``L#<date>#<rand>``    gsi1 ``A#<a>#LOGS`` / sk, when
+                                                                  the row names an asset
 job→asset link     ``J#<j>``               ``A#<a>``
 asset              ``A#<a>``               ``ASSET``              gsi1 ``C#<c>#F#<folder>`` / name
 asset-ID guard     ``C#<c>``               ``N#<name>``
@@ -74,6 +76,14 @@ def _name_key(company_handle: str, name: str) -> dict:
 
 def _claim_key(job_handle: str, claim_id: str) -> dict:
     return {"pk": f"J#{job_handle}", "sk": f"F#{claim_id}"}
+
+
+def _company_jobs_pk(company_handle: str, deleted: bool = False) -> str:
+    return f"C#{company_handle}#DELETED" if deleted else f"C#{company_handle}#JOBS"
+
+
+def _asset_logs_pk(asset_handle: str) -> str:
+    return f"A#{asset_handle}#LOGS"
 
 
 def _iso(value: datetime) -> str:
@@ -181,7 +191,7 @@ class JobStore:
         data["options"] = json.dumps(job.options.model_dump(by_alias=True, exclude_none=True, mode="json"))
         sort = f"{_iso(job.start_date)}#{job.job_handle}"
         item = {**_job_key(job.job_handle), **data,
-                "gsi1pk": f"C#{job.company_handle}#JOBS", "gsi1sk": sort,
+                "gsi1pk": _company_jobs_pk(job.company_handle, job.deleted), "gsi1sk": sort,
                 **{attr: getattr(job.counts, name) for name, attr in _COUNT_ATTRS.items()}}
         if not job.finalized:
             item |= {"activePk": job.company_handle, "activeSk": sort}
@@ -220,7 +230,7 @@ class JobStore:
 
     def query_company_jobs(self, company_handle: str, start: datetime | None,
                            end: datetime | None, newest_first: bool) -> Iterator[Job]:
-        cond = Key("gsi1pk").eq(f"C#{company_handle}#JOBS")
+        cond = Key("gsi1pk").eq(_company_jobs_pk(company_handle))
         if start and end:
             cond &= Key("gsi1sk").between(_iso(start), _iso(end) + "~")
         elif start:
@@ -275,6 +285,57 @@ class JobStore:
             return True
         except _ConditionFailed:
             return False
+
+    def get_jobs(self, job_handles: set[str]) -> dict[str, Job]:
+        """Several jobs by handle (BatchGetItem, 100 keys a call)."""
+        found: dict[str, Job] = {}
+        handles = sorted(job_handles)
+        for start in range(0, len(handles), 100):
+            request = {self.table_name: {"Keys": [_job_key(h) for h in handles[start:start + 100]]}}
+            while request:
+                response = self.client.batch_get_item(RequestItems=request)
+                for item in response["Responses"].get(self.table_name, []):
+                    job = self._job_from_item(item)
+                    found[job.job_handle] = job
+                request = response.get("UnprocessedKeys") or {}
+        return found
+
+    def pause_job(self, job_handle: str, now: datetime) -> bool:
+        """pauseJob: False unless the job was running (not paused, stopping or ended)."""
+        return self._transition(job_handle, JobState.WAITING_COORDINATOR, (JobState.WAITING_CLIENT,), now)
+
+    def resume_job(self, job_handle: str, now: datetime) -> bool:
+        """resumeJob: False unless the job was paused; the idle timer starts again now."""
+        return self._transition(job_handle, JobState.WAITING_CLIENT, (JobState.WAITING_COORDINATOR,), now)
+
+    def stop_job(self, job: Job, by: str, now: datetime, delete: bool = False) -> bool:
+        """Mark the job ``Stopping`` (and deleted); False once it has ended."""
+        sets = "stopped_by = if_not_exists(stopped_by, :by)"
+        values: dict[str, Any] = {":by": by}
+        if delete:
+            # Moving the job to another gsi1 partition drops it from getJobLogs' Query.
+            sets += ", deleted = :t, gsi1pk = :hidden"
+            values |= {":t": True, ":hidden": _company_jobs_pk(job.company_handle, deleted=True)}
+        return self._transition(job.job_handle, JobState.STOPPING,
+                                (JobState.WAITING_CLIENT, JobState.WAITING_COORDINATOR, JobState.STOPPING),
+                                now, sets, values)
+
+    def _transition(self, job_handle: str, to: JobState, from_states: tuple[JobState, ...], now: datetime,
+                    sets: str = "", values: dict[str, Any] | None = None) -> bool:
+        allowed = {f":from{i}": state.value for i, state in enumerate(from_states)}
+        try:
+            self.table.update_item(
+                Key=_job_key(job_handle),
+                UpdateExpression="SET #state = :to, last_activity = :now" + (f", {sets}" if sets else ""),
+                ConditionExpression=f"#state IN ({', '.join(allowed)})",
+                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues={":to": to.value, ":now": _iso(now), **allowed, **(values or {})},
+            )
+            return True
+        except ClientError as exc:
+            if _is_condition_failure(exc):
+                return False
+            raise _translate(exc) from exc
 
     def mark_finalized(self, job_handle: str) -> bool:
         """Record that the job's finalize work ran; False if it already had."""
@@ -374,6 +435,8 @@ class JobStore:
         rank = {LogType.BEGIN_UPLOAD: 0, LogType.END_UPLOAD: 9}.get(row.log_type, 5)
         sk = f"L#{_iso(row.date_created)}#{rank}{secrets.token_hex(4)}"
         item = {"pk": f"J#{job_handle}", "sk": sk, **row.model_dump(mode="json", exclude_none=True)}
+        if row.asset_handle:  # getAssetJobLogs: the asset's rows across jobs, by date
+            item |= {"gsi1pk": _asset_logs_pk(row.asset_handle), "gsi1sk": sk}
         return {"Put": {"TableName": self.table_name, "Item": _clean(item)}}
 
     def add_log_rows(self, job_handle: str, rows: list[LogEntry]) -> None:
@@ -394,6 +457,12 @@ class JobStore:
             kwargs["FilterExpression"] = Attr("log_type").is_in(log_types)
         for item in self._query(**kwargs):
             yield LogEntry.model_validate(_plain(item))
+
+    def query_asset_log_rows(self, asset_handle: str) -> Iterator[tuple[str, LogEntry]]:
+        """(job handle, row) of every log row that named the asset, newest first."""
+        for item in self._query(IndexName=OWNER_INDEX, ScanIndexForward=False,
+                                KeyConditionExpression=Key("gsi1pk").eq(_asset_logs_pk(asset_handle))):
+            yield item["pk"].removeprefix("J#"), LogEntry.model_validate(_plain(item))
 
     # ---- assets -------------------------------------------------------------------------
 

@@ -13,19 +13,22 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from openips.handlers.http import caller, json_response, make_app, query
 from openips.models.api import (
     ActiveJobsResponse,
+    AssetJobLogsResponse,
     AssetsResponse,
     CreateCompanyRequest,
     CreateCompanyResponse,
     CreateUploadJobRequest,
     CreateUserRequest,
     CreateUserResponse,
+    EmptyResponse,
     JobHandleResponse,
     JobLogsResponse,
+    ScheduledJobsResponse,
     UploadJobResponse,
 )
 from openips.models.domain import User, utcnow
 from openips.observability import logger, metrics, tracer
-from openips.services import assets, auth, jobs
+from openips.services import assets, auth, control, jobs
 from openips.services.deps import Deps, get_deps
 from openips.services.openapi import openapi_document
 from openips.services.params import parse_body, query_date, query_int, query_list
@@ -81,6 +84,36 @@ def get_active_jobs() -> Response:
     return json_response(ActiveJobsResponse(job_array=found))
 
 
+@app.get("/v1/jobs/scheduled")
+def get_scheduled_jobs() -> Response:
+    found = jobs.scheduled_jobs(_deps(), _caller(), _query("companyHandle"))
+    return json_response(ScheduledJobsResponse(job_array=found))
+
+
+@app.post("/v1/jobs/<job_handle>/stop")
+def stop_job(job_handle: str) -> Response:
+    control.stop_job(_deps(), _caller(), job_handle, utcnow())
+    return json_response(EmptyResponse())
+
+
+@app.post("/v1/jobs/<job_handle>/pause")
+def pause_job(job_handle: str) -> Response:
+    control.pause_job(_deps(), _caller(), job_handle, utcnow())
+    return json_response(EmptyResponse())
+
+
+@app.post("/v1/jobs/<job_handle>/resume")
+def resume_job(job_handle: str) -> Response:
+    control.resume_job(_deps(), _caller(), job_handle, utcnow())
+    return json_response(EmptyResponse())
+
+
+@app.delete("/v1/jobs/<job_handle>")
+def delete_job(job_handle: str) -> Response:
+    control.delete_job(_deps(), _caller(), job_handle, utcnow())
+    return json_response(EmptyResponse())
+
+
 @app.get("/v1/jobs/logs")
 def get_job_logs() -> Response:
     rows = jobs.job_logs(
@@ -104,6 +137,12 @@ def get_job_log_details(job_handle: str) -> Response:
 def get_asset(asset_handle: str) -> Response:
     # Assets keep their nulls (cropRect, files.mask): http-api.md shows them.
     return json_response(assets.get_asset(_deps(), _caller(), asset_handle), exclude_none=False)
+
+
+@app.get("/v1/assets/<asset_handle>/job-logs")
+def get_asset_job_logs(asset_handle: str) -> Response:
+    rows = assets.asset_job_logs(_deps(), _caller(), asset_handle)
+    return json_response(AssetJobLogsResponse(job_log_array=rows))
 
 
 @app.get("/v1/assets")

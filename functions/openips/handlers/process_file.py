@@ -11,10 +11,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from openips.imaging.vips import configure
 from openips.models.domain import utcnow
-from openips.models.events import IncomingObject, S3Notification
+from openips.models.events import S3Notification
 from openips.observability import logger, metrics, tracer
 from openips.services.deps import get_deps
-from openips.services.processing import process_object
+from openips.services.processing import process_notification
 
 # Failed records are reported back (partial batch response) rather than failing the
 # invocation, so a batch of transient failures does not count as a function error.
@@ -28,14 +28,8 @@ def record_handler(record: SQSRecord) -> None:
         return
     deps = get_deps()
     configure(deps.settings.vips_concurrency)
-    for s3_record in notification.records:
-        if not s3_record.event_name.startswith("ObjectCreated:"):
-            continue
-        obj = IncomingObject.from_record(s3_record)
-        logger.append_keys(s3_key=obj.key)
-        outcome = process_object(deps, obj, utcnow())
+    for outcome in process_notification(deps, notification, record.body, utcnow()):
         metrics.add_metric(name=outcome, unit=MetricUnit.Count, value=1)
-        logger.info("file handled", outcome=outcome, size=obj.size)
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -40,6 +40,10 @@ class JobHandleResponse(IpsModel):
     job_handle: str
 
 
+class EmptyResponse(IpsModel):
+    """The empty answer of stopJob, pauseJob, resumeJob and deleteJob."""
+
+
 class TaskItemProgress(IpsModel):
     item_name: str
     progress: float
@@ -82,6 +86,27 @@ class ActiveJob(IpsModel):
 
 class ActiveJobsResponse(IpsModel):
     job_array: list[ActiveJob]
+
+
+class ScheduledJob(IpsModel):
+    """Spec §8.4 (an upload job is never one; the shape is published for completeness)."""
+
+    company_handle: str
+    job_handle: str
+    name: str
+    original_name: str
+    type: str
+    submit_user_email: str
+    locale: str | None = None
+    description: str | None = None
+    exec_schedule: str | None = None
+    next_fire_time: datetime | None = None
+    time_zone: str | None = None
+    trigger_state: str | None = None
+
+
+class ScheduledJobsResponse(IpsModel):
+    job_array: list[ScheduledJob]
 
 
 class JobLogDetailAux(IpsModel):
@@ -127,6 +152,22 @@ class JobLog(IpsModel):
 
 class JobLogsResponse(IpsModel):
     job_log_array: list[JobLog]
+
+
+class AssetJobLog(IpsModel):
+    """Spec §8.7: one job-log row that named an asset."""
+
+    job_handle: str
+    job_name: str
+    log_message: str
+    log_type: str
+    submit_user_email: str
+    log_date: datetime
+    aux_array: list[JobLogDetailAux] | None = None
+
+
+class AssetJobLogsResponse(IpsModel):
+    job_log_array: list[AssetJobLog]
 
 
 class AssetFile(IpsModel):

@@ -55,6 +55,7 @@ class LogType(StrEnum):
     DUPLICATE_SKIPPED = "DuplicateSkipped"
     UPLOAD_WARNING = "UploadWarning"
     UPLOAD_ERROR = "UploadError"
+    FILE_CANCEL = "FileCancel"
     FATAL_ERROR = "FatalError"
 
 
@@ -85,6 +86,7 @@ class JobCounts(BaseModel):
     warning: int = 0
     duplicate: int = 0
     update: int = 0
+    cancelled: int = 0  # by stopJob/deleteJob; also counted in ``error``
     total_size: int = 0
     log_rows: int = 0
 
@@ -111,11 +113,21 @@ class Job(BaseModel):
     closed_at: datetime | None = None
     end_date: datetime | None = None
     finalized: bool = False
+    stopped_by: str | None = None  # "stopJob" or "deleteJob"
+    deleted: bool = False
     counts: JobCounts = Field(default_factory=JobCounts)
 
     @property
     def finished(self) -> bool:
         return self.state == JobState.DONE
+
+    @property
+    def paused(self) -> bool:
+        return self.state == JobState.WAITING_COORDINATOR
+
+    @property
+    def stopping(self) -> bool:
+        return self.state == JobState.STOPPING
 
 
 class LogEntry(BaseModel):

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from openips.models import errors
-from openips.models.api import AssetFile, AssetFiles, AssetResponse
+from openips.models.api import AssetFile, AssetFiles, AssetJobLog, AssetResponse
 from openips.models.domain import Asset, User
-from openips.services import auth
+from openips.services import auth, views
 from openips.services.deps import Deps
 from openips.services.jobs import get_owned_job
 from openips.services.naming import normalize_folder
@@ -33,11 +33,24 @@ def asset_view(deps: Deps, asset: Asset) -> AssetResponse:
 
 def get_asset(deps: Deps, user: User, asset_handle: str) -> AssetResponse:
     auth.require_role(user, auth.READ_ROLES, "getAssets")
+    return asset_view(deps, _owned_asset(deps, user, asset_handle))
+
+
+def asset_job_logs(deps: Deps, user: User, asset_handle: str) -> list[AssetJobLog]:
+    """getAssetJobLogs: every job-log row that named the asset, across jobs, newest first."""
+    auth.require_role(user, auth.READ_ROLES, "getAssetJobLogs")
+    asset = _owned_asset(deps, user, asset_handle)
+    rows = list(deps.store.query_asset_log_rows(asset.asset_handle))
+    jobs = deps.store.get_jobs({job_handle for job_handle, _ in rows})
+    return [views.asset_job_log(jobs[job_handle], row) for job_handle, row in rows if job_handle in jobs]
+
+
+def _owned_asset(deps: Deps, user: User, asset_handle: str) -> Asset:
     asset = deps.store.get_asset(asset_handle)
     if asset is None:
         raise errors.unknown_handle("asset", asset_handle)
     auth.check_owner(user, asset.company_handle)
-    return asset_view(deps, asset)
+    return asset
 
 
 def find_assets(deps: Deps, user: User, company: str | None, job_handle: str | None,

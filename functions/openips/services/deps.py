@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from openips.adapters.queue import JobEvents, get_job_events
+from openips.adapters.queue import JobEvents, ProcessQueue, get_job_events, get_process_queue
 from openips.adapters.storage import Storage, get_storage
 from openips.adapters.store import JobStore, get_job_store
 from openips.settings import Settings, get_settings
@@ -17,6 +17,7 @@ class Deps:
     store: JobStore
     storage: Storage
     events: JobEvents
+    process_queue: ProcessQueue
 
 
 _lock = threading.Lock()
@@ -32,10 +33,11 @@ def get_deps() -> Deps:
             store=get_job_store(settings.jobs_table),
             storage=get_storage(settings.s3_public_endpoint),
             events=get_job_events(settings.job_events_queue_url),
+            process_queue=get_process_queue(settings.process_queue_url),
         )
 
 
 def reset_caches() -> None:
     """Forget cached settings and clients (tests, and the local stack between runs)."""
-    for cached in (get_settings, get_job_store, get_storage, get_job_events):
+    for cached in (get_settings, get_job_store, get_storage, get_job_events, get_process_queue):
         cached.cache_clear()

@@ -10,6 +10,7 @@ from openips.models.api import (
     ActiveJob,
     CreateUploadJobRequest,
     JobLog,
+    ScheduledJob,
     UploadForm,
 )
 from openips.models.domain import Job, JobState, LogEntry, LogType, User, new_handle, utcnow
@@ -134,10 +135,17 @@ def active_jobs(deps: Deps, user: User, company: str | None, job_handle: str | N
     return [views.active_job(j, now) for j in jobs], scanned
 
 
+def scheduled_jobs(deps: Deps, user: User, company: str | None) -> list[ScheduledJob]:
+    """getScheduledJobs: always empty, as upload jobs run when files arrive and are never scheduled."""
+    auth.require_role(user, auth.READ_ROLES, "getScheduledJobs")
+    auth.company_scope(user, company)
+    return []
+
+
 def job_logs(deps: Deps, user: User, company: str | None, user_handle: str | None,
              sort_by: str | None, sort_direction: str | None, start: datetime | None,
              end: datetime | None, num_rows: int | None) -> list[JobLog]:
-    """getJobLogs: one summary row per job, newest first by default."""
+    """getJobLogs: one summary row per job (deleted jobs are not listed), newest first by default."""
     auth.require_role(user, auth.READ_ROLES, "getJobLogs")
     company_handle = auth.company_scope(user, company)
     if sort_by is not None and sort_by not in LOG_SORT_FIELDS:

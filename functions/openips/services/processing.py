@@ -15,6 +15,10 @@ repeats the same decision and counts the file once:
 Permanent failures (``FileRejectedError``) keep the bytes under ``quarantine/`` and log an
 ``UploadError``; transient ones are re-raised so SQS retries, until the attempt limit
 turns them into a logged ``UploadError`` too.
+
+Job control: a file of a paused job is not claimed but sent back to the queue with a
+delay; a file whose processing had not started when its job was stopped is kept under
+``quarantine/`` with a ``FileCancel`` row.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ from openips.models.domain import (
     new_handle,
     utcnow,
 )
-from openips.models.events import IncomingObject
+from openips.models.events import IncomingObject, S3Notification
 from openips.models.processing import CropRect
 from openips.observability import logger
 from openips.services import naming
@@ -49,6 +53,7 @@ from openips.services.options import ICC_EXTENSIONS, MAX_PROFILE_BYTES, is_icc_p
 
 LEASE = timedelta(minutes=16)  # longer than ProcessFileFunction's 15-minute timeout
 MAX_ATTEMPTS = 4  # below the queue's maxReceiveCount (5): the last try is logged, not lost
+PAUSED = "Paused"
 
 
 @dataclass
@@ -57,6 +62,24 @@ class FileResult:
     rows: list[LogEntry] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     asset_handle: str | None = None
+
+
+def process_notification(deps: Deps, notification: S3Notification, body: str, now: datetime) -> list[str]:
+    """Process every uploaded object of one ProcessQueue message; returns their outcomes."""
+    outcomes = []
+    for record in notification.records:
+        if not record.event_name.startswith("ObjectCreated:"):
+            continue
+        obj = IncomingObject.from_record(record)
+        logger.append_keys(s3_key=obj.key)
+        outcome = process_object(deps, obj, now)
+        logger.info("file handled", outcome=outcome, size=obj.size)
+        outcomes.append(outcome)
+    if PAUSED in outcomes:
+        # A new delayed message, and this one acknowledged: waiting burns none of the
+        # queue's receives (maxReceiveCount) and does not sit out its 90-minute visibility.
+        deps.process_queue.defer(body, deps.settings.paused_file_delay_seconds)
+    return outcomes
 
 
 def process_object(deps: Deps, obj: IncomingObject, now: datetime) -> str:
@@ -72,6 +95,8 @@ def process_object(deps: Deps, obj: IncomingObject, now: datetime) -> str:
                      s3_key=obj.key, quarantine_key=kept)
         return "Unattributed"
     logger.append_keys(job_handle=job.job_handle, file_path=parsed.relative)
+    if job.paused:
+        return PAUSED  # not claimed: neither counted nor started until resumeJob
 
     claim = FileClaim(job_handle=job.job_handle, claim_id=claim_id_for(obj.key, obj.version), path=parsed.relative,
                       lease_until=now + LEASE)
@@ -89,6 +114,8 @@ def process_object(deps: Deps, obj: IncomingObject, now: datetime) -> str:
     elif job.finished:
         result = _reject(deps, obj, parsed, errors.JobClosedError(
             f"the file arrived after job {job.name} had ended, so it was not processed"), now)
+    elif job.stopping and claimed.status == "new":  # a retry had started before the stop: it finishes
+        result = _cancel(deps, obj, parsed, job, now)
     elif company is not None and company.enforce_same_ip and _other_ip(job, obj):
         result = _reject(deps, obj, parsed, errors.SourceIpMismatchError(
             f"it was uploaded from {obj.source_ip}, but job {job.name} was opened from {job.source_ip}; "
@@ -114,13 +141,26 @@ def process_object(deps: Deps, obj: IncomingObject, now: datetime) -> str:
 
 def _reject(deps: Deps, obj: IncomingObject, parsed: IncomingKey,
             exc: errors.FileRejectedError, now: datetime) -> FileResult:
-    kept = _quarantine(deps, obj)
-    message = f"{parsed.relative} could not be processed: {exc.message}."
-    message += f" The file was kept at s3://{obj.bucket}/{kept}." if kept else " The uploaded object no longer exists."
+    message = f"{parsed.relative} could not be processed: {exc.message}." + _keep(deps, obj)
     logger.warning("file rejected", code=exc.code, reason=exc.message)
     row = LogEntry(log_type=LogType.UPLOAD_ERROR, log_message=message, date_created=now,
                    file_path=parsed.relative, code=exc.code)
     return FileResult("UploadError", [row], {"error": 1, "total_size": obj.size})
+
+
+def _cancel(deps: Deps, obj: IncomingObject, parsed: IncomingKey, job: Job, now: datetime) -> FileResult:
+    """stopJob/deleteJob: a file not started yet is kept aside unprocessed (an error, logged ``FileCancel``)."""
+    message = (f"{parsed.relative} was not processed: job {job.name} was stopped by {job.stopped_by} "
+               "before its processing started." + _keep(deps, obj))
+    row = LogEntry(log_type=LogType.FILE_CANCEL, log_message=message, date_created=now,
+                   file_path=parsed.relative, code="job.stopped")
+    return FileResult("FileCancel", [row], {"error": 1, "cancelled": 1, "total_size": obj.size})
+
+
+def _keep(deps: Deps, obj: IncomingObject) -> str:
+    """Quarantine the upload; the sentence that says where it went, for its log row."""
+    kept = _quarantine(deps, obj)
+    return f" The file was kept at s3://{obj.bucket}/{kept}." if kept else " The uploaded object no longer exists."
 
 
 def _quarantine(deps: Deps, obj: IncomingObject) -> str | None:

@@ -24,11 +24,15 @@ def sweep(deps: Deps, now: datetime) -> dict[str, int]:
                 if job.end_date and now - job.end_date > FINALIZE_REDRIVE_AFTER:
                     deps.events.job_finished(job.job_handle, job.company_handle)
                     done["finalize_redriven"] += 1
+            elif job.paused:
+                # Waiting on pauseJob, not on the client: neither idle nor stalled. resumeJob
+                # restarts both clocks (it sets last_activity).
+                continue
             elif not job.closed and now - job.last_activity > idle:
                 # Spec §3.3: a job with no POST for 30 minutes times out and ends.
                 jobs.close(deps, job, "idle timeout", now)
                 done["timed_out"] += 1
-            elif job.closed and job.closed_at and now - job.closed_at > grace:
+            elif job.closed and job.closed_at and now - max(job.closed_at, job.last_activity) > grace:
                 if jobs.finish_if_complete(deps, job.job_handle, now, force=True):
                     done["forced_finish"] += 1
     if done:

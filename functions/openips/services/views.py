@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from openips.models.api import ActiveJob, JobLog, JobLogDetail, JobLogDetailAux, TaskProgress
+from openips.models.api import ActiveJob, AssetJobLog, JobLog, JobLogDetail, JobLogDetailAux, TaskProgress
 from openips.models.domain import Job, JobState, LogEntry, LogType
 
 
@@ -24,12 +24,19 @@ def active_job(job: Job, now: datetime) -> ActiveJob:
     in_flight = counts.received - counts.done
     pending = expected - counts.received
     fraction = counts.done / expected if expected else 0.0
-    if job.closed:
+    if job.stopping:
+        message = (f"Stopping ({job.stopped_by}): {counts.done} of {expected} files accounted for; "
+                   "files whose processing had not started are cancelled")
+    elif job.paused:
+        message = (f"Paused (pauseJob): {counts.done} files processed, {in_flight} in progress; "
+                   "files not started yet wait for resumeJob")
+    elif job.closed:
         message = f"{counts.done} of {expected} files processed"
     else:
         message = f"Open for uploads: {counts.done} files processed, {in_flight} in progress"
+    task_state = "Processing" if in_flight or pending else ("New" if not counts.received else "Done")
     task = TaskProgress(
-        task_state="Processing" if in_flight or pending else ("New" if not counts.received else "Done"),
+        task_state="Stopping" if job.stopping else task_state,
         num_processed=counts.done, num_processing=in_flight, num_pending=pending,
         progress=round(fraction, 4), progress_message=message, last_progress_update=job.last_activity,
     )
@@ -68,11 +75,21 @@ def detail(row: LogEntry) -> JobLogDetail:
     )
 
 
+def asset_job_log(job: Job, row: LogEntry) -> AssetJobLog:
+    return AssetJobLog(
+        job_handle=job.job_handle, job_name=job.name, log_message=row.log_message,
+        log_type=row.log_type.value, submit_user_email=job.submit_user_email, log_date=row.date_created,
+        aux_array=[JobLogDetailAux.model_validate(a) for a in row.aux] or None,
+    )
+
+
 def end_message(job: Job, forced: bool) -> str:
     c = job.counts
-    text = (f"Upload job {job.name} ended ({job.close_reason or 'closed'}): {c.received} files, "
+    reason = f"stopped by {job.stopped_by}" if job.stopped_by else (job.close_reason or "closed")
+    errors = f"{c.error} errors" + (f" ({c.cancelled} cancelled, not started)" if c.cancelled else "")
+    text = (f"Upload job {job.name} ended ({reason}): {c.received} files, "
             f"{c.success} new, {c.update} updated, {c.duplicate} duplicates skipped, "
-            f"{c.error} errors, {c.warning} with warnings")
+            f"{errors}, {c.warning} with warnings")
     if forced and job.expected_files > c.received:
         missing = job.expected_files - c.received
         text += f"; {missing} uploaded objects never produced an upload event and were not processed"
