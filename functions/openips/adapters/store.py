@@ -153,6 +153,11 @@ class JobStore:
                 **company.model_dump()}
         self.table.put_item(Item=item, ConditionExpression=Attr("pk").not_exists())
 
+    def replace_company(self, company: Company) -> None:
+        item = {"pk": f"C#{company.company_handle}", "sk": "COMPANY",
+                "gsi1pk": "COMPANIES", "gsi1sk": company.company_handle, **company.model_dump()}
+        self.table.put_item(Item=_clean(item), ConditionExpression=Attr("pk").exists())
+
     def get_company(self, company_handle: str) -> Company | None:
         item = self.table.get_item(Key={"pk": f"C#{company_handle}", "sk": "COMPANY"}).get("Item")
         return Company.model_validate(_plain(item)) if item else None

@@ -24,11 +24,12 @@ from openips.models.api import (
     JobHandleResponse,
     JobLogsResponse,
     ScheduledJobsResponse,
+    UpdateCompanyRequest,
     UploadJobResponse,
 )
 from openips.models.domain import User, utcnow
 from openips.observability import logger, metrics, tracer
-from openips.services import assets, auth, control, jobs
+from openips.services import assets, auth, companies, control, jobs
 from openips.services.deps import Deps, get_deps
 from openips.services.openapi import openapi_document
 from openips.services.params import parse_body, query_date, query_int, query_list
@@ -157,6 +158,17 @@ def create_company() -> Response:
     request = parse_body(CreateCompanyRequest, app.current_event.body, app.current_event.is_base64_encoded)
     company = auth.create_company(_deps().store, _caller(), request)
     return json_response(CreateCompanyResponse(company_handle=company.company_handle), 201)
+
+
+@app.get("/v1/admin/companies/<company_handle>")
+def get_company_settings(company_handle: str) -> Response:
+    return json_response(companies.get_settings(_deps(), _caller(), company_handle), exclude_none=False)
+
+
+@app.patch("/v1/admin/companies/<company_handle>")
+def update_company_settings(company_handle: str) -> Response:
+    request = parse_body(UpdateCompanyRequest, app.current_event.body, app.current_event.is_base64_encoded)
+    return json_response(companies.update_settings(_deps(), _caller(), company_handle, request), exclude_none=False)
 
 
 @app.post("/v1/admin/users")

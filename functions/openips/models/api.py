@@ -222,6 +222,27 @@ class CreateCompanyResponse(IpsModel):
     company_handle: str
 
 
+class UpdateCompanyRequest(IpsModel):
+    """Company settings (IPS setCompanySettings subset); absent fields stay as they are."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=256)
+    overwrite_mode: OverwriteMode | None = None
+    retain_publish_state: bool | None = None
+    max_file_size: int | None = Field(default=None, gt=0, le=5 * 1024**3)
+    enforce_same_ip: bool | None = None
+    default_source_profile_handle: str | None = None
+
+
+class CompanySettings(IpsModel):
+    company_handle: str
+    name: str
+    overwrite_mode: OverwriteMode
+    retain_publish_state: bool
+    max_file_size: int | None
+    enforce_same_ip: bool
+    default_source_profile_handle: str | None
+
+
 class CreateUserRequest(IpsModel):
     company_handle: str
     email: str = Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")

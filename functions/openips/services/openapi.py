@@ -24,6 +24,9 @@ ROUTES: tuple[tuple[str, str, str, type | None, type | None, int], ...] = (
     ("get", "/v1/assets/{assetHandle}", "getAsset", None, api.AssetResponse, 200),
     ("get", "/v1/assets/{assetHandle}/job-logs", "getAssetJobLogs", None, api.AssetJobLogsResponse, 200),
     ("get", "/v1/assets", "findAssets", None, api.AssetsResponse, 200),
+    ("get", "/v1/admin/companies/{companyHandle}", "getCompanySettings", None, api.CompanySettings, 200),
+    ("patch", "/v1/admin/companies/{companyHandle}", "setCompanySettings", api.UpdateCompanyRequest,
+     api.CompanySettings, 200),
     ("post", "/v1/admin/companies", "createCompany", api.CreateCompanyRequest, api.CreateCompanyResponse, 201),
     ("post", "/v1/admin/users", "createUser", api.CreateUserRequest, api.CreateUserResponse, 201),
 )
