@@ -55,8 +55,8 @@ def test_two_crop_blocks_are_refused():
 
 def test_options_not_yet_applied_are_listed():
     job = UploadPostJob.model_validate({**REQUIRED, "createMask": True, "emailSetting": "All",
-                                        "xmpKeywords": "a,b"})
-    assert options_not_yet_applied(job) == ["xmpKeywords", "emailSetting"]
+                                        "inDesignOptions": {"process": "x"}, "xmpKeywords": "a,b"})
+    assert options_not_yet_applied(job) == ["inDesignOptions", "emailSetting"]
     assert options_not_yet_applied(UploadPostJob.model_validate(REQUIRED)) == []
 
 

@@ -1,7 +1,7 @@
 """The ordered option pipeline run between load and encode; one module per option under ``steps/``.
 
-Order (fixed here and nowhere else): colour in → crops → knockout → sharpen → colour out;
-encoding follows in ``encode``. The clipping-path mask (``createMask``) is made at load
+Order (fixed here and nowhere else): colour in → crops → knockout → sharpen → XMP keywords
+→ colour out; encoding follows in ``encode``. The clipping-path mask (``createMask``) is made at load
 and follows every crop the image gets.
 """
 
@@ -19,6 +19,7 @@ from openips.imaging.steps.knockout_background import knockout_background
 from openips.imaging.steps.manual_crop import manual_crop
 from openips.imaging.steps.preserved_crop import preserved_crop
 from openips.imaging.steps.unsharp_mask import unsharp_mask
+from openips.imaging.steps.xmp_keywords import xmp_keywords
 from openips.imaging.probe import LOADERS
 from openips.imaging.types import ImageInfo
 from openips.models.errors import TransientError
@@ -72,6 +73,7 @@ PIPELINE: tuple[tuple[str, Step], ...] = (
     ("preserved_crop", preserved_crop),
     ("knockout_background", knockout_background),
     ("unsharp_mask", unsharp_mask),
+    ("xmp_keywords", xmp_keywords),  # metadata only: last, after every pixel step
 )
 
 

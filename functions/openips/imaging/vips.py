@@ -63,3 +63,11 @@ def error_summary(exc: pyvips.Error) -> str:
 def has_field(image: pyvips.Image, name: str) -> bool:
     """Whether ``image`` carries metadata field ``name``."""
     return image.get_typeof(name) != 0
+
+
+def with_blob(image: pyvips.Image, name: str, data: bytes) -> pyvips.Image:
+    """A copy of ``image`` whose metadata field ``name`` holds ``data`` (e.g. ``xmp-data``)."""
+    # set_type mutates: on a copy, so the caller's image (and its other users) keep theirs.
+    copied = image.copy()
+    copied.set_type(pyvips.GValue.blob_type, name, data)
+    return copied

@@ -60,6 +60,8 @@ class ProcessingOptions(BaseModel):
     knockout_background: KnockoutBackgroundOptions | None = None
     create_mask: bool = False
     unsharp_mask: UnsharpMaskOptions | None = None
+    # Parsed xmpKeywords (spec §5.19), merged into the TIFF's XMP dc:subject.
+    xmp_keywords: tuple[str, ...] = ()
 
 
 AutoCropType = Literal["Color", "Transparent"]

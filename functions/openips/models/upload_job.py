@@ -11,8 +11,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
+
+from openips.models.keywords import check_xmp_keywords
 
 
 class IpsModel(BaseModel):
@@ -252,6 +254,14 @@ class UploadPostJob(IpsModel):
     source_video_asset_handle: str | None = None
     audio_captions_metadata: AudioCaptionsMetadata | None = None
 
+    @field_validator("xmp_keywords")
+    @classmethod
+    def _keyword_limits(cls, value: str | None) -> str | None:
+        # Stored as given (echoed in ActiveJob); parsed again where it is applied.
+        if value is not None:
+            check_xmp_keywords(value)
+        return value
+
     @model_validator(mode="after")
     def _one_crop_block(self) -> UploadPostJob:
         crops = [
@@ -280,7 +290,7 @@ NOT_YET_APPLIED: tuple[str, ...] = (
     "autoSmartCropOptionsArray", "photoshopOptions",
     "postScriptOptions", "pdfOptions", "illustratorOptions", "cssOptions",
     "autoSetCreationOptions", "projectHandleArray",
-    "postHttpUrl", "mediaOptions", "inDesignOptions", "xmpKeywords",
+    "postHttpUrl", "mediaOptions", "inDesignOptions",
     "unCompressOptions", "metadataOptions",
     "audioCaptionsMetadata", "sourceVideoAssetHandle",
 )

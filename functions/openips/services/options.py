@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from openips.models import errors
 from openips.models.domain import Asset, Company
+from openips.models.keywords import parse_xmp_keywords
 from openips.models.processing import ColorPlan, ProcessingOptions
 from openips.models.upload_job import ManualCropOptions, UploadPostJob
 from openips.services.deps import Deps
@@ -64,6 +65,7 @@ def processing_options(deps: Deps, company: Company, options: UploadPostJob,
         knockout_background=options.knockout_background_options,
         create_mask=options.create_mask,
         unsharp_mask=options.unsharp_mask_options,
+        xmp_keywords=tuple(parse_xmp_keywords(options.xmp_keywords or "")),
     )
 
 

@@ -43,6 +43,7 @@ from openips.models.domain import (
     utcnow,
 )
 from openips.models.events import IncomingObject, S3Notification
+from openips.models.keywords import merge_keywords, parse_xmp_keywords
 from openips.models.processing import CropRect
 from openips.observability import logger
 from openips.services import naming
@@ -353,9 +354,13 @@ def _new_asset(job: Job, company: Company, target: naming.TargetPath, name: str,
         folder=target.folder, file_name=target.file_name, extension=target.extension, publish_state=state,
         width=content.width, height=content.height, file_size=size, crop_rect=content.crop,
         created_job_handle=job.job_handle, updated_job_handle=job.job_handle,
-        created=now, updated=now, last_claim=claim.claim_id,
+        created=now, updated=now, last_claim=claim.claim_id, xmp_keywords=_job_keywords(job),
         **_asset_files(company.company_handle, handle, content),
     )
+
+
+def _job_keywords(job: Job) -> list[str]:
+    return parse_xmp_keywords(job.options.xmp_keywords or "")
 
 
 def _updated(existing: Asset, job: Job, company: Company, target: naming.TargetPath,
@@ -375,6 +380,8 @@ def _updated(existing: Asset, job: Job, company: Company, target: naming.TargetP
         "extension": target.extension, "publish_state": state, "width": content.width,
         "height": content.height, "file_size": size, "crop_rect": content.crop,
         "updated_job_handle": job.job_handle, "updated": now, "last_claim": claim.claim_id,
+        # Spec §9.7 says "merged": an update adds the job's keywords to those the asset has.
+        "xmp_keywords": merge_keywords(existing.xmp_keywords, _job_keywords(job)),
         **_asset_files(company.company_handle, existing.asset_handle, content),
     })
 
