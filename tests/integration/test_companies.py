@@ -74,3 +74,10 @@ def test_default_source_profile_must_be_a_profile_and_is_used_for_untagged_cmyk(
     log = stack.job_log(job)
     text = " ".join(d["logMessage"] for d in log["detailArray"])
     assert "house-cmyk" in text
+
+
+def test_a_default_profile_cannot_be_given_at_creation(stack):
+    # It must be an IccProfile asset of the company, which cannot exist before the company.
+    response = stack.call("POST", "/v1/admin/companies", {"name": "Early", "defaultSourceProfileHandle": "a-x"},
+                          key=stack.admin_key)
+    assert response.status == 400 and response.fault_code == 30001

@@ -215,7 +215,8 @@ class CreateCompanyRequest(IpsModel):
     retain_publish_state: bool = False
     max_file_size: int | None = Field(default=None, gt=0, le=5 * 1024**3)
     enforce_same_ip: bool = True
-    default_source_profile_handle: str | None = None
+    # No defaultSourceProfileHandle here: it must name an IccProfile asset of the company,
+    # which cannot exist yet. setCompanySettings (PATCH) sets it, checked.
 
 
 class CreateCompanyResponse(IpsModel):

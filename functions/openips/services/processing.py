@@ -207,8 +207,14 @@ def _ingest(deps: Deps, job: Job, company: Company | None, claim: FileClaim, obj
     if obj.size > max_size:
         raise errors.FileTooLargeError(f"the file has {obj.size} bytes; the limit is {max_size}")
 
-    if claim.outcome is None and _is_duplicate(deps, job, company, target):
+    # One look at the name before any download: a skipped duplicate is never decoded, and the
+    # asset this upload will most likely replace gives preserveCrop its crop. The real
+    # decision (conditional writes) is taken after optimizing, in _decide_asset.
+    existing = deps.store.find_asset_by_name(company.company_handle, target.asset_name)
+    if claim.outcome is None and existing is not None and not job.options.overwrite:
         return _duplicate(deps, claim, target, now, obj.size)
+    replacing = existing if (existing is not None and job.options.overwrite and naming.overwrite_matches(
+        company.overwrite_mode, existing, target)) else None
 
     with tempfile.TemporaryDirectory(prefix="openips-") as tmp:
         source = os.path.join(tmp, "source")
@@ -219,7 +225,7 @@ def _ingest(deps: Deps, job: Job, company: Company | None, claim: FileClaim, obj
         if target.extension in ICC_EXTENSIONS:
             content = _profile_content(source, size)
         else:
-            content = _image_content(deps, job, company, target, source, tmp)
+            content = _image_content(deps, job, company, target, source, tmp, replacing)
         outcome, asset = _decide_asset(deps, job, company, claim, target, content, size, now)
         if outcome == "DuplicateSkipped":
             return _duplicate(deps, claim, target, now, size)
@@ -260,9 +266,9 @@ def _profile_content(source: str, size: int) -> Content:
 
 
 def _image_content(deps: Deps, job: Job, company: Company, target: naming.TargetPath,
-                   source: str, tmp: str) -> Content:
+                   source: str, tmp: str, replacing: Asset | None) -> Content:
     try:
-        options = processing_options(deps, company, job.options, _expected_replacement(deps, job, company, target))
+        options = processing_options(deps, company, job.options, replacing)
     except errors.Fault as exc:  # e.g. a profile asset deleted since the job was opened
         raise errors.FileRejectedError(exc.reason, "options.invalid") from exc
     ctx = StepContext(options=options)
@@ -279,14 +285,6 @@ def _image_content(deps: Deps, job: Job, company: Company, target: naming.Target
                    notes=tuple(optimized.notes), warnings=tuple(optimized.warnings))
 
 
-def _expected_replacement(deps: Deps, job: Job, company: Company, target: naming.TargetPath) -> Asset | None:
-    """The asset this upload will most likely replace (for preserveCrop); decided for real later."""
-    if not job.options.overwrite:
-        return None
-    existing = deps.store.find_asset_by_name(company.company_handle, target.asset_name)
-    return existing if existing and naming.overwrite_matches(company.overwrite_mode, existing, target) else None
-
-
 def _duplicate(deps: Deps, claim: FileClaim, target: naming.TargetPath, now: datetime,
                size: int) -> FileResult:
     deps.store.record_decision(claim, "DuplicateSkipped", None)
@@ -295,12 +293,6 @@ def _duplicate(deps: Deps, claim: FileClaim, target: naming.TargetPath, now: dat
                    log_message=(f"{target.path} was skipped: asset {target.asset_name} already "
                                 "exists and the job's overwrite option is false"))
     return FileResult("DuplicateSkipped", [row], {"duplicate": 1, "total_size": size})
-
-
-def _is_duplicate(deps: Deps, job: Job, company: Company, target: naming.TargetPath) -> bool:
-    """Cheap pre-check so that skipped duplicates are never downloaded or decoded."""
-    return not job.options.overwrite and deps.store.find_asset_by_name(
-        company.company_handle, target.asset_name) is not None
 
 
 def _decide_asset(deps: Deps, job: Job, company: Company, claim: FileClaim,
