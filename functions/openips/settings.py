@@ -26,6 +26,19 @@ class Settings(BaseModel, frozen=True):
     vips_concurrency: int | None = None
     # Set by the local stack only: the S3 endpoint that presigned URLs must point at.
     s3_public_endpoint: str | None = None
+    # ---- notifications (docs/notifications.md) ----
+    notification_queue_url: str = ""
+    # SES sender; empty = e-mail notifications are not configured (an UploadWarning says so).
+    sender_email: str = ""
+    # Base URL of the HTTP API, for the log-details link in mails and webhook payloads.
+    api_url: str = ""
+    # Set by the local stack only: webhooks may go to 127.0.0.0/8 and ::1.
+    webhook_allow_loopback: bool = False
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    # Delays before attempt 2, 3, ... of a webhook delivery (one attempt more than delays).
+    webhook_retry_delays: tuple[int, ...] = (60, 300, 900, 1800, 3600, 7200, 7200)
+    email_attempts: int = Field(default=3, ge=1, le=10)
+    email_retry_base_seconds: float = Field(default=1.0, ge=0)
 
 
 _ENV = {
@@ -42,11 +55,21 @@ _ENV = {
     "paused_file_delay_seconds": "PAUSED_FILE_DELAY_SECONDS",
     "vips_concurrency": "VIPS_CONCURRENCY",
     "s3_public_endpoint": "OPENIPS_S3_PUBLIC_ENDPOINT",
+    "notification_queue_url": "NOTIFICATION_QUEUE_URL",
+    "sender_email": "SENDER_EMAIL",
+    "api_url": "API_BASE_URL",
+    "webhook_allow_loopback": "WEBHOOK_ALLOW_LOOPBACK",
+    "webhook_timeout_seconds": "WEBHOOK_TIMEOUT_SECONDS",
+    "webhook_retry_delays": "WEBHOOK_RETRY_DELAYS_SECONDS",
+    "email_attempts": "EMAIL_ATTEMPTS",
+    "email_retry_base_seconds": "EMAIL_RETRY_BASE_SECONDS",
 }
 
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """Settings of this process; tests call ``get_settings.cache_clear()``."""
-    values = {field: os.environ[var] for field, var in _ENV.items() if os.environ.get(var)}
+    values: dict = {field: os.environ[var] for field, var in _ENV.items() if os.environ.get(var)}
+    if "webhook_retry_delays" in values:  # "60,300,900"
+        values["webhook_retry_delays"] = tuple(int(v) for v in values["webhook_retry_delays"].split(",") if v.strip())
     return Settings.model_validate(values)

@@ -297,10 +297,11 @@ class OpenIpsClient:
 
     def job_log_details(self, job_handle: str, log_types: list[str] | None = None,
                         records_per_page: int | None = None, results_page: int | None = None,
-                        sort_by: str | None = None, sort_direction: str | None = None) -> dict:
+                        sort_by: str | None = None, sort_direction: str | None = None,
+                        locale: str | None = None) -> dict:
         return self.request("GET", f"/v1/jobs/{self._h(job_handle)}/log-details", {
             "logTypeArray": log_types, "recordsPerPage": records_per_page, "resultsPage": results_page,
-            "sortBy": sort_by, "sortDirection": sort_direction})
+            "sortBy": sort_by, "sortDirection": sort_direction, "locale": locale})
 
     def job_action(self, job_handle: str, action: str) -> dict:
         """``stop``, ``pause`` or ``resume``."""

@@ -50,7 +50,7 @@ def main() -> int:
     shutil.rmtree(OUTPUT, ignore_errors=True)
     samples = OUTPUT / "uploads"
     write_samples(samples)
-    print(f"== starting the local stack (moto + S3 front + API + workers)")
+    print("== starting the local stack (moto + S3 front + API + workers)")
     stack = _start_stack()
     try:
         info = json.loads((STATE / "local.json").read_text())

@@ -56,6 +56,7 @@ REGION = "us-east-1"
 MAX_API_BODY = 1024 * 1024
 _API_LOCK = threading.Lock()
 RETRY_BACKOFF_MAX = 30  # seconds; AWS would wait the queue's visibility timeout (90 min)
+SENDER_EMAIL = "openips@openips.local"  # verified in moto's SES; `openips local mail` shows what it sent
 
 
 def invoke(handler: str, event: dict, context: LambdaContext) -> Any:
@@ -241,9 +242,11 @@ class LocalStack:
                                 on_accept=self.upload_ips.record)
         s3_url = self.s3_front.start()
 
-        self.resources = provision(template=self.template, endpoint_url=moto_url)
+        self.resources = provision(template=self.template, endpoint_url=moto_url, sender_email=SENDER_EMAIL)
         os.environ.update(function_environment(self.template, self.resources))
         os.environ["OPENIPS_S3_PUBLIC_ENDPOINT"] = s3_url
+        # Local only: mail goes to moto's SES, and webhooks may call this machine (127.0.0.1, ::1).
+        os.environ.update(SENDER_EMAIL=SENDER_EMAIL, WEBHOOK_ALLOW_LOOPBACK="true")
         from openips.services.deps import get_deps, reset_caches
 
         reset_caches()
@@ -254,6 +257,7 @@ class LocalStack:
         self.api.daemon_threads = True
         self.api.routes = http_routes(self.template)  # type: ignore[attr-defined]
         self.port = self.api.server_address[1]
+        os.environ["API_BASE_URL"] = f"http://{self.host}:{self.port}/"  # log links in mails and webhooks
         self._thread(self.api.serve_forever, "api")
         # Spawned (not forked): this process runs threads, and each worker must start clean.
         self.lambdas = ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"))
@@ -330,6 +334,19 @@ class LocalStack:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def sent_mail(aws_endpoint_url: str) -> list[dict]:
+    """The mails moto's SES accepted, oldest first: ``{id, source, destinations, subject, body}``.
+
+    Read from moto server's model dump (``/moto-api/data.json``).
+    """
+    import requests
+
+    response = requests.get(f"{aws_endpoint_url.rstrip('/')}/moto-api/data.json", timeout=30)
+    response.raise_for_status()
+    messages = response.json().get("ses", {}).get("Message", [])
+    return [{key: m.get(key) for key in ("id", "source", "destinations", "subject", "body")} for m in messages]
 
 
 def run(port: int = 3000, state_dir: Path = Path(".openips"), host: str = "127.0.0.1",

@@ -430,7 +430,7 @@ def cmd_jobs(args: argparse.Namespace, client_factory: Callable[[], OpenIpsClien
         headers = ["JOB", "NAME", "LOG TYPE", "STARTED", "ENDED", "FILES", "NEW", "UPD", "DUP", "WARN", "ERR"]
         out.result(data, lambda: print(format_table(headers, rows) if rows else "no jobs"))
     elif args.jobs_command == "details":
-        data = client.job_log_details(args.job, args.types, args.per_page, args.page)
+        data = client.job_log_details(args.job, args.types, args.per_page, args.page, locale=args.locale)
         out.result(data, lambda: _print_details(data["jobLogArray"][0], args.page or 1, args.per_page or DETAIL_PAGE))
     elif args.jobs_command == "end":
         data = client.end_upload_job(args.job)
@@ -532,8 +532,35 @@ def cmd_local(args: argparse.Namespace, _: Callable[[], OpenIpsClient], out: Out
     except ImportError as exc:
         Output.warn(f"error: the local stack is not available in this installation ({exc})")
         return EXIT_FAILED
+    if args.local_command == "mail":
+        return _local_mail(args, local, out)
     return local.run(port=args.port, state_dir=configuration.state_dir(args.state_dir, os.environ), host=args.host,
                      workers=args.workers, sweep_seconds=args.sweep_seconds)
+
+
+def _local_mail(args: argparse.Namespace, local: Any, out: Output) -> int:
+    """``openips local mail``: the mails the running local stack sent (moto's SES)."""
+    directory = configuration.state_dir(args.state_dir, os.environ)
+    endpoint = configuration.read_local(directory).get("awsEndpointUrl")
+    if not endpoint:
+        Output.warn(f"error: no local stack is running ({directory / configuration.LOCAL_FILE} not found)")
+        return EXIT_FAILED
+    mails = local.sent_mail(endpoint)
+    if args.to:
+        mails = [m for m in mails if args.to in json.dumps(m.get("destinations"))]
+    if args.last:
+        mails = mails[-args.last:]
+
+    def human() -> None:
+        if not mails:
+            print("no mail sent")
+        for mail in mails:
+            to = ", ".join(a for addresses in (mail.get("destinations") or {}).values() for a in addresses)
+            print(f"From:    {mail['source']}\nTo:      {to}\nSubject: {mail['subject']}\n\n{mail['body']}")
+            print("-" * 72)
+
+    out.result(mails, human)
+    return EXIT_OK
 
 
 # ---- argument parsing ------------------------------------------------------------------------
@@ -589,6 +616,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="only these log types, e.g. UploadError UploadWarning")
     details.add_argument("--page", type=int)
     details.add_argument("--per-page", type=int)
+    details.add_argument("--locale", help="language of the messages, e.g. en-US or ko-KR (default: the job's)")
     for name, help_text in (("stop", "stop a job"), ("pause", "pause a job"), ("resume", "resume a paused job"),
                             ("end", "close an open upload job (no more files)"), ("delete", "delete a job")):
         command(jobs_commands, name, help_text).add_argument("job", metavar="JOB")
@@ -625,6 +653,9 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--workers", type=int, default=4, help="files processed at once (default 4)")
     up.add_argument("--sweep-seconds", type=int, default=None,
                     help="run the sweeper this often instead of the template's schedule")
+    mail = command(local_commands, "mail", "show the e-mails the running local stack sent (moto's SES)")
+    mail.add_argument("--to", help="only mails to this address")
+    mail.add_argument("--last", type=int, help="only the last N mails")
     return parser
 
 

@@ -54,13 +54,16 @@ class Resources:
 
     def env(self) -> dict[str, str]:
         """The environment variables the functions read (as the template's Globals set them)."""
-        return {
+        env = {
             "JOBS_TABLE": self.names["JobsTable"],
             "INCOMING_BUCKET": self.names["IncomingBucket"],
             "ASSETS_BUCKET": self.names["AssetsBucket"],
             "JOB_EVENTS_QUEUE_URL": self.names["JobEventsQueue"],
             "PROCESS_QUEUE_URL": self.names["ProcessQueue"],
         }
+        if "NotificationQueue" in self.names:
+            env["NOTIFICATION_QUEUE_URL"] = self.names["NotificationQueue"]
+        return env
 
 
 class _Resolver:
@@ -93,8 +96,12 @@ def _of_type(template: dict, kind: str) -> dict[str, dict]:
 
 
 def provision(prefix: str = "openips", template: dict | None = None,
-              endpoint_url: str | None = None) -> Resources:
-    """Create tables, queues (dead-letter queues first) and buckets with their notifications."""
+              endpoint_url: str | None = None, sender_email: str | None = None) -> Resources:
+    """Create tables, queues (dead-letter queues first) and buckets with their notifications.
+
+    ``sender_email`` (the template's ``SenderEmail``) is verified as an SES identity: SES, and
+    moto, refuse mail from unverified senders.
+    """
     template = template or load_template()
     session = boto3.session.Session(region_name=REGION)
     ddb = session.client("dynamodb", endpoint_url=endpoint_url)
@@ -147,6 +154,8 @@ def provision(prefix: str = "openips", template: dict | None = None,
         if queue_configs:
             s3.put_bucket_notification_configuration(
                 Bucket=name, NotificationConfiguration={"QueueConfigurations": queue_configs})
+    if sender_email:
+        session.client("ses", endpoint_url=endpoint_url).verify_email_identity(EmailAddress=sender_email)
     return resources
 
 

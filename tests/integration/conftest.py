@@ -26,10 +26,12 @@ class Stack(InProcessStack):
     admin_key: str = ""
     company: str = ""
 
-    def open_job(self, name: str = "batch", key: str | None = "default", **upload_params):
+    def open_job(self, name: str = "batch", key: str | None = "default", locale: str | None = None,
+                 **upload_params):
         params = {"overwrite": True, "readyForPublish": True, "createMask": False, "emailSetting": "None"}
         params.update(upload_params)
-        return self.call("POST", "/v1/upload-jobs", {"jobName": name, "uploadParams": params}, key=key)
+        body = {"jobName": name, "uploadParams": params} | ({"locale": locale} if locale is not None else {})
+        return self.call("POST", "/v1/upload-jobs", body, key=key)
 
     as_lambda_event = staticmethod(sqs_lambda_event)
 

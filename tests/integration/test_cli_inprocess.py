@@ -170,6 +170,8 @@ def test_a_batch_with_a_broken_file_exits_1_then_details_list_it_and_assets_down
     assert run(server, stack.key, "jobs", "details", job, "--type", "UploadError") == 0
     details = capsys.readouterr().out
     assert "broken.jpg" in details and "UploadError" in details and "UploadSuccess" not in details
+    assert run(server, stack.key, "jobs", "details", job, "--type", "UploadError", "--locale", "ko-KR") == 0
+    assert "broken.jpg 파일을 처리할 수 없습니다" in capsys.readouterr().out
 
     # and `assets download` writes the master and the pyramid TIFF
     assert run(server, stack.key, "--json", "assets", "list", "--job", job) == 0

@@ -81,3 +81,64 @@ def test_a_default_profile_cannot_be_given_at_creation(stack):
     response = stack.call("POST", "/v1/admin/companies", {"name": "Early", "defaultSourceProfileHandle": "a-x"},
                           key=stack.admin_key)
     assert response.status == 400 and response.fault_code == 30001
+
+
+def optimized_icc(stack, name: str) -> bytes:
+    import requests
+
+    found = stack.call("GET", "/v1/assets", query={"name": name}).body["assetArray"][0]
+    tiff = requests.get(found["files"]["optimized"]["url"], timeout=10).content
+    image = pyvips.Image.new_from_buffer(tiff, "")
+    return image.get("icc-profile-data") if "icc-profile-data" in image.get_fields() else b""
+
+
+def test_default_display_profile_replaces_srgb_for_cmyk_files(stack):
+    path = f"/v1/admin/companies/{stack.company}"
+    display = srgb_profile()  # Pillow's sRGB (lcms), not libvips' 480-byte built-in one
+    upload_and_end(stack, {"display.icc": display, "print-cmyk.icc": pyvips.Image.profile_load("cmyk")})
+    handles = {name: stack.call("GET", "/v1/assets", query={"name": name}).body["assetArray"][0]["assetHandle"]
+               for name in ("display", "print-cmyk")}
+    not_rgb = stack.call("PATCH", path, {"defaultDisplayProfileHandle": handles["print-cmyk"]})
+    assert not_rgb.status == 400 and "not an RGB profile" in not_rgb.body["fault"]["reason"]
+    assert stack.call("PATCH", path, {"defaultDisplayProfileHandle": "a-nosuchasset"}).fault_code == 30001
+
+    before = upload_and_end(stack, {"before.jpg": cmyk_jpeg()})
+    assert "converted CMYK to sRGB" in rows(stack, before, "UploadSuccess")[0]["logMessage"]
+    changed = stack.call("PATCH", path, {"defaultDisplayProfileHandle": handles["display"]})
+    assert changed.status == 200 and changed.body["defaultDisplayProfileHandle"] == handles["display"]
+
+    after = upload_and_end(stack, {"after.jpg": cmyk_jpeg(), "rgb.jpg": framed_jpeg()})
+    message = next(r["logMessage"] for r in rows(stack, after, "UploadSuccess") if r["assetName"] == "after")
+    assert "to the company display profile" in message and "embeds the display profile" in message
+    assert optimized_icc(stack, "after") == display
+    assert optimized_icc(stack, "before") != display
+    assert optimized_icc(stack, "rgb") == b""  # RGB files are not converted by Default
+
+
+def test_allowed_and_blocked_file_types(stack):
+    path = f"/v1/admin/companies/{stack.company}"
+    blocked = stack.call("PATCH", path, {"blockedFileTypes": ["gif", "exe"]})
+    assert blocked.status == 200 and blocked.body["blockedFileTypes"] == ["gif", "exe"]
+    assert blocked.body["allowedFileTypes"] is None
+    gif = pyvips.Image.black(8, 8).cast("uchar").gifsave_buffer()
+    job = upload_and_end(stack, {"ok.jpg": framed_jpeg(), "no.gif": gif, "payload.exe": b"MZ\x90\x00"})
+    log = stack.job_log(job)
+    assert (log["fileSuccessCount"], log["fileErrorCount"]) == (1, 2)
+    errors = sorted(r["logMessage"] for r in rows(stack, job, "UploadError"))
+    assert errors[0].startswith("no.gif could not be processed: files .gif are blocked by the company's settings")
+    assert "quarantine/" in errors[0] and errors[1].startswith("payload.exe could not be processed: files .exe")
+
+    allowed = stack.call("PATCH", path, {"allowedFileTypes": ["png"], "blockedFileTypes": None})
+    assert allowed.status == 200 and allowed.body["blockedFileTypes"] == []
+    job = upload_and_end(stack, {"a.png": framed_jpeg(), "b.jpg": framed_jpeg(), "README": b"hello"})
+    refused = sorted(r["logMessage"] for r in rows(stack, job, "UploadError"))
+    assert len(refused) == 2 and "allowedFileTypes: png" in refused[0]
+    assert any("files without an extension are not among" in m for m in refused)
+    assert rows(stack, job, "UploadSuccess")[0]["assetName"] == "a"
+
+
+@pytest.mark.parametrize("types", [[".jpg"], ["JPG"], ["j pg"], ["x" * 11], [""], "jpg", ["jpg"] * 201])
+def test_bad_file_type_lists_are_30001(stack, types):
+    for field in ("allowedFileTypes", "blockedFileTypes"):
+        response = stack.call("PATCH", f"/v1/admin/companies/{stack.company}", {field: types})
+        assert response.status == 400 and response.fault_code == 30001, response.body

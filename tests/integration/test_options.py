@@ -88,6 +88,8 @@ def test_get_auto_crop_rect_answers_for_a_stored_image(stack):
                   {"type": "Color", "corner": "UpperLeft", "tolerance": "2"}):
         bad = stack.call("GET", f"/v1/assets/{handle}/auto-crop-rect", query=query)
         assert bad.status == 400 and bad.fault_code == 30001, query
+    default_corner = stack.call("GET", f"/v1/assets/{handle}/auto-crop-rect", query={"type": "Color"})
+    assert default_corner.body == rect.body  # UpperLeft is the same frame colour here
     opaque = stack.call("GET", f"/v1/assets/{handle}/auto-crop-rect", query={"type": "Transparent"})
     assert opaque.status == 400 and opaque.fault_code == 30001
 
@@ -137,7 +139,9 @@ def test_create_mask_without_a_clipping_path_is_a_warning(stack):
     job = upload_and_end(stack, {"plain.png": framed_jpeg()}, createMask=True)
     log = stack.job_log(job)
     assert (log["fileSuccessCount"], log["fileWarningCount"]) == (1, 1)
-    assert "clipping path" in rows(stack, job, "UploadWarning")[-1]["logMessage"]
+    [row] = rows(stack, job, "UploadSuccess")  # one row per file; the warning is in its auxArray
+    [aux] = row["auxArray"]
+    assert aux["logType"] == "UploadWarning" and "clipping path" in aux["logMessage"]
     assert asset(stack, "plain")["files"].get("mask") is None
 
 

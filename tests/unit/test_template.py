@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from openips_cli.provision import load_template, message_passes
+from openips_cli.provision import load_template, message_passes, sqs_mappings
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -27,6 +27,7 @@ FUNCTIONS = {
     "FinalizeJobFunction": "finalize_job",
     "SweepFunction": "sweep",
     "AssetImagingFunction": "imaging_api",
+    "NotificationFunction": "notify",
 }
 
 COMMON_ENV = {
@@ -42,6 +43,8 @@ COMMON_ENV = {
     "POWERTOOLS_SERVICE_NAME",
     "POWERTOOLS_METRICS_NAMESPACE",
     "POWERTOOLS_LOG_LEVEL",
+    "NOTIFICATION_QUEUE_URL",
+    "SENDER_EMAIL",
 }
 
 
@@ -145,7 +148,8 @@ def test_process_file_function_uses_imaging_layer(resources: dict[str, Any]) -> 
 
 @pytest.mark.parametrize(
     ("queue", "function"),
-    [("ProcessQueue", "ProcessFileFunction"), ("JobEventsQueue", "FinalizeJobFunction")],
+    [("ProcessQueue", "ProcessFileFunction"), ("JobEventsQueue", "FinalizeJobFunction"),
+     ("NotificationQueue", "NotificationFunction")],
 )
 def test_visibility_timeout_is_six_times_function_timeout(
     template: dict[str, Any], resources: dict[str, Any], queue: str, function: str
@@ -155,7 +159,8 @@ def test_visibility_timeout_is_six_times_function_timeout(
     assert visibility >= 6 * timeout, f"{queue} VisibilityTimeout {visibility} < 6 x {function} Timeout {timeout}"
 
 
-@pytest.mark.parametrize(("queue", "dlq"), [("ProcessQueue", "ProcessDLQ"), ("JobEventsQueue", "JobEventsDLQ")])
+@pytest.mark.parametrize(("queue", "dlq"), [("ProcessQueue", "ProcessDLQ"), ("JobEventsQueue", "JobEventsDLQ"),
+                                           ("NotificationQueue", "NotificationDLQ")])
 def test_queues_redrive_to_their_dlq(resources: dict[str, Any], queue: str, dlq: str) -> None:
     redrive = props(resources, queue)["RedrivePolicy"]
     assert redrive["deadLetterTargetArn"] == {"Fn::GetAtt": [dlq, "Arn"]}
@@ -220,10 +225,13 @@ def test_jobs_table_keys_and_indexes(resources: dict[str, Any]) -> None:
 def test_incoming_bucket_notifies_process_queue(resources: dict[str, Any]) -> None:
     bucket = resources["IncomingBucket"]
     assert bucket["DependsOn"] in ("ProcessQueuePolicy", ["ProcessQueuePolicy"])
-    (config,) = bucket["Properties"]["NotificationConfiguration"]["QueueConfigurations"]
-    assert config["Event"] == "s3:ObjectCreated:*"
-    assert config["Queue"] == {"Fn::GetAtt": ["ProcessQueue", "Arn"]}
-    assert config["Filter"]["S3Key"]["Rules"] == [{"Name": "prefix", "Value": "incoming/"}]
+    configs = bucket["Properties"]["NotificationConfiguration"]["QueueConfigurations"]
+    # Uploads, and the members of archives extracted back into their job (unCompressOptions).
+    assert [c["Filter"]["S3Key"]["Rules"] for c in configs] == [
+        [{"Name": "prefix", "Value": "incoming/"}], [{"Name": "prefix", "Value": "extracted/"}]]
+    for config in configs:
+        assert config["Event"] == "s3:ObjectCreated:*"
+        assert config["Queue"] == {"Fn::GetAtt": ["ProcessQueue", "Arn"]}
     cors = bucket["Properties"]["CorsConfiguration"]["CorsRules"]
     assert any("POST" in rule["AllowedMethods"] for rule in cors)
 
@@ -290,12 +298,22 @@ def test_least_privilege_policies(resources: dict[str, Any], function: str) -> N
             assert policy["DynamoDBCrudPolicy"] == {"TableName": {"Ref": "JobsTable"}}
         if isinstance(policy, dict) and "SQSSendMessagePolicy" in policy:
             queue = policy["SQSSendMessagePolicy"]["QueueName"]["Fn::GetAtt"]
-            # Only ProcessFileFunction re-sends files (of paused jobs) to ProcessQueue.
+            # Only ProcessFileFunction re-sends files (of paused jobs) to ProcessQueue; only the API
+            # (re-send requests), finalize (first attempt) and NotificationFunction (next attempts)
+            # write to NotificationQueue.
             allowed = ["JobEventsQueue"] + (["ProcessQueue"] if function == "ProcessFileFunction" else [])
+            if function in ("ApiFunction", "FinalizeJobFunction", "NotificationFunction"):
+                allowed.append("NotificationQueue")
             assert queue[0] in allowed and queue[1] == "QueueName", f"{function} may not send to {queue}"
     for statement in _statements(policies):
         actions = as_list(statement["Action"])
         assert "*" not in actions and "s3:*" not in actions and "dynamodb:*" not in actions
+        assert "ses:*" not in actions
+        if any(a.startswith("ses:") for a in actions):
+            # mail only From the configured sender, and only by the functions that send it
+            assert function in ("FinalizeJobFunction", "NotificationFunction"), f"{function} may not send mail"
+            assert actions == ["ses:SendEmail"]
+            assert statement["Condition"] == {"StringEquals": {"ses:FromAddress": {"Ref": "SenderEmail"}}}
         if any(a.startswith(("s3:", "dynamodb:")) for a in actions):
             for resource in as_list(statement["Resource"]):
                 assert not _is_wildcard_resource(resource), f"{function}: {actions} on {resource}"
@@ -313,7 +331,7 @@ def test_api_function_s3_scope(resources: dict[str, Any]) -> None:
 
 def test_alarms_notify_only_when_topic_is_set(template: dict[str, Any], resources: dict[str, Any]) -> None:
     assert "HasAlarmTopic" in template["Conditions"]
-    expected = {"ProcessDLQAlarm", "JobEventsDLQAlarm"} | {f"{f}ErrorsAlarm" for f in FUNCTIONS}
+    expected = {"ProcessDLQAlarm", "JobEventsDLQAlarm", "NotificationDLQAlarm"} | {f"{f}ErrorsAlarm" for f in FUNCTIONS}
     alarms = {k for k, v in resources.items() if v["Type"] == "AWS::CloudWatch::Alarm"}
     assert alarms == expected
     for name in alarms:
@@ -331,10 +349,32 @@ def test_outputs(template: dict[str, Any]) -> None:
         "ProcessQueueUrl",
         "ProcessDLQUrl",
         "JobEventsQueueUrl",
+        "NotificationQueueUrl",
+        "NotificationDLQUrl",
     } <= set(outputs)
     assert outputs["ApiUrl"]["Value"] == {
         "Fn::Sub": "https://${HttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/"
     }
+
+
+def test_notification_wiring(template: dict[str, Any], resources: dict[str, Any]) -> None:
+    event = _sqs_event(resources, "NotificationFunction")
+    assert event["Queue"] == {"Fn::GetAtt": ["NotificationQueue", "Arn"]}
+    assert event["BatchSize"] == 1  # one webhook POST per invocation
+    assert "ReportBatchItemFailures" in event["FunctionResponseTypes"]
+    sender = template["Parameters"]["SenderEmail"]
+    assert sender["Default"] == ""
+    env = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert env["NOTIFICATION_QUEUE_URL"] == {"Ref": "NotificationQueue"}
+    assert env["SENDER_EMAIL"] == {"Ref": "SenderEmail"}
+    for function in ("FinalizeJobFunction", "NotificationFunction"):
+        url = props(resources, function)["Environment"]["Variables"]["API_BASE_URL"]
+        assert "${HttpApi}" in url["Fn::Sub"]
+    # ApiFunction is HttpApi's integration: it must not reference HttpApi (circular dependency)
+    assert "HttpApi}" not in json.dumps(props(resources, "ApiFunction").get("Environment", {}))
+    # the local stack must never allow loopback webhooks on AWS
+    assert "WEBHOOK_ALLOW_LOOPBACK" not in json.dumps(template)
+    assert "NotificationQueue" in {m.queue for m in sqs_mappings(template)}
 
 
 def test_layer_makefile_avoids_the_known_traps() -> None:

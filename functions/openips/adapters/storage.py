@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterator
 from datetime import datetime
 from functools import lru_cache
+from typing import IO
 
 import boto3
 from botocore.config import Config
@@ -69,6 +70,10 @@ class Storage:
 
     def upload(self, path: str, bucket: str, key: str, content_type: str) -> None:
         self._call(self.s3.upload_file, path, bucket, key, ExtraArgs={"ContentType": content_type})
+
+    def upload_stream(self, stream: IO[bytes], bucket: str, key: str) -> None:
+        """Stream a file-like object to S3 (multipart above 8 MB), e.g. an archive member."""
+        self._call(self.s3.upload_fileobj, stream, bucket, key)
 
     def delete(self, bucket: str, key: str) -> None:
         self._call(self.s3.delete_object, Bucket=bucket, Key=key)

@@ -17,6 +17,11 @@ log row            ``J#<j>``               ``L#<date>#<rand>``    gsi1 ``A#<a>#L
 job→asset link     ``J#<j>``               ``A#<a>``
 asset              ``A#<a>``               ``ASSET``              gsi1 ``C#<c>#F#<folder>`` / name
 asset-ID guard     ``C#<c>``               ``N#<name>``
+set preset         ``P#<p>``               ``PRESET``
+preset listing     ``C#<c>``               ``P#<p>``              (a copy of the preset, so a
+                                                                  company's presets are one Query)
+set-run marker     ``J#<j>``               ``S#<p>#<set name>``   the row a preset run wrote for
+                                                                  one set (re-runs answer it)
 =================  ======================  =====================  ==========================
 
 The active-jobs index is sparse: a job carries ``activePk`` from creation until it is
@@ -50,6 +55,8 @@ from openips.models.domain import (
     User,
 )
 from openips.models.errors import TransientError
+from openips.models.projects import Project
+from openips.models.set_presets import SetPreset
 from openips.models.upload_job import UploadPostJob
 
 ACTIVE_INDEX = "ActiveJobsIndex"
@@ -99,6 +106,10 @@ def _plain(value: Any) -> Any:
     if isinstance(value, list):
         return [_plain(v) for v in value]
     return value
+
+
+def _strip_keys(item: dict) -> dict:
+    return {k: v for k, v in item.items() if k not in ("pk", "sk", "gsi1pk", "gsi1sk")}
 
 
 def _clean(item: dict) -> dict:
@@ -255,8 +266,9 @@ class JobStore:
         try:
             self.table.update_item(
                 Key=_job_key(job_handle),
+                # ADD: archive members extracted before the close are expected already.
                 UpdateExpression=("SET closed = :t, close_reason = :r, closed_at = :now, "
-                                  "last_activity = :now, expected_files = :n"),
+                                  "last_activity = :now ADD expected_files :n"),
                 ConditionExpression=Attr("closed").eq(False) & Attr("state").ne(JobState.DONE.value),
                 ExpressionAttributeValues={":t": True, ":r": reason, ":now": _iso(now), ":n": expected_files},
             )
@@ -394,6 +406,14 @@ class JobStore:
         return ClaimResult("retry", existing.model_copy(update={"lease_until": claim.lease_until,
                                                                   "attempts": existing.attempts + 1}))
 
+    def list_claims(self, job_handle: str, processing_only: bool = False) -> list[FileClaim]:
+        """The job's files as claimed for processing (one Query; the in-flight ones if asked)."""
+        kwargs: dict[str, Any] = {
+            "KeyConditionExpression": Key("pk").eq(f"J#{job_handle}") & Key("sk").begins_with("F#")}
+        if processing_only:
+            kwargs["FilterExpression"] = Attr("status").eq("Processing")
+        return [FileClaim.model_validate(_plain(item)) for item in self._query(**kwargs)]
+
     def get_claim(self, job_handle: str, claim_id: str) -> FileClaim | None:
         item = self.table.get_item(Key=_claim_key(job_handle, claim_id), ConsistentRead=True).get("Item")
         return FileClaim.model_validate(_plain(item)) if item else None
@@ -407,20 +427,30 @@ class JobStore:
         )
 
     def complete_file(self, claim: FileClaim, counts: dict[str, int], rows: list[LogEntry],
-                      asset_link: str | None, count_as_done: bool = True) -> None:
-        """Mark the claim done, bump the job counters and write its log rows at once."""
+                      asset_link: str | None, count_as_done: bool = True,
+                      completed: datetime | None = None, result: str | None = None,
+                      more_expected: int = 0) -> None:
+        """Mark the claim done, bump the job counters and write its log rows at once.
+
+        ``more_expected``: files this one adds to the job (archive members), which the job
+        must account for before it can end.
+        """
         adds = {**counts, "log_rows": len(rows)}
         if count_as_done:
-            adds["done"] = 1
+            adds["done"] = adds.get("done", 0) + 1
         expr = "ADD " + ", ".join(f"{_COUNT_ATTRS[k]} :{k}" for k in adds)
         values = {f":{k}": v for k, v in adds.items()}
+        if more_expected:
+            expr += ", expected_files :more"
+            values[":more"] = more_expected
         items: list[dict] = [
             {"Update": {"TableName": self.table_name,
                         "Key": _clean(_claim_key(claim.job_handle, claim.claim_id)),
-                        "UpdateExpression": "SET #status = :done",
+                        "UpdateExpression": "SET #status = :done, completed = :at, #result = :result",
                         "ConditionExpression": "#status <> :done",
-                        "ExpressionAttributeNames": {"#status": "status"},
-                        "ExpressionAttributeValues": _clean({":done": "Done"})}},
+                        "ExpressionAttributeNames": {"#status": "status", "#result": "result"},
+                        "ExpressionAttributeValues": {":done": "Done", ":result": result,
+                                                      ":at": _iso(completed) if completed else None}}},
             {"Update": {"TableName": self.table_name, "Key": _clean(_job_key(claim.job_handle)),
                         "UpdateExpression": expr, "ExpressionAttributeValues": _clean(values)}},
         ]
@@ -440,6 +470,8 @@ class JobStore:
         rank = {LogType.BEGIN_UPLOAD: 0, LogType.END_UPLOAD: 9}.get(row.log_type, 5)
         sk = f"L#{_iso(row.date_created)}#{rank}{secrets.token_hex(4)}"
         item = {"pk": f"J#{job_handle}", "sk": sk, **row.model_dump(mode="json", exclude_none=True)}
+        if row.aux:  # logTypeArray matches a row by its own type or by a type in its auxArray
+            item["aux_types"] = row.aux_types
         if row.asset_handle:  # getAssetJobLogs: the asset's rows across jobs, by date
             item |= {"gsi1pk": _asset_logs_pk(row.asset_handle), "gsi1sk": sk}
         return {"Put": {"TableName": self.table_name, "Item": _clean(item)}}
@@ -459,7 +491,10 @@ class JobStore:
             "ScanIndexForward": not newest_first,
         }
         if log_types:
-            kwargs["FilterExpression"] = Attr("log_type").is_in(log_types)
+            condition = Attr("log_type").is_in(log_types)
+            for log_type in log_types:
+                condition |= Attr("aux_types").contains(log_type)
+            kwargs["FilterExpression"] = condition
         for item in self._query(**kwargs):
             yield LogEntry.model_validate(_plain(item))
 
@@ -472,7 +507,8 @@ class JobStore:
     # ---- assets -------------------------------------------------------------------------
 
     def _asset_item(self, asset: Asset) -> dict:
-        return {**_asset_key(asset.asset_handle), **asset.model_dump(mode="json"),
+        # Metadata may hold floats (doubleVal); DynamoDB takes numbers as Decimal.
+        return {**_asset_key(asset.asset_handle), **json.loads(asset.model_dump_json(), parse_float=Decimal),
                 "gsi1pk": f"C#{asset.company_handle}#F#{asset.folder}", "gsi1sk": asset.name}
 
     def get_asset(self, asset_handle: str) -> Asset | None:
@@ -509,6 +545,223 @@ class JobStore:
         items = self._query(IndexName=OWNER_INDEX,
                             KeyConditionExpression=Key("gsi1pk").eq(f"C#{company_handle}#F#{folder}"))
         return [Asset.model_validate(_plain(item)) for item in items]
+
+    # ---- set presets and sets ----------------------------------------------------------
+
+    @staticmethod
+    def _preset_items(preset: SetPreset) -> tuple[dict, dict]:
+        data = preset.model_dump(mode="json")
+        return ({"pk": f"P#{preset.preset_handle}", "sk": "PRESET", **data},
+                {"pk": f"C#{preset.company_handle}", "sk": f"P#{preset.preset_handle}", **data})
+
+    def put_set_preset(self, preset: SetPreset) -> None:
+        """Store a new preset: the by-handle item and the company's listing item, at once."""
+        by_handle, listed = self._preset_items(preset)
+        self._transact([
+            {"Put": {"TableName": self.table_name, "Item": _clean(by_handle),
+                     "ConditionExpression": "attribute_not_exists(pk)"}},
+            {"Put": {"TableName": self.table_name, "Item": _clean(listed),
+                     "ConditionExpression": "attribute_not_exists(pk)"}},
+        ])
+
+    def get_set_preset(self, preset_handle: str) -> SetPreset | None:
+        """A preset by handle (with its ``company_handle``), or None."""
+        item = self.table.get_item(Key={"pk": f"P#{preset_handle}", "sk": "PRESET"},
+                                   ConsistentRead=True).get("Item")
+        return SetPreset.model_validate(_strip_keys(_plain(item))) if item else None
+
+    def list_set_presets(self, company_handle: str) -> list[SetPreset]:
+        items = self._query(KeyConditionExpression=Key("pk").eq(f"C#{company_handle}")
+                            & Key("sk").begins_with("P#"), ConsistentRead=True)
+        return [SetPreset.model_validate(_strip_keys(_plain(item))) for item in items]
+
+    def delete_set_preset(self, preset: SetPreset) -> bool:
+        """Delete both items of a preset; False when it was already gone."""
+        try:
+            self._transact([
+                {"Delete": {"TableName": self.table_name,
+                            "Key": {"pk": f"P#{preset.preset_handle}", "sk": "PRESET"},
+                            "ConditionExpression": "attribute_exists(pk)"}},
+                {"Delete": {"TableName": self.table_name,
+                            "Key": {"pk": f"C#{preset.company_handle}", "sk": f"P#{preset.preset_handle}"}}},
+            ], conditional=True)
+            return True
+        except _ConditionFailed:
+            return False
+
+    def update_set_members(self, asset: Asset, old_members: list[str]) -> bool:
+        """Replace a set asset's item if its members are still ``old_members``; False if not."""
+        try:
+            self.table.put_item(Item=_clean(self._asset_item(asset)),
+                                ConditionExpression=Attr("pk").exists() & Attr("members").eq(old_members))
+            return True
+        except ClientError as exc:
+            if _is_condition_failure(exc):
+                return False
+            raise _translate(exc) from exc
+
+    def get_set_run(self, job_handle: str, marker: str) -> LogEntry | None:
+        """The row a preset run already wrote for ``marker`` (``<preset>#<set>``) in this job."""
+        item = self.table.get_item(Key={"pk": f"J#{job_handle}", "sk": f"S#{marker}"},
+                                   ConsistentRead=True).get("Item")
+        return LogEntry.model_validate(json.loads(item["row"])) if item else None
+
+    def record_set_run(self, job_handle: str, marker: str, row: LogEntry) -> LogEntry:
+        """Write a preset run's row once per marker (marker, log row and count at once).
+
+        Returns the row the job log holds for the marker: ``row``, or the one an earlier
+        run wrote.
+        """
+        marker_item = {"pk": f"J#{job_handle}", "sk": f"S#{marker}", "row": row.model_dump_json()}
+        try:
+            self._transact([
+                {"Put": {"TableName": self.table_name, "Item": _clean(marker_item),
+                         "ConditionExpression": "attribute_not_exists(pk)"}},
+                {"Update": {"TableName": self.table_name, "Key": _clean(_job_key(job_handle)),
+                            "UpdateExpression": "ADD n_log_rows :one",
+                            "ExpressionAttributeValues": _clean({":one": 1})}},
+                self._log_put(job_handle, row),
+            ], conditional=True)
+            return row
+        except _ConditionFailed:
+            return self.get_set_run(job_handle, marker) or row
+
+    # ---- notifications ----
+    # Finalize steps and webhook attempts: one marker item per job and step, ``J#<j>`` /
+    # ``X#<step>``, taken with a conditional write (a lease, so a crashed holder's step can
+    # be taken over) and finished together with the log rows it wrote. Webhook secrets:
+    # ``C#<c>`` / ``WEBHOOK_SECRET`` (never on the company item, so never in its reads).
+
+    def claim_step(self, job_handle: str, step: str, now: datetime, lease_seconds: int) -> str:
+        """"new" (ours now), "done" (finished before) or "busy" (another holder's lease is live)."""
+        now_ms = int(now.timestamp() * 1000)
+        try:
+            self.table.put_item(
+                Item={"pk": f"J#{job_handle}", "sk": f"X#{step}", "status": "Running",
+                      "lease_until_ms": now_ms + lease_seconds * 1000, "claimed_at": _iso(now)},
+                ConditionExpression=Attr("pk").not_exists()
+                | (Attr("status").eq("Running") & Attr("lease_until_ms").lt(now_ms)),
+            )
+            return "new"
+        except ClientError as exc:
+            if not _is_condition_failure(exc):
+                raise _translate(exc) from exc
+        step_item = self.get_step(job_handle, step)
+        return "done" if step_item and step_item.get("status") == "Done" else "busy"
+
+    def get_step(self, job_handle: str, step: str) -> dict | None:
+        item = self.table.get_item(Key={"pk": f"J#{job_handle}", "sk": f"X#{step}"},
+                                   ConsistentRead=True).get("Item")
+        return _plain(item) if item else None
+
+    def finish_step(self, job_handle: str, step: str, rows: list[LogEntry], **fields: Any) -> bool:
+        """Mark the step done and write its log rows at once; False if it was already done."""
+        fields = {k: v for k, v in fields.items() if v is not None}
+        names = {f"#f{i}": name for i, name in enumerate(fields)}
+        values = {f":f{i}": value for i, value in enumerate(fields.values())}
+        sets = ", ".join(["#status = :done", *(f"#f{i} = :f{i}" for i in range(len(fields)))])
+        items: list[dict] = [{"Update": {
+            "TableName": self.table_name, "Key": {"pk": f"J#{job_handle}", "sk": f"X#{step}"},
+            "UpdateExpression": f"SET {sets}",
+            "ConditionExpression": "attribute_not_exists(#status) OR #status <> :done",
+            "ExpressionAttributeNames": {"#status": "status", **names},
+            "ExpressionAttributeValues": _clean({":done": "Done", **values}),
+        }}]
+        if rows:
+            items.append({"Update": {"TableName": self.table_name, "Key": _clean(_job_key(job_handle)),
+                                     "UpdateExpression": "ADD n_log_rows :n",
+                                     "ExpressionAttributeValues": _clean({":n": len(rows)})}})
+            items += [self._log_put(job_handle, row) for row in rows]
+        try:
+            self._transact(items, conditional=True)
+            return True
+        except _ConditionFailed:
+            return False
+
+    def set_step_fields(self, job_handle: str, step: str, **fields: Any) -> None:
+        names = {f"#f{i}": name for i, name in enumerate(fields)}
+        values = {f":f{i}": value for i, value in enumerate(fields.values())}
+        self.table.update_item(Key={"pk": f"J#{job_handle}", "sk": f"X#{step}"},
+                               UpdateExpression="SET " + ", ".join(f"#f{i} = :f{i}" for i in range(len(fields))),
+                               ExpressionAttributeNames=names, ExpressionAttributeValues=_clean(values))
+
+    def get_webhook_secret(self, company_handle: str) -> dict | None:
+        item = self.table.get_item(Key={"pk": f"C#{company_handle}", "sk": "WEBHOOK_SECRET"},
+                                   ConsistentRead=True).get("Item")
+        return _plain(item) if item else None
+
+    def create_webhook_secret(self, company_handle: str, secret: str, now: datetime) -> dict:
+        """The company's secret, created with ``secret`` if it has none yet (first writer wins)."""
+        try:
+            self.table.put_item(Item={"pk": f"C#{company_handle}", "sk": "WEBHOOK_SECRET", "secret": secret,
+                                      "created_at": _iso(now)},
+                                ConditionExpression=Attr("pk").not_exists())
+        except ClientError as exc:
+            if not _is_condition_failure(exc):
+                raise _translate(exc) from exc
+        found = self.get_webhook_secret(company_handle)
+        assert found is not None
+        return found
+
+    def rotate_webhook_secret(self, company_handle: str, secret: str, now: datetime,
+                              previous_valid_until: datetime) -> dict:
+        """Replace the secret; the old one keeps signing (second ``v1=``) until ``previous_valid_until``."""
+        old = self.get_webhook_secret(company_handle)
+        item = {"pk": f"C#{company_handle}", "sk": "WEBHOOK_SECRET", "secret": secret, "created_at": _iso(now)}
+        if old:
+            item |= {"previous_secret": old["secret"], "previous_valid_until": _iso(previous_valid_until)}
+        self.table.put_item(Item=item)
+        return _plain(item)
+
+    # ---- projects ---------------------------------------------------------------------------
+
+    def create_project(self, project: Project) -> bool:
+        """Create the project; False if the company already has a project of that name."""
+        guard = {"pk": f"C#{project.company_handle}", "sk": f"PN#{project.name.casefold()}",
+                 "project_handle": project.project_handle}
+        item = {"pk": f"P#{project.project_handle}", "sk": "PROJECT", **project.model_dump(mode="json"),
+                "gsi1pk": f"C#{project.company_handle}#PROJECTS", "gsi1sk": project.name.casefold()}
+        try:
+            self._transact([{"Put": {"TableName": self.table_name, "Item": new,
+                                     "ConditionExpression": "attribute_not_exists(pk)"}} for new in (guard, item)],
+                           conditional=True)
+            return True
+        except _ConditionFailed:
+            return False
+
+    def get_project(self, project_handle: str) -> Project | None:
+        item = self.table.get_item(Key={"pk": f"P#{project_handle}", "sk": "PROJECT"}, ConsistentRead=True).get("Item")
+        return Project.model_validate(_plain(item)) if item else None
+
+    def list_projects(self, company_handle: str) -> list[Project]:
+        items = self._query(IndexName=OWNER_INDEX,
+                            KeyConditionExpression=Key("gsi1pk").eq(f"C#{company_handle}#PROJECTS"))
+        return [Project.model_validate(_plain(item)) for item in items]
+
+    def link_project_assets(self, project_handles: list[str], asset_handle: str) -> None:
+        """Project → asset links (idempotent puts), so a project lists its assets with a Query."""
+        with self.table.batch_writer(overwrite_by_pkeys=["pk", "sk"]) as batch:
+            for handle in project_handles:
+                batch.put_item(Item={"pk": f"P#{handle}", "sk": f"A#{asset_handle}", "asset_handle": asset_handle})
+
+    def list_project_asset_handles(self, project_handle: str) -> list[str]:
+        links = self._query(KeyConditionExpression=Key("pk").eq(f"P#{project_handle}") & Key("sk").begins_with("A#"))
+        return [link["asset_handle"] for link in links]
+
+    def delete_project(self, project: Project) -> None:
+        """Remove the project, its name guard and its links; its assets stop naming it."""
+        for asset_handle in self.list_project_asset_handles(project.project_handle):
+            asset = self.get_asset(asset_handle)
+            if asset is not None and project.project_handle in asset.project_handles:
+                kept = [h for h in asset.project_handles if h != project.project_handle]
+                self.table.update_item(Key=_asset_key(asset_handle), UpdateExpression="SET project_handles = :kept",
+                                       ExpressionAttributeValues={":kept": kept})
+            self.table.delete_item(Key={"pk": f"P#{project.project_handle}", "sk": f"A#{asset_handle}"})
+        self._transact([
+            {"Delete": {"TableName": self.table_name, "Key": {"pk": f"P#{project.project_handle}", "sk": "PROJECT"}}},
+            {"Delete": {"TableName": self.table_name,
+                        "Key": {"pk": f"C#{project.company_handle}", "sk": f"PN#{project.name.casefold()}"}}},
+        ])
 
     # ---- plumbing ---------------------------------------------------------------------------
 

@@ -26,13 +26,17 @@ from openips.models.api import (
     ScheduledJobsResponse,
     UpdateCompanyRequest,
     UploadJobResponse,
+    UploadTaskStatusResponse,
 )
 from openips.models.domain import User, utcnow
+from openips.models.projects import CreateProjectRequest, ProjectHandleResponse, ProjectsResponse
+from openips.models.set_presets import CreateSetPresetRequest, SetPresetHandleResponse, SetPresetListResponse
 from openips.observability import logger, metrics, tracer
 from openips.services import assets, auth, companies, control, jobs
+from openips.services import projects, set_presets
 from openips.services.deps import Deps, get_deps
 from openips.services.openapi import openapi_document
-from openips.services.params import parse_body, query_date, query_int, query_list
+from openips.services.params import parse_body, query_bool, query_date, query_int, query_list
 
 app = make_app()
 
@@ -78,10 +82,17 @@ def end_upload_job(job_handle: str) -> Response:
     return json_response(JobHandleResponse(job_handle=job_handle), 202)
 
 
+@app.get("/v1/upload-jobs/<job_handle>/task-status")
+def get_upload_task_status(job_handle: str) -> Response:
+    status = jobs.upload_task_status(_deps(), _caller(), job_handle)
+    return json_response(UploadTaskStatusResponse(upload_task_status_array=[status]))
+
+
 @app.get("/v1/jobs/active")
 def get_active_jobs() -> Response:
     found, _ = jobs.active_jobs(_deps(), _caller(), _query("companyHandle"), _query("jobHandle"),
-                                _query("originalName"), utcnow())
+                                _query("originalName"), utcnow(),
+                                query_bool(_query("includeWaitingJobs"), "includeWaitingJobs"))
     return json_response(ActiveJobsResponse(job_array=found))
 
 
@@ -124,13 +135,22 @@ def get_job_logs() -> Response:
     return json_response(JobLogsResponse(job_log_array=rows))
 
 
+@app.post("/v1/jobs/<job_handle>/execute")
+def execute_job(job_handle: str) -> Response:
+    control.execute_job(_deps(), _caller(), job_handle)
+    return json_response(EmptyResponse())  # not reached: upload jobs are never scheduled
+
+
+# getArchivedJobLogDetails / getAssetArchivedJobLogs: openips keeps every log row, so the
+# archived views are the same reads.
+@app.get("/v1/jobs/<job_handle>/archived-log-details")
 @app.get("/v1/jobs/<job_handle>/log-details")
 def get_job_log_details(job_handle: str) -> Response:
     log = jobs.job_log_details(
         _deps(), _caller(), job_handle, query_list(_query("logTypeArray")),
         query_int(_query("recordsPerPage"), "recordsPerPage", 1, jobs.MAX_RECORDS_PER_PAGE),
         query_int(_query("resultsPage"), "resultsPage", 1, None),
-        _query("sortBy"), _query("sortDirection"))
+        _query("sortBy"), _query("sortDirection"), _query("locale"))
     return json_response(JobLogsResponse(job_log_array=[log]))
 
 
@@ -140,16 +160,17 @@ def get_asset(asset_handle: str) -> Response:
     return json_response(assets.get_asset(_deps(), _caller(), asset_handle), exclude_none=False)
 
 
+@app.get("/v1/assets/<asset_handle>/archived-job-logs")
 @app.get("/v1/assets/<asset_handle>/job-logs")
 def get_asset_job_logs(asset_handle: str) -> Response:
-    rows = assets.asset_job_logs(_deps(), _caller(), asset_handle)
+    rows = assets.asset_job_logs(_deps(), _caller(), asset_handle, _query("locale"))
     return json_response(AssetJobLogsResponse(job_log_array=rows))
 
 
 @app.get("/v1/assets")
 def find_assets() -> Response:
     found = assets.find_assets(_deps(), _caller(), _query("companyHandle"), _query("jobHandle"),
-                               _query("folder"), _query("name"), _query("type"))
+                               _query("folder"), _query("name"), _query("type"), _query("projectHandle"))
     return json_response(AssetsResponse(asset_array=found), exclude_none=False)
 
 
@@ -176,6 +197,96 @@ def create_user() -> Response:
     request = parse_body(CreateUserRequest, app.current_event.body, app.current_event.is_base64_encoded)
     user, api_key = auth.create_user(_deps().store, _caller(), request)
     return json_response(CreateUserResponse(user_handle=user.user_handle, api_key=api_key), 201)
+
+
+# ---- batch set presets (docs/sets.md) ----
+
+@app.post("/v1/set-presets")
+def create_set_preset() -> Response:
+    user = _caller()  # authenticate before saying anything about the body
+    request = parse_body(CreateSetPresetRequest, app.current_event.body, app.current_event.is_base64_encoded)
+    preset = set_presets.create_preset(_deps(), user, request)
+    return json_response(SetPresetHandleResponse(preset_handle=preset.preset_handle), 201)
+
+
+@app.get("/v1/set-presets")
+def list_set_presets() -> Response:
+    found = set_presets.list_presets(_deps(), _caller(), _query("companyHandle"))
+    return json_response(SetPresetListResponse(set_preset_array=found))
+
+
+@app.get("/v1/set-presets/<preset_handle>")
+def get_set_preset(preset_handle: str) -> Response:
+    return json_response(set_presets.get_preset(_deps(), _caller(), preset_handle))
+
+
+@app.delete("/v1/set-presets/<preset_handle>")
+def delete_set_preset(preset_handle: str) -> Response:
+    set_presets.delete_preset(_deps(), _caller(), preset_handle)
+    return json_response(EmptyResponse())
+
+
+@app.post("/v1/projects")
+def create_project() -> Response:
+    request = parse_body(CreateProjectRequest, app.current_event.body, app.current_event.is_base64_encoded)
+    project = projects.create_project(_deps(), _caller(), request, utcnow())
+    return json_response(ProjectHandleResponse(project_handle=project.project_handle), 201)
+
+
+@app.get("/v1/projects")
+def list_projects() -> Response:
+    found = projects.list_projects(_deps(), _caller(), _query("companyHandle"))
+    return json_response(ProjectsResponse(project_array=found))
+
+
+@app.get("/v1/projects/<project_handle>")
+def get_project(project_handle: str) -> Response:
+    return json_response(projects.get_project(_deps(), _caller(), project_handle))
+
+
+@app.delete("/v1/projects/<project_handle>")
+def delete_project(project_handle: str) -> Response:
+    projects.delete_project(_deps(), _caller(), project_handle)
+    return json_response(EmptyResponse())
+
+
+# ---- notifications (docs/notifications.md) ----
+
+
+def _secret_response(company_handle: str, record: dict) -> Response:
+    from openips.models.api import WebhookSecretResponse
+
+    return json_response(WebhookSecretResponse(
+        company_handle=company_handle, webhook_secret=record["secret"], created_at=record["created_at"],
+        previous_secret_valid_until=record.get("previous_valid_until")))
+
+
+@app.get("/v1/admin/companies/<company_handle>/webhook-secret")
+def get_webhook_secret(company_handle: str) -> Response:
+    from openips.services import notifications
+
+    return _secret_response(company_handle,
+                            notifications.get_webhook_secret(_deps(), _caller(), company_handle, utcnow()))
+
+
+@app.post("/v1/admin/companies/<company_handle>/webhook-secret/rotate")
+def rotate_webhook_secret(company_handle: str) -> Response:
+    from openips.services import notifications
+
+    return _secret_response(company_handle,
+                            notifications.rotate_webhook_secret(_deps(), _caller(), company_handle, utcnow()))
+
+
+@app.post("/v1/jobs/<job_handle>/notifications/resend")
+def resend_notifications(job_handle: str) -> Response:
+    from openips.adapters.notification_queue import get_notification_queue
+    from openips.models.api import ResendNotificationsResponse
+    from openips.services import notifications
+
+    deps = _deps()
+    resend_id = notifications.request_resend(deps, get_notification_queue(deps.settings.notification_queue_url),
+                                             _caller(), job_handle)
+    return json_response(ResendNotificationsResponse(job_handle=job_handle, resend_id=resend_id), 202)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

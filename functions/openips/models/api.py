@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
@@ -177,7 +177,7 @@ class AssetFile(IpsModel):
 
 
 class AssetFiles(IpsModel):
-    master: AssetFile
+    master: AssetFile | None  # None for set assets (ImageSet, SpinSet, SwatchSet), which have no file
     optimized: AssetFile | None = None
     mask: AssetFile | None = None
 
@@ -199,6 +199,7 @@ class AssetResponse(IpsModel):
     updated: datetime
     xmp_keywords: list[str]
     project_handles: list[str]
+    metadata: dict[str, str | bool | int | float | list[str]] = Field(default_factory=dict)
     crop_rect: CropRect | None
     files: AssetFiles
     children: list[str] = Field(default_factory=list)
@@ -223,15 +224,31 @@ class CreateCompanyResponse(IpsModel):
     company_handle: str
 
 
+FileType = Annotated[str, Field(pattern=r"^[a-z0-9]{1,10}$", description="A file extension, lower case, no dot")]
+
+
+def _drop_default(schema: dict) -> None:
+    schema.pop("default", None)
+
+
+def _unchanged_if_absent(**constraints) -> Any:
+    """A field that may be left out (default None, not in the document) but never sent as null."""
+    return Field(default=None, json_schema_extra=_drop_default, **constraints)
+
+
 class UpdateCompanyRequest(IpsModel):
     """Company settings (IPS setCompanySettings subset); absent fields stay as they are."""
 
-    name: str | None = Field(default=None, min_length=1, max_length=256)
-    overwrite_mode: OverwriteMode | None = None
-    retain_publish_state: bool | None = None
+    # Absent: unchanged; these have no null value (a null here would reach the company record).
+    name: str = _unchanged_if_absent(min_length=1, max_length=256)
+    overwrite_mode: OverwriteMode = _unchanged_if_absent()
+    retain_publish_state: bool = _unchanged_if_absent()
     max_file_size: int | None = Field(default=None, gt=0, le=5 * 1024**3)
-    enforce_same_ip: bool | None = None
+    enforce_same_ip: bool = _unchanged_if_absent()
     default_source_profile_handle: str | None = None
+    default_display_profile_handle: str | None = None
+    allowed_file_types: list[FileType] | None = Field(default=None, max_length=200)
+    blocked_file_types: list[FileType] | None = Field(default=None, max_length=200)
 
 
 class CompanySettings(IpsModel):
@@ -242,6 +259,9 @@ class CompanySettings(IpsModel):
     max_file_size: int | None
     enforce_same_ip: bool
     default_source_profile_handle: str | None
+    default_display_profile_handle: str | None
+    allowed_file_types: list[str] | None
+    blocked_file_types: list[str]
 
 
 class CreateUserRequest(IpsModel):
@@ -253,3 +273,56 @@ class CreateUserRequest(IpsModel):
 class CreateUserResponse(IpsModel):
     user_handle: str
     api_key: str
+
+
+# ---- getUploadTaskStatus (spec §8.8, XSD only) ----
+
+
+class UploadRenditionTask(IpsModel):
+    rendition: str
+    workflow_state: str
+    progress: float
+
+
+class UploadTask(IpsModel):
+    file: str
+    processing_status: Literal["Processing", "Done"]
+    workflow_state: str  # the file's outcome once done (UploadSuccess, FileUpdated, …), else Processing
+    progress: float
+    renditions: list[UploadRenditionTask]
+
+
+class UploadTaskStatus(IpsModel):
+    job_handle: str
+    is_job_stopped: bool
+    last_added: datetime
+    last_completed: datetime | None = None
+    task_array: list[UploadTask]
+    task_total: int  # openips: every file of the job; taskArray holds at most 1000 (in-flight first)
+
+
+class ClusterUploadTaskStatus(IpsModel):
+    status_array: list[UploadTaskStatus]
+    error: str | None = None
+
+
+class UploadTaskStatusResponse(IpsModel):
+    upload_task_status_array: list[ClusterUploadTaskStatus]
+
+
+# ---- notifications (docs/notifications.md) ----
+
+
+class WebhookSecretResponse(IpsModel):
+    """A company's webhook signing secret (IpsAdmin, or the company's IpsCompanyAdmin)."""
+
+    company_handle: str
+    webhook_secret: str
+    created_at: datetime
+    # After a rotation, the old secret still signs (a second ``v1=``) until this time.
+    previous_secret_valid_until: datetime | None = None
+
+
+class ResendNotificationsResponse(IpsModel):
+    job_handle: str
+    resend_id: str

@@ -6,12 +6,13 @@ These are what the store persists; the API answers with the shapes in ``api.py``
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from openips.models.messages import MESSAGES, render
 from openips.models.processing import CropRect
 from openips.models.upload_job import UploadPostJob
 
@@ -57,6 +58,9 @@ class LogType(StrEnum):
     UPLOAD_ERROR = "UploadError"
     FILE_CANCEL = "FileCancel"
     FATAL_ERROR = "FatalError"
+    # openips extension: a job-end e-mail or webhook that was delivered (docs/notifications.md);
+    # failed notifications are UploadWarning rows.
+    NOTIFICATION_SENT = "NotificationSent"
 
 
 class Company(BaseModel):
@@ -69,6 +73,12 @@ class Company(BaseModel):
     enforce_same_ip: bool = True
     # Spec §5.11: the source profile for CMYK files without one (an IccProfile asset handle).
     default_source_profile_handle: str | None = None
+    # The RGB profile ``Default`` converts CMYK files to, instead of sRGB (an IccProfile asset handle).
+    default_display_profile_handle: str | None = None
+    # File types by extension (lower case, no dot): blocked ones are refused; when the allowed
+    # list is set, only those are processed. Refused files are kept and logged (UploadError).
+    allowed_file_types: list[str] | None = None
+    blocked_file_types: list[str] = Field(default_factory=list)
 
 
 class User(BaseModel):
@@ -130,8 +140,25 @@ class Job(BaseModel):
         return self.state == JobState.STOPPING
 
 
+class LogAux(BaseModel):
+    """A supplementary warning or error of the same file (``JobLogDetailAux``, spec §8.7)."""
+
+    log_type: LogType
+    log_message: str
+    date_created: datetime | None = None
+    message_id: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    def text(self, locale: str | None) -> str:
+        return render(self.message_id, self.params, locale) if self.message_id in MESSAGES else self.log_message
+
+
 class LogEntry(BaseModel):
-    """One ``JobLogDetail`` row (spec §8.7)."""
+    """One ``JobLogDetail`` row (spec §8.7).
+
+    ``log_message`` is the English text; ``message_id`` and ``params`` let a reader get the
+    same message in another language (``models.messages``).
+    """
 
     log_type: LogType
     log_message: str
@@ -141,7 +168,22 @@ class LogEntry(BaseModel):
     asset_handle: str | None = None
     file_path: str | None = None
     code: str | None = None
-    aux: list[dict] = Field(default_factory=list)
+    message_id: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    aux: list[LogAux] = Field(default_factory=list)
+
+    @classmethod
+    def localised(cls, log_type: LogType, message_id: str, params: dict[str, Any], date_created: datetime,
+                  **fields: Any) -> LogEntry:
+        return cls(log_type=log_type, message_id=message_id, params=params, date_created=date_created,
+                   log_message=render(message_id, params), **fields)
+
+    def text(self, locale: str | None) -> str:
+        return render(self.message_id, self.params, locale) if self.message_id in MESSAGES else self.log_message
+
+    @property
+    def aux_types(self) -> list[str]:
+        return sorted({a.log_type.value for a in self.aux})
 
 
 class Asset(BaseModel):
@@ -168,9 +210,16 @@ class Asset(BaseModel):
     crop_rect: CropRect | None = None
     xmp_keywords: list[str] = Field(default_factory=list)
     project_handles: list[str] = Field(default_factory=list)
+    metadata: dict[str, Any] = Field(default_factory=dict)  # field handle → value (models.metadata)
+    # Set assets (ImageSet, SpinSet, SwatchSet; docs/sets.md): member asset handles, in
+    # order. A set has no files of its own: ``master_key`` is "" and ``file_size`` 0.
+    members: list[str] = Field(default_factory=list)
 
 
 FileOutcome = Literal["UploadSuccess", "FileUpdated", "DuplicateSkipped", "UploadError"]
+
+
+PROCESSING_LEASE = timedelta(minutes=16)  # longer than ProcessFileFunction's 15-minute timeout
 
 
 class FileClaim(BaseModel):
@@ -184,3 +233,6 @@ class FileClaim(BaseModel):
     attempts: int = 1
     outcome: FileOutcome | None = None
     asset_handle: str | None = None
+    claimed: datetime | None = None  # first attempt (getUploadTaskStatus)
+    completed: datetime | None = None
+    result: str | None = None  # the log type of the file's row, once done

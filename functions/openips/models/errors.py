@@ -112,6 +112,10 @@ class ImageTooLargeError(FileRejectedError):
     code = "image.too_many_pixels"
 
 
+class FileTypeNotAllowedError(FileRejectedError):
+    code = "file.type_not_allowed"
+
+
 class JobClosedError(FileRejectedError):
     code = "job.closed"
 

@@ -44,6 +44,9 @@ class ColorPlan(BaseModel):
     # Default: the company's profile for CMYK files that carry none (None = libvips' built-in CMYK).
     default_cmyk_profile: bytes | None = None
     default_cmyk_profile_name: str | None = None
+    # Default: the company's RGB display profile CMYK files are converted to (None = sRGB).
+    default_output_profile: bytes | None = None
+    default_output_profile_name: str | None = None
 
 
 class ProcessingOptions(BaseModel):

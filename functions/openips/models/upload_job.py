@@ -8,13 +8,13 @@ IPS wraps in ``{items: [...]}`` are plain JSON arrays (http-api.md).
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from openips.models.keywords import check_xmp_keywords
+from openips.models.metadata import MAX_TAGS, MAX_UPDATES, MAX_VALUE_CHARS, SCALAR_KINDS, TAG_KINDS
 
 
 class IpsModel(BaseModel):
@@ -185,20 +185,38 @@ class UnCompressOptions(IpsModel):
     process: Literal["None", "UnCompress"]
 
 
+TagValues = Annotated[list[Annotated[str, Field(min_length=1, max_length=MAX_VALUE_CHARS)]],
+                      Field(max_length=MAX_TAGS)]
+
+
 class MetadataUpdate(IpsModel):
-    field_handle: str
-    value: str | None = None
+    """One field update (spec §5.17); exactly one kind of value, or tag operations."""
+
+    field_handle: str = Field(min_length=1, max_length=256, pattern=r"^[^\x00-\x1f]+$")
+    value: str | None = Field(default=None, max_length=MAX_VALUE_CHARS)
     bool_val: bool | None = None
-    long_val: int | None = None
-    double_val: float | None = None
-    date_val: datetime | None = None
-    add_tag_value_array: list[str] | None = None
-    set_tag_value_array: list[str] | None = None
-    delete_tag_value_array: list[str] | None = None
+    long_val: int | None = Field(default=None, ge=-(2**63), le=2**63 - 1)  # xsd:long
+    double_val: float | None = Field(default=None, allow_inf_nan=False)
+    date_val: AwareDatetime | None = None
+    add_tag_value_array: TagValues | None = None
+    set_tag_value_array: TagValues | None = None
+    delete_tag_value_array: TagValues | None = None
+
+    @model_validator(mode="after")
+    def _one_kind_of_value(self) -> MetadataUpdate:
+        scalars = [to_camel(k) for k in SCALAR_KINDS if getattr(self, k) is not None]
+        tags = [to_camel(k) for k in TAG_KINDS if getattr(self, k) is not None]
+        if len(scalars) > 1 or (scalars and tags):
+            given = ", ".join(scalars + tags)
+            raise ValueError(f"field {self.field_handle} gives more than one kind of value: {given}")
+        if not scalars and not tags:
+            raise ValueError(f"field {self.field_handle} gives no value (value, boolVal, longVal, doubleVal, "
+                             "dateVal or a tag array)")
+        return self
 
 
 class MetadataOptions(IpsModel):
-    update_array: list[MetadataUpdate] | None = None
+    update_array: list[MetadataUpdate] | None = Field(default=None, max_length=MAX_UPDATES)
 
 
 class AudioCaptionsMetadata(IpsModel):
@@ -262,6 +280,29 @@ class UploadPostJob(IpsModel):
             check_xmp_keywords(value)
         return value
 
+    @field_validator("post_http_url")
+    @classmethod
+    def _webhook_url(cls, value: str | None) -> str | None:
+        # Syntax only; the addresses it may reach are checked at delivery (docs/notifications.md).
+        if value is None:
+            return value
+        from urllib.parse import urlsplit
+
+        if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+            raise ValueError("must not contain spaces or control characters")
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 - raises on a bad port
+        except ValueError as exc:
+            raise ValueError(f"is not a valid URL ({exc})") from exc
+        if parts.scheme.lower() not in ("http", "https"):
+            raise ValueError("must be an http or https URL")
+        if not parts.hostname:
+            raise ValueError("must name a host")
+        if parts.username is not None or parts.password is not None:
+            raise ValueError("must not carry credentials (user:password@)")
+        return value
+
     @model_validator(mode="after")
     def _one_crop_block(self) -> UploadPostJob:
         crops = [
@@ -289,17 +330,15 @@ class UploadPostJob(IpsModel):
 NOT_YET_APPLIED: tuple[str, ...] = (
     "autoSmartCropOptionsArray", "photoshopOptions",
     "postScriptOptions", "pdfOptions", "illustratorOptions", "cssOptions",
-    "autoSetCreationOptions", "projectHandleArray",
-    "postHttpUrl", "mediaOptions", "inDesignOptions",
-    "unCompressOptions", "metadataOptions",
+    "mediaOptions", "inDesignOptions",
     "audioCaptionsMetadata", "sourceVideoAssetHandle",
+    # Undocumented elements (spec §4 #4, #27, #29–#33): stored and echoed (secrets excepted).
+    "synchronizationComplete", "excludeMasterVideoFromAVS", "jwtToken", "imsOrg", "apikey",
+    "ignoreSmartCropGeneration", "preserveSmartCrop",
 )
 
 
 def options_not_yet_applied(job: UploadPostJob) -> list[str]:
     """Wire names of the options set on ``job`` that this version does not apply yet."""
     dumped = job.model_dump(by_alias=True, exclude_none=True)
-    names = [name for name in NOT_YET_APPLIED if name in dumped]
-    if job.email_setting != "None":
-        names.append("emailSetting")
-    return names
+    return [name for name in NOT_YET_APPLIED if name in dumped]

@@ -7,8 +7,9 @@ from openips.models.api import AssetFile, AssetFiles, AssetJobLog, AssetResponse
 from openips.models.domain import Asset, User
 from openips.services import auth, views
 from openips.services.deps import Deps
-from openips.services.jobs import get_owned_job
+from openips.services.jobs import get_owned_job, reading_locale
 from openips.services.naming import normalize_folder
+from openips.services.projects import owned_project
 
 
 def asset_view(deps: Deps, asset: Asset) -> AssetResponse:
@@ -23,12 +24,13 @@ def asset_view(deps: Deps, asset: Asset) -> AssetResponse:
     if asset.mask_key:
         mask = AssetFile(url=storage.presign_get(bucket, asset.mask_key, f"{asset.name}-mask.tif"),
                          key=asset.mask_key, format="ptiff")
-    files = AssetFiles(
-        master=AssetFile(url=storage.presign_get(bucket, asset.master_key, asset.file_name), key=asset.master_key),
-        optimized=optimized, mask=mask,
-    )
+    master = None
+    if asset.master_key:  # set assets have no files of their own
+        master = AssetFile(url=storage.presign_get(bucket, asset.master_key, asset.file_name), key=asset.master_key)
+    files = AssetFiles(master=master, optimized=optimized, mask=mask)
     return AssetResponse(**asset.model_dump(exclude={"master_key", "optimized_key", "optimized_format",
-                                                     "mask_key", "extension", "last_claim"}), files=files)
+                                                     "mask_key", "extension", "last_claim", "members"}),
+                         files=files, children=list(asset.members))
 
 
 def get_asset(deps: Deps, user: User, asset_handle: str) -> AssetResponse:
@@ -36,13 +38,18 @@ def get_asset(deps: Deps, user: User, asset_handle: str) -> AssetResponse:
     return asset_view(deps, _owned_asset(deps, user, asset_handle))
 
 
-def asset_job_logs(deps: Deps, user: User, asset_handle: str) -> list[AssetJobLog]:
-    """getAssetJobLogs: every job-log row that named the asset, across jobs, newest first."""
+def asset_job_logs(deps: Deps, user: User, asset_handle: str, locale: str | None = None) -> list[AssetJobLog]:
+    """getAssetJobLogs: every job-log row that named the asset, across jobs, newest first.
+
+    Messages are in ``locale`` when given, else in each job's own locale.
+    """
     auth.require_role(user, auth.READ_ROLES, "getAssetJobLogs")
+    locale = reading_locale(locale)
     asset = _owned_asset(deps, user, asset_handle)
     rows = list(deps.store.query_asset_log_rows(asset.asset_handle))
     jobs = deps.store.get_jobs({job_handle for job_handle, _ in rows})
-    return [views.asset_job_log(jobs[job_handle], row) for job_handle, row in rows if job_handle in jobs]
+    return [views.asset_job_log(jobs[handle], row, locale or jobs[handle].locale)
+            for handle, row in rows if handle in jobs]
 
 
 def _owned_asset(deps: Deps, user: User, asset_handle: str) -> Asset:
@@ -54,13 +61,20 @@ def _owned_asset(deps: Deps, user: User, asset_handle: str) -> Asset:
 
 
 def find_assets(deps: Deps, user: User, company: str | None, job_handle: str | None,
-                folder: str | None, name: str | None, asset_type: str | None) -> list[AssetResponse]:
-    """Assets by job, by folder, or by name (the company-unique asset ID)."""
+                folder: str | None, name: str | None, asset_type: str | None,
+                project_handle: str | None = None) -> list[AssetResponse]:
+    """Assets by job, by folder, by name (the company-unique asset ID) or by project."""
     auth.require_role(user, auth.READ_ROLES, "searchAssets")
     company_handle = auth.company_scope(user, company)
-    if job_handle:
+    if project_handle:
+        project = owned_project(deps, user, project_handle)
+        found = [a for h in deps.store.list_project_asset_handles(project.project_handle)
+                 if (a := deps.store.get_asset(h)) is not None]
+    elif job_handle:
         job = get_owned_job(deps, user, job_handle)
         found = deps.store.list_job_assets(job.job_handle)
+        if company is None:  # the job names the company (IpsAdmin: any); a companyHandle given still filters
+            company_handle = job.company_handle
     elif name:
         asset = deps.store.find_asset_by_name(company_handle, name)
         found = [asset] if asset else []
@@ -70,11 +84,11 @@ def find_assets(deps: Deps, user: User, company: str | None, job_handle: str | N
         except errors.FileRejectedError as exc:
             raise errors.invalid_parameter(f"folder: {exc.message}") from exc
     else:
-        raise errors.missing_parameter("Give one of jobHandle, folder or name")
-    found = [a for a in found if a.company_handle == company_handle or user.role == "IpsAdmin"]
-    if folder is not None and (job_handle or name):
+        raise errors.missing_parameter("Give one of jobHandle, folder, name or projectHandle")
+    found = [a for a in found if a.company_handle == company_handle]
+    if folder is not None and (job_handle or name or project_handle):
         found = [a for a in found if a.folder == normalize_folder(folder)]
-    if name and job_handle:
+    if name and (job_handle or project_handle):
         found = [a for a in found if a.name == name]
     if asset_type:
         found = [a for a in found if a.type == asset_type]

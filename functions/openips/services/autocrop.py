@@ -21,6 +21,7 @@ def get_auto_crop_rect(deps: Deps, user: User, asset_handle: str, kind: str | No
     crop_type: AutoCropType
     if kind == "Color":
         crop_type = "Color"
+        corner = corner or "UpperLeft"  # the query has no way to make it required only with Color
         if corner not in CORNERS:
             raise errors.invalid_parameter(f"corner must be one of {', '.join(CORNERS)} with type=Color")
     elif kind == "Transparent":

@@ -37,6 +37,14 @@ def resume_job(deps: Deps, user: User, job_handle: str, now: datetime) -> None:
         raise _conflict(deps, job, "resumed")
 
 
+def execute_job(deps: Deps, user: User, job_handle: str) -> None:
+    """executeJob runs a scheduled job now; an upload job runs as its files arrive, so it is a 409."""
+    auth.require_role(user, auth.UPLOAD_ROLES, "executeJob")
+    job = get_owned_job(deps, user, job_handle)
+    raise errors.invalid_parameter(f"Job {job.job_handle} is an upload job: it runs as its files arrive and "
+                                   "is never scheduled, so executeJob does not apply", 409)
+
+
 def _stop(deps: Deps, user: User, job_handle: str, operation: str, now: datetime, delete: bool = False) -> None:
     auth.require_role(user, auth.UPLOAD_ROLES, operation)
     job = get_owned_job(deps, user, job_handle)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
+from openips.adapters.mail import get_mailer
+from openips.adapters.notification_queue import get_notification_queue
 from openips.adapters.queue import JobEvents, ProcessQueue, get_job_events, get_process_queue
 from openips.adapters.storage import Storage, get_storage
 from openips.adapters.store import JobStore, get_job_store
@@ -39,5 +41,6 @@ def get_deps() -> Deps:
 
 def reset_caches() -> None:
     """Forget cached settings and clients (tests, and the local stack between runs)."""
-    for cached in (get_settings, get_job_store, get_storage, get_job_events, get_process_queue):
+    for cached in (get_settings, get_job_store, get_storage, get_job_events, get_process_queue,
+                   get_mailer, get_notification_queue):
         cached.cache_clear()

@@ -2,26 +2,32 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from itertools import islice
 
 from openips.models import errors
 from openips.models.api import (
     ActiveJob,
+    ClusterUploadTaskStatus,
     CreateUploadJobRequest,
     JobLog,
     ScheduledJob,
     UploadForm,
+    UploadTask,
+    UploadTaskStatus,
 )
 from openips.models.domain import Job, JobState, LogEntry, LogType, User, new_handle, utcnow
-from openips.models.upload_job import options_not_yet_applied
+from openips.models.upload_job import UploadPostJob, options_not_yet_applied
 from openips.services import auth, views
 from openips.services.deps import Deps
 from openips.services.keys import incoming_prefix
 from openips.services.naming import normalize_folder
 from openips.services.options import check_profiles
+from openips.services.projects import check_job_projects
 
 MAX_RECORDS_PER_PAGE = 1000
+LOCALE = re.compile(r"[a-z]{2}(-[A-Z]{2})?")
 LOG_SORT_FIELDS = ("JobName", "LogType", "StartDate", "CompanyName", "UserId", "Email",
                    "FileErrorCount", "FileWarningCount", "FileSuccessCount")
 
@@ -35,6 +41,8 @@ def open_job(deps: Deps, user: User, request: CreateUploadJobRequest, source_ip:
     if company is None:
         raise errors.unknown_handle("company", company_handle)
     check_profiles(deps, company, request.upload_params)
+    check_job_projects(deps, company_handle, request.upload_params.project_handle_array)
+    check_set_presets(deps, company_handle, request.upload_params)
     try:
         dest_folder = normalize_folder(request.dest_folder)
     except errors.FileRejectedError as exc:
@@ -46,17 +54,25 @@ def open_job(deps: Deps, user: User, request: CreateUploadJobRequest, source_ip:
         submit_user_handle=user.user_handle, submit_user_email=user.email, source_ip=source_ip,
         options=request.upload_params, start_date=now, last_activity=now,
     )
-    rows = [LogEntry(log_type=LogType.BEGIN_UPLOAD, date_created=now,
-                     log_message=f"Upload job {job.name} started by {user.email}")]
+    rows = [LogEntry.localised(LogType.BEGIN_UPLOAD, "job.begin", {"job": job.name, "email": user.email}, now)]
     rows += [
-        LogEntry(log_type=LogType.UPLOAD_WARNING, date_created=now, code="option.not_applied",
-                 log_message=f"Option {name} is accepted and stored, but this version of openips "
-                             "does not apply it yet")
+        LogEntry.localised(LogType.UPLOAD_WARNING, "option.not_applied", {"option": name}, now,
+                           code="option.not_applied")
         for name in options_not_yet_applied(request.upload_params)
     ]
     job.counts.log_rows = len(rows)
     deps.store.create_job(job, rows)
     return job, upload_form(deps, job, company.max_file_size)
+
+
+def check_set_presets(deps: Deps, company_handle: str, options: UploadPostJob) -> None:
+    """``autoSetCreationOptions.autoSetsArray``: every handle a set preset of the company (30001)."""
+    handles = options.auto_set_creation_options.auto_sets_array if options.auto_set_creation_options else []
+    for handle in handles:
+        preset = deps.store.get_set_preset(handle)
+        if preset is None or preset.company_handle != company_handle:
+            raise errors.invalid_parameter(f"autoSetCreationOptions.autoSetsArray: no set preset {handle} "
+                                           "in this company")
 
 
 def upload_form(deps: Deps, job: Job, company_max: int | None) -> UploadForm:
@@ -110,8 +126,7 @@ def finish_if_complete(deps: Deps, job_handle: str, now: datetime, force: bool =
     if job is None or job.finished or not job.closed:
         return False
     # Dated now (not at the caller's start): after every row of the files it waited for.
-    end_row = LogEntry(log_type=LogType.END_UPLOAD, date_created=max(now, utcnow()),
-                       log_message=views.end_message(job, force))
+    end_row = LogEntry.localised(LogType.END_UPLOAD, "job.end", views.end_params(job, force), max(now, utcnow()))
     if not deps.store.try_finish(job_handle, now, end_row, force=force):
         return False
     deps.events.job_finished(job_handle, job.company_handle)
@@ -122,8 +137,13 @@ def finish_if_complete(deps: Deps, job_handle: str, now: datetime, force: bool =
 
 
 def active_jobs(deps: Deps, user: User, company: str | None, job_handle: str | None,
-                original_name: str | None, now: datetime) -> tuple[list[ActiveJob], int]:
-    """getActiveJobs: a Query on the sparse active index (never a Scan)."""
+                original_name: str | None, now: datetime,
+                include_waiting: bool | None = None) -> tuple[list[ActiveJob], int]:
+    """getActiveJobs: a Query on the sparse active index (never a Scan).
+
+    ``includeWaitingJobs=false`` leaves out the jobs with nothing running: those waiting for
+    their client (``WaitingClient``) or paused (``WaitingCoordinator``).
+    """
     auth.require_role(user, auth.READ_ROLES, "getActiveJobs")
     company_handle = auth.company_scope(user, company)
     jobs, scanned = deps.store.query_active_jobs(company_handle)
@@ -132,7 +152,12 @@ def active_jobs(deps: Deps, user: User, company: str | None, job_handle: str | N
         jobs = [j for j in jobs if j.job_handle == job_handle]
     if original_name:
         jobs = [j for j in jobs if j.original_name == original_name]
-    return [views.active_job(j, now) for j in jobs], scanned
+    if include_waiting is False:
+        waiting = (JobState.WAITING_CLIENT, JobState.WAITING_COORDINATOR)
+        jobs = [j for j in jobs if views.reported_state(j) not in waiting]
+    # In-flight files (taskItemProgressArray): one Query per job that has any.
+    return [views.active_job(j, now, deps.store.list_claims(j.job_handle, processing_only=True)
+                             if j.counts.received > j.counts.done else None) for j in jobs], scanned
 
 
 def scheduled_jobs(deps: Deps, user: User, company: str | None) -> list[ScheduledJob]:
@@ -164,9 +189,10 @@ def job_logs(deps: Deps, user: User, company: str | None, user_handle: str | Non
 
 def job_log_details(deps: Deps, user: User, job_handle: str, log_types: list[str] | None,
                     records_per_page: int | None, results_page: int | None,
-                    sort_by: str | None, sort_direction: str | None) -> JobLog:
-    """getJobLogDetails: the job's summary row with one page of detail rows."""
+                    sort_by: str | None, sort_direction: str | None, locale: str | None = None) -> JobLog:
+    """getJobLogDetails: the job's summary row with one page of detail rows, in ``locale`` or the job's."""
     auth.require_role(user, auth.READ_ROLES, "getJobLogDetails")
+    locale = reading_locale(locale)
     job = get_owned_job(deps, user, job_handle)
     per_page = records_per_page or MAX_RECORDS_PER_PAGE
     page = results_page or 1
@@ -188,8 +214,35 @@ def job_log_details(deps: Deps, user: User, job_handle: str, log_types: list[str
     summary = views.job_log(job)
     return summary.model_copy(update={
         "detail_total_rows": total,
-        "detail_array": [views.detail(row) for row in selected],
+        "detail_array": [views.detail(row, locale or job.locale) for row in selected],
     })
+
+
+MAX_TASKS = 1000
+
+
+def upload_task_status(deps: Deps, user: User, job_handle: str) -> ClusterUploadTaskStatus:
+    """getUploadTaskStatus (XSD only): one task per uploaded file, in-flight files first."""
+    auth.require_role(user, auth.READ_ROLES, "getUploadTaskStatus")
+    job = get_owned_job(deps, user, job_handle)
+    claims = deps.store.list_claims(job.job_handle)
+    claims.sort(key=lambda c: (c.status == "Done", c.path))
+    done = [c.completed for c in claims if c.completed is not None]
+    tasks = [UploadTask(file=c.path, processing_status=c.status,
+                        workflow_state=c.result or c.status if c.status == "Done" else "Processing",
+                        progress=1.0 if c.status == "Done" else 0.0, renditions=[])
+             for c in claims[:MAX_TASKS]]
+    status = UploadTaskStatus(job_handle=job.job_handle, is_job_stopped=job.stopped_by is not None,
+                              last_added=job.last_activity, last_completed=max(done) if done else None,
+                              task_array=tasks, task_total=len(claims))
+    return ClusterUploadTaskStatus(status_array=[status])
+
+
+def reading_locale(locale: str | None) -> str | None:
+    """The ``locale`` a log reader asked for (IPS: ``authHeader/locale``); None → the job's own."""
+    if locale is not None and not LOCALE.fullmatch(locale):
+        raise errors.invalid_parameter("locale must look like en-US or ko (language[-COUNTRY])")
+    return locale
 
 
 def _descending(direction: str | None, default: bool) -> bool:

@@ -18,20 +18,36 @@ class IncomingKey:
     company_handle: str
     job_handle: str
     relative: str
+    depth: int = 0  # 0: uploaded by the client; n: extracted from an archive n levels deep
+
+    @property
+    def extracted(self) -> bool:
+        return self.depth > 0
+
+
+def extracted_prefix(job: Job, archive_claim: str, depth: int) -> str:
+    """Where the members of one archive go (not counted when the job closes; see archives)."""
+    return f"extracted/{job.company_handle}/{job.job_handle}/{archive_claim[:16]}.{depth}/"
 
 
 def parse_incoming_key(key: str) -> IncomingKey | None:
-    """``incoming/<company>/<job>/<relative path>`` → its parts, or None."""
+    """``incoming/<company>/<job>/<path>`` or ``extracted/<company>/<job>/<tag>.<depth>/<path>``."""
     parts = key.split("/", 3)
-    if len(parts) != 4 or parts[0] != "incoming" or not parts[3]:
+    if len(parts) != 4 or parts[0] not in ("incoming", "extracted") or not parts[3]:
         return None
     if not parts[1].startswith("c-") or not parts[2].startswith("j-"):
         return None
-    return IncomingKey(parts[1], parts[2], parts[3])
+    if parts[0] == "incoming":
+        return IncomingKey(parts[1], parts[2], parts[3])
+    tag, _, relative = parts[3].partition("/")
+    _, _, depth = tag.rpartition(".")
+    if not relative or not depth.isdigit() or int(depth) < 1:
+        return None
+    return IncomingKey(parts[1], parts[2], relative, int(depth))
 
 
 def quarantine_key(key: str) -> str:
-    return "quarantine/" + key.removeprefix("incoming/")
+    return "quarantine/" + key.split("/", 1)[-1]
 
 
 def claim_id_for(key: str, version: str) -> str:

@@ -6,16 +6,21 @@ from functools import lru_cache
 
 from pydantic.json_schema import models_json_schema
 
-from openips.models import api
+from openips.models import api, processing, projects, set_presets
+from openips.services.jobs import LOG_SORT_FIELDS, MAX_RECORDS_PER_PAGE
 
 # (method, path, operation id, request model, response model, success status)
 ROUTES: tuple[tuple[str, str, str, type | None, type | None, int], ...] = (
     ("post", "/v1/upload-jobs", "openUploadJob", api.CreateUploadJobRequest, api.UploadJobResponse, 201),
     ("post", "/v1/upload-jobs/{jobHandle}/upload-form", "renewUploadForm", None, api.UploadJobResponse, 200),
     ("post", "/v1/upload-jobs/{jobHandle}/end", "endJob", None, api.JobHandleResponse, 202),
+    ("get", "/v1/upload-jobs/{jobHandle}/task-status", "getUploadTaskStatus", None,
+     api.UploadTaskStatusResponse, 200),
     ("get", "/v1/jobs/active", "getActiveJobs", None, api.ActiveJobsResponse, 200),
     ("get", "/v1/jobs/logs", "getJobLogs", None, api.JobLogsResponse, 200),
     ("get", "/v1/jobs/{jobHandle}/log-details", "getJobLogDetails", None, api.JobLogsResponse, 200),
+    ("get", "/v1/jobs/{jobHandle}/archived-log-details", "getArchivedJobLogDetails", None, api.JobLogsResponse, 200),
+    ("post", "/v1/jobs/{jobHandle}/execute", "executeJob", None, api.EmptyResponse, 200),
     ("get", "/v1/jobs/scheduled", "getScheduledJobs", None, api.ScheduledJobsResponse, 200),
     ("post", "/v1/jobs/{jobHandle}/stop", "stopJob", None, api.EmptyResponse, 200),
     ("post", "/v1/jobs/{jobHandle}/pause", "pauseJob", None, api.EmptyResponse, 200),
@@ -23,13 +28,90 @@ ROUTES: tuple[tuple[str, str, str, type | None, type | None, int], ...] = (
     ("delete", "/v1/jobs/{jobHandle}", "deleteJob", None, api.EmptyResponse, 200),
     ("get", "/v1/assets/{assetHandle}", "getAsset", None, api.AssetResponse, 200),
     ("get", "/v1/assets/{assetHandle}/job-logs", "getAssetJobLogs", None, api.AssetJobLogsResponse, 200),
+    ("get", "/v1/assets/{assetHandle}/archived-job-logs", "getAssetArchivedJobLogs", None,
+     api.AssetJobLogsResponse, 200),
     ("get", "/v1/assets", "findAssets", None, api.AssetsResponse, 200),
+    ("get", "/v1/assets/{assetHandle}/auto-crop-rect", "getAutoCropRect", None, processing.CropRect, 200),
     ("get", "/v1/admin/companies/{companyHandle}", "getCompanySettings", None, api.CompanySettings, 200),
     ("patch", "/v1/admin/companies/{companyHandle}", "setCompanySettings", api.UpdateCompanyRequest,
      api.CompanySettings, 200),
     ("post", "/v1/admin/companies", "createCompany", api.CreateCompanyRequest, api.CreateCompanyResponse, 201),
     ("post", "/v1/admin/users", "createUser", api.CreateUserRequest, api.CreateUserResponse, 201),
+    ("post", "/v1/set-presets", "createSetPreset", set_presets.CreateSetPresetRequest,
+     set_presets.SetPresetHandleResponse, 201),
+    ("get", "/v1/set-presets", "getSetPresets", None, set_presets.SetPresetListResponse, 200),
+    ("get", "/v1/set-presets/{presetHandle}", "getSetPreset", None, set_presets.SetPreset, 200),
+    ("delete", "/v1/set-presets/{presetHandle}", "deleteSetPreset", None, api.EmptyResponse, 200),
+    ("get", "/v1/admin/companies/{companyHandle}/webhook-secret", "getWebhookSecret", None,
+     api.WebhookSecretResponse, 200),
+    ("post", "/v1/admin/companies/{companyHandle}/webhook-secret/rotate", "rotateWebhookSecret", None,
+     api.WebhookSecretResponse, 200),
+    ("post", "/v1/jobs/{jobHandle}/notifications/resend", "resendJobNotifications", None,
+     api.ResendNotificationsResponse, 202),
+    ("post", "/v1/projects", "createProject", projects.CreateProjectRequest, projects.ProjectHandleResponse, 201),
+    ("get", "/v1/projects", "getProjects", None, projects.ProjectsResponse, 200),
+    ("get", "/v1/projects/{projectHandle}", "getProject", None, projects.ProjectResponse, 200),
+    ("delete", "/v1/projects/{projectHandle}", "deleteProject", None, api.EmptyResponse, 200),
 )
+
+
+def _query(name: str, description: str, schema: dict | None = None) -> dict:
+    # An empty value is the same as leaving the parameter out (``?jobHandle=&originalName=``).
+    return {"name": name, "in": "query", "required": False, "description": description,
+            "allowEmptyValue": True, "schema": schema or {"type": "string"}}
+
+
+_COMPANY = _query("companyHandle", "The company to read (IpsAdmin: any; other roles: their own, the default)")
+_LOCALE = _query("locale", "Language of log messages (default: each job's own locale)",
+                 {"type": "string", "pattern": r"^[a-z]{2}(-[A-Z]{2})?$"})
+_DIRECTION = {"type": "string", "enum": ["Ascending", "Descending"]}
+_DATE = {"type": "string", "format": "date-time"}
+
+# The query parameters of each operation, by operation id: the document's one source for them
+# (every name a handler reads must be declared; tests/integration/test_openapi_fuzz.py checks it).
+QUERY_PARAMETERS: dict[str, tuple[dict, ...]] = {
+    "getActiveJobs": (_COMPANY, _query("jobHandle", "Only this job"),
+                      _query("originalName", "Only jobs opened with this name"),
+                      _query("includeWaitingJobs", "false: leave out jobs with nothing running (WaitingClient, "
+                             "WaitingCoordinator); default true", {"type": "string", "enum": ["true", "false"]})),
+    "getJobLogs": (
+        _COMPANY, _query("userHandle", "Only jobs submitted by this user"),
+        _query("sortBy", "Sort field (default StartDate)", {"type": "string", "enum": list(LOG_SORT_FIELDS)}),
+        _query("sortDirection", "Default Descending", _DIRECTION),
+        _query("startDate", "Jobs started at or after (ISO 8601 with a zone)", _DATE),
+        _query("endDate", "Jobs started at or before (ISO 8601 with a zone)", _DATE),
+        _query("numRows", "At most this many jobs (default 100)", {"type": "integer", "minimum": 1, "maximum": 10000}),
+    ),
+    "getJobLogDetails": (
+        _query("logTypeArray", "Only these log types, comma separated (e.g. UploadSuccess,UploadError)"),
+        _query("recordsPerPage", f"Detail rows per page (default {MAX_RECORDS_PER_PAGE})",
+               {"type": "integer", "minimum": 1, "maximum": MAX_RECORDS_PER_PAGE}),
+        _query("resultsPage", "Page number, from 1", {"type": "integer", "minimum": 1}),
+        _query("sortBy", "Sort field (default Date)", {"type": "string", "enum": ["Date", "LogType"]}),
+        _query("sortDirection", "Default Ascending", _DIRECTION),
+        _LOCALE,
+    ),
+    "getScheduledJobs": (_COMPANY,),
+    "getAssetJobLogs": (_LOCALE,),
+    "getAssetArchivedJobLogs": (_LOCALE,),
+    "findAssets": (
+        _COMPANY, _query("jobHandle", "Assets created or updated by this job"),
+        _query("folder", "Assets in this folder"), _query("name", "The asset of this name (company-unique)"),
+        _query("type", "Only assets of this type (Image, Pdf, IccProfile, ImageSet…)"),
+        _query("projectHandle", "Assets of this project"),
+    ),
+    "getProjects": (_COMPANY,),
+    "getAutoCropRect": (
+        _query("type", "Color (trim the corner's colour) or Transparent",
+               {"type": "string", "enum": ["Color", "Transparent"]}) | {"required": True},
+        _query("corner", "With Color: the corner whose colour is trimmed (default UpperLeft)", {"type": "string", "enum": [
+            "UpperLeft", "BottomLeft", "UpperRight", "BottomRight"]}),
+        _query("tolerance", "0 (exact) to 1 (widest); default 0", {"type": "number", "minimum": 0, "maximum": 1}),
+    ),
+    "getSetPresets": (_COMPANY,),
+}
+
+QUERY_PARAMETERS["getArchivedJobLogDetails"] = QUERY_PARAMETERS["getJobLogDetails"]
 
 FAULT_SCHEMA = {
     "type": "object",
@@ -57,10 +139,11 @@ def openapi_document() -> dict:
         if req is not None:
             op["requestBody"] = {"required": True, "content": {"application/json": {
                 "schema": refs[(req, "validation")]}}}
-        params = [part[1:-1] for part in path.split("/") if part.startswith("{")]
+        params = [{"name": part[1:-1], "in": "path", "required": True, "schema": {"type": "string"}}
+                  for part in path.split("/") if part.startswith("{")]
+        params += QUERY_PARAMETERS.get(operation, ())
         if params:
-            op["parameters"] = [{"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
-                                for p in params]
+            op["parameters"] = params
         op["security"] = [{"apiKey": []}]
         paths.setdefault(path, {})[method] = op
     return {

@@ -78,7 +78,13 @@ def color_plan(deps: Deps, company: Company, options: UploadPostJob) -> ColorPla
                                "company default source profile")
         default_cmyk, default_cmyk_name = _profile_bytes(deps, asset), asset.name
     if color is None or color.color_management == "Default":
-        return ColorPlan(mode="Default", default_cmyk_profile=default_cmyk, default_cmyk_profile_name=default_cmyk_name)
+        display = display_name = None
+        if company.default_display_profile_handle:
+            asset = _profile_asset(deps, company.company_handle, company.default_display_profile_handle,
+                                   "company default display profile")
+            display, display_name = _profile_bytes(deps, asset), asset.name
+        return ColorPlan(mode="Default", default_cmyk_profile=default_cmyk, default_cmyk_profile_name=default_cmyk_name,
+                         default_output_profile=display, default_output_profile_name=display_name)
     if color.color_management == "MaintainOriginal":
         return ColorPlan(mode="MaintainOriginal")
     source = _profile_asset(deps, company.company_handle, color.source_profile_handle or "", "sourceProfileHandle")

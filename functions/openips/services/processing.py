@@ -24,18 +24,23 @@ delay; a file whose processing had not started when its job was stopped is kept 
 from __future__ import annotations
 
 import os
+import posixpath
+import tarfile
 import tempfile
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+import zipfile
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 
 from openips.imaging.optimize import optimize
 from openips.imaging.pipeline import StepContext
 from openips.models import errors
 from openips.models.domain import (
+    PROCESSING_LEASE,
     Asset,
     Company,
     FileClaim,
     Job,
+    LogAux,
     LogEntry,
     LogType,
     PublishState,
@@ -44,15 +49,24 @@ from openips.models.domain import (
 )
 from openips.models.events import IncomingObject, S3Notification
 from openips.models.keywords import merge_keywords, parse_xmp_keywords
+from openips.models.metadata import apply_updates
+from openips.models.messages import message, render
 from openips.models.processing import CropRect
 from openips.observability import logger
-from openips.services import naming
+from openips.services import archives, naming
 from openips.services.deps import Deps
 from openips.services.jobs import finish_if_complete
-from openips.services.keys import IncomingKey, claim_id_for, parse_incoming_key, quarantine_key
+from openips.services.keys import (
+    IncomingKey,
+    claim_id_for,
+    extracted_prefix,
+    parse_incoming_key,
+    quarantine_key,
+)
 from openips.services.options import ICC_EXTENSIONS, MAX_PROFILE_BYTES, is_icc_profile, processing_options
+from openips.services.projects import live_projects
 
-LEASE = timedelta(minutes=16)  # longer than ProcessFileFunction's 15-minute timeout
+LEASE = PROCESSING_LEASE
 MAX_ATTEMPTS = 4  # below the queue's maxReceiveCount (5): the last try is logged, not lost
 PAUSED = "Paused"
 
@@ -63,6 +77,7 @@ class FileResult:
     rows: list[LogEntry] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     asset_handle: str | None = None
+    more_expected: int = 0  # archive members written for processing
 
 
 def process_notification(deps: Deps, notification: S3Notification, body: str, now: datetime) -> list[str]:
@@ -100,7 +115,7 @@ def process_object(deps: Deps, obj: IncomingObject, now: datetime) -> str:
         return PAUSED  # not claimed: neither counted nor started until resumeJob
 
     claim = FileClaim(job_handle=job.job_handle, claim_id=claim_id_for(obj.key, obj.version), path=parsed.relative,
-                      lease_until=now + LEASE)
+                      lease_until=now + LEASE, claimed=now)
     claimed = deps.store.claim_file(claim, now)
     if claimed.status == "done":
         return "DuplicateDelivery"
@@ -117,7 +132,7 @@ def process_object(deps: Deps, obj: IncomingObject, now: datetime) -> str:
             f"the file arrived after job {job.name} had ended, so it was not processed"), now)
     elif job.stopping and claimed.status == "new":  # a retry had started before the stop: it finishes
         result = _cancel(deps, obj, parsed, job, now)
-    elif company is not None and company.enforce_same_ip and _other_ip(job, obj):
+    elif company is not None and company.enforce_same_ip and not parsed.extracted and _other_ip(job, obj):
         result = _reject(deps, obj, parsed, errors.SourceIpMismatchError(
             f"it was uploaded from {obj.source_ip}, but job {job.name} was opened from {job.source_ip}; "
             "every file of a job must come from the IP address that opened it"), now)
@@ -130,38 +145,38 @@ def process_object(deps: Deps, obj: IncomingObject, now: datetime) -> str:
     # Rows are dated when they are written, so the log reads in completion order.
     written = max(now, utcnow())
     rows = [row.model_copy(update={"date_created": written}) for row in result.rows]
-    deps.store.complete_file(claim, result.counts, rows, result.asset_handle)
-    if job.finished:
-        deps.storage.delete(obj.bucket, obj.key)  # a late file: nothing else will remove it
-    else:
-        # The upload stays under incoming/ until the job ends: the objects there are what
-        # closing the job counts, so they must not vanish as they are processed.
+    deps.store.complete_file(claim, result.counts, rows, result.asset_handle, completed=written,
+                             result=result.outcome, more_expected=result.more_expected)
+    # An upload stays under incoming/ until the job ends: the objects there are what closing
+    # the job counts. A late file, or an archive member (never counted that way), goes now.
+    if job.finished or parsed.extracted:
+        deps.storage.delete(obj.bucket, obj.key)
+    if not job.finished:
         finish_if_complete(deps, job.job_handle, now)
     return result.outcome
 
 
 def _reject(deps: Deps, obj: IncomingObject, parsed: IncomingKey,
             exc: errors.FileRejectedError, now: datetime) -> FileResult:
-    message = f"{parsed.relative} could not be processed: {exc.message}." + _keep(deps, obj)
+    params = {"path": parsed.relative, "reason": exc.message, "kept": _keep(deps, obj)}
     logger.warning("file rejected", code=exc.code, reason=exc.message)
-    row = LogEntry(log_type=LogType.UPLOAD_ERROR, log_message=message, date_created=now,
-                   file_path=parsed.relative, code=exc.code)
+    row = LogEntry.localised(LogType.UPLOAD_ERROR, "file.rejected", params, now,
+                             file_path=parsed.relative, code=exc.code)
     return FileResult("UploadError", [row], {"error": 1, "total_size": obj.size})
 
 
 def _cancel(deps: Deps, obj: IncomingObject, parsed: IncomingKey, job: Job, now: datetime) -> FileResult:
     """stopJob/deleteJob: a file not started yet is kept aside unprocessed (an error, logged ``FileCancel``)."""
-    message = (f"{parsed.relative} was not processed: job {job.name} was stopped by {job.stopped_by} "
-               "before its processing started." + _keep(deps, obj))
-    row = LogEntry(log_type=LogType.FILE_CANCEL, log_message=message, date_created=now,
-                   file_path=parsed.relative, code="job.stopped")
+    params = {"path": parsed.relative, "job": job.name, "by": job.stopped_by, "kept": _keep(deps, obj)}
+    row = LogEntry.localised(LogType.FILE_CANCEL, "file.cancelled", params, now,
+                             file_path=parsed.relative, code="job.stopped")
     return FileResult("FileCancel", [row], {"error": 1, "cancelled": 1, "total_size": obj.size})
 
 
-def _keep(deps: Deps, obj: IncomingObject) -> str:
+def _keep(deps: Deps, obj: IncomingObject) -> dict:
     """Quarantine the upload; the sentence that says where it went, for its log row."""
     kept = _quarantine(deps, obj)
-    return f" The file was kept at s3://{obj.bucket}/{kept}." if kept else " The uploaded object no longer exists."
+    return message("file.kept", location=f"s3://{obj.bucket}/{kept}") if kept else message("file.gone")
 
 
 def _quarantine(deps: Deps, obj: IncomingObject) -> str | None:
@@ -194,7 +209,7 @@ class Content:
 
 
 # Job Log File Types (spec §8.7) for the asset a row names.
-LOG_FILE_TYPES = {"Image": "MasterImage", "IccProfile": "IccProfile"}
+LOG_FILE_TYPES = {"Image": "MasterImage", "IccProfile": "IccProfile", "Zip": "Zip"}
 
 
 def _ingest(deps: Deps, job: Job, company: Company | None, claim: FileClaim, obj: IncomingObject,
@@ -206,6 +221,7 @@ def _ingest(deps: Deps, job: Job, company: Company | None, claim: FileClaim, obj
                    deps.settings.max_file_size_bytes)
     if obj.size > max_size:
         raise errors.FileTooLargeError(f"the file has {obj.size} bytes; the limit is {max_size}")
+    _check_file_type(company, target.extension)
 
     # One look at the name before any download: a skipped duplicate is never decoded, and the
     # asset this upload will most likely replace gives preserveCrop its crop. The real
@@ -213,6 +229,7 @@ def _ingest(deps: Deps, job: Job, company: Company | None, claim: FileClaim, obj
     existing = deps.store.find_asset_by_name(company.company_handle, target.asset_name)
     if claim.outcome is None and existing is not None and not job.options.overwrite:
         return _duplicate(deps, claim, target, now, obj.size)
+    projects, gone = live_projects(deps, company.company_handle, job.options.project_handle_array)
     replacing = existing if (existing is not None and job.options.overwrite and naming.overwrite_matches(
         company.overwrite_mode, existing, target)) else None
 
@@ -222,11 +239,17 @@ def _ingest(deps: Deps, job: Job, company: Company | None, claim: FileClaim, obj
         size = os.path.getsize(source)
         if size == 0:
             raise errors.EmptyFileError("the file is empty (0 bytes)")
-        if target.extension in ICC_EXTENSIONS:
+        kind = archives.archive_kind(source)
+        if kind is not None and _uncompress(job):
+            return _extract(deps, job, claim, obj, parsed, target, source, size, kind, max_size, now)
+        if kind is not None:
+            content = Content(type="Zip", summary=f"{archives.KIND_LABELS[kind]} archive, stored whole")
+        elif target.extension in ICC_EXTENSIONS:
             content = _profile_content(source, size)
         else:
             content = _image_content(deps, job, company, target, source, tmp, replacing)
-        outcome, asset = _decide_asset(deps, job, company, claim, target, content, size, now)
+        content = _with_job_metadata(job, content, projects, gone)
+        outcome, asset = _decide_asset(deps, job, company, claim, target, content, size, now, projects)
         if outcome == "DuplicateSkipped":
             return _duplicate(deps, claim, target, now, size)
         assert asset is not None
@@ -238,22 +261,76 @@ def _ingest(deps: Deps, job: Job, company: Company | None, claim: FileClaim, obj
             deps.storage.upload(content.mask_path, bucket, asset.mask_key, "image/tiff")
         if outcome == "FileUpdated":
             deps.store.replace_asset(asset)
+        deps.store.link_project_assets(projects, asset.asset_handle)
 
-    log_type = LogType.UPLOAD_SUCCESS if outcome == "UploadSuccess" else LogType.FILE_UPDATED
-    verb = "was processed into IPS as" if outcome == "UploadSuccess" else "replaced"
-    file_type = LOG_FILE_TYPES[content.type]
-    message = f"{target.path} {verb} asset {asset.name} ({content.summary})"
-    if content.notes:  # every colour and crop decision, so nothing changes silently
-        message += ". " + "; ".join(content.notes)
-    rows = [LogEntry(log_type=log_type, date_created=now, asset_name=asset.name, asset_type=file_type,
-                     asset_handle=asset.asset_handle, file_path=target.path, log_message=message)]
-    rows += [LogEntry(log_type=LogType.UPLOAD_WARNING, date_created=now, asset_name=asset.name,
-                      asset_type=file_type, asset_handle=asset.asset_handle, file_path=target.path,
-                      log_message=f"{target.path}: {warning}") for warning in content.warnings]
+    created = outcome == "UploadSuccess"
+    # Every colour and crop decision goes in the row, so nothing changes silently; each
+    # warning is an auxArray entry of the same row (spec §8.7: one row per file).
+    details = message("file.details", text="; ".join(n.rstrip(".") for n in content.notes)) if content.notes else ""
+    params = {"path": target.path, "asset": asset.name, "summary": content.summary, "details": details}
+    aux = [LogAux(log_type=LogType.UPLOAD_WARNING, date_created=now, message_id="file.warning",
+                  params={"path": target.path, "warning": warning},
+                  log_message=render("file.warning", {"path": target.path, "warning": warning}))
+           for warning in content.warnings]
+    rows = [LogEntry.localised(LogType.UPLOAD_SUCCESS if created else LogType.FILE_UPDATED,
+                               "file.created" if created else "file.updated", params, now,
+                               asset_name=asset.name, asset_type=LOG_FILE_TYPES[content.type],
+                               asset_handle=asset.asset_handle, file_path=target.path, aux=aux)]
     counts = {"success" if outcome == "UploadSuccess" else "update": 1, "total_size": size}
     if content.warnings:
         counts["warning"] = 1
     return FileResult(outcome, rows, counts, asset.asset_handle)
+
+
+def _check_file_type(company: Company, extension: str) -> None:
+    shown = f".{extension}" if extension else "without an extension"
+    if extension in company.blocked_file_types:
+        raise errors.FileTypeNotAllowedError(f"files {shown} are blocked by the company's settings (blockedFileTypes)")
+    if company.allowed_file_types is not None and extension not in company.allowed_file_types:
+        raise errors.FileTypeNotAllowedError(
+            f"files {shown} are not among the company's allowed file types (allowedFileTypes: "
+            f"{', '.join(company.allowed_file_types) or 'none'})")
+
+
+def _uncompress(job: Job) -> bool:
+    options = job.options.un_compress_options
+    return options is not None and options.process == "UnCompress"
+
+
+def _extract(deps: Deps, job: Job, claim: FileClaim, obj: IncomingObject, parsed: IncomingKey,
+             target: naming.TargetPath, source: str, size: int, kind: archives.ArchiveKind, max_size: int,
+             now: datetime) -> FileResult:
+    """``UnCompress``: write the archive's members back into the job; they count as its files."""
+    limits = archives.Limits(max_member_bytes=max_size)
+    if parsed.depth + 1 > limits.max_depth:
+        raise archives.ArchiveRefusedError(f"it is an archive inside {parsed.depth} archives; archives are "
+                                           f"extracted at most {limits.max_depth} levels deep")
+    plan = archives.plan_extraction(source, kind, size, limits)
+    prefix = extracted_prefix(job, claim.claim_id, parsed.depth + 1)
+    folder = posixpath.dirname(parsed.relative)
+    refused, written = list(plan.refused), 0
+    with archives.opened(source, kind) as open_member:
+        for member in plan.members:
+            key = prefix + (f"{folder}/" if folder else "") + member.path
+            try:
+                with open_member(member) as stream:
+                    deps.storage.upload_stream(stream, deps.settings.incoming_bucket, key)
+                written += 1
+            except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as exc:
+                refused.append((member.name, f"its data is damaged ({exc})"))
+    rows = [LogEntry.localised(LogType.UPLOAD_ERROR, "archive.member_refused",
+                               {"member": name, "archive": target.path, "reason": why}, now,
+                               file_path=f"{target.path}/{name}", code="archive.member_refused")
+            for name, why in refused]
+    params = {"path": target.path, "kind": archives.KIND_LABELS[kind], "count": written,
+              "skipped": message("archive.skipped", count=plan.skipped) if plan.skipped else "",
+              "refused": message("archive.refused", count=len(refused)) if refused else "",
+              "kept": _keep(deps, obj) if refused else ""}  # the archive stays for inspection
+    rows.insert(0, LogEntry.localised(LogType.UPLOAD_SUCCESS, "archive.extracted", params, now,
+                                      file_path=target.path, asset_type="Zip"))
+    n = len(refused)  # each refused member is one file of the job, received and in error
+    counts = {"success": 1, "total_size": size, "received": n, "done": n, "error": n}
+    return FileResult("Extracted", rows, counts, more_expected=written + n)
 
 
 def _profile_content(source: str, size: int) -> Content:
@@ -288,16 +365,15 @@ def _image_content(deps: Deps, job: Job, company: Company, target: naming.Target
 def _duplicate(deps: Deps, claim: FileClaim, target: naming.TargetPath, now: datetime,
                size: int) -> FileResult:
     deps.store.record_decision(claim, "DuplicateSkipped", None)
-    row = LogEntry(log_type=LogType.DUPLICATE_SKIPPED, date_created=now, asset_name=target.asset_name,
-                   file_path=target.path,
-                   log_message=(f"{target.path} was skipped: asset {target.asset_name} already "
-                                "exists and the job's overwrite option is false"))
+    row = LogEntry.localised(LogType.DUPLICATE_SKIPPED, "file.duplicate",
+                             {"path": target.path, "asset": target.asset_name}, now,
+                             asset_name=target.asset_name, file_path=target.path)
     return FileResult("DuplicateSkipped", [row], {"duplicate": 1, "total_size": size})
 
 
 def _decide_asset(deps: Deps, job: Job, company: Company, claim: FileClaim,
                   target: naming.TargetPath, content: Content, size: int,
-                  now: datetime) -> tuple[str, Asset | None]:
+                  now: datetime, projects: list[str]) -> tuple[str, Asset | None]:
     """New asset, update of an existing one, or duplicate (spec §9.2); idempotent per claim."""
     if claim.outcome is not None:  # a retry: repeat the decision taken before the crash
         if claim.outcome == "DuplicateSkipped":
@@ -305,14 +381,15 @@ def _decide_asset(deps: Deps, job: Job, company: Company, claim: FileClaim,
         existing = deps.store.get_asset(claim.asset_handle or "")
         if existing is None:
             raise errors.TransientError("asset of a previous attempt is missing")
-        return claim.outcome, _updated(existing, job, company, target, content, size, claim, now, claim.outcome)
+        return claim.outcome, _updated(existing, job, company, target, content, size, claim, now, claim.outcome,
+                                       projects)
 
     n = 0
     while n <= naming.MAX_SUFFIX:
         name = naming.suffixed(target.asset_name, n)
         existing = deps.store.find_asset_by_name(company.company_handle, name)
         if existing is None:
-            asset = _new_asset(job, company, target, name, content, size, claim, now)
+            asset = _new_asset(job, company, target, name, content, size, claim, now, projects)
             if deps.store.create_asset(asset):
                 deps.store.record_decision(claim, "UploadSuccess", asset.asset_handle)
                 return "UploadSuccess", asset
@@ -323,7 +400,7 @@ def _decide_asset(deps: Deps, job: Job, company: Company, claim: FileClaim,
         if naming.overwrite_matches(company.overwrite_mode, existing, target):
             deps.store.record_decision(claim, "FileUpdated", existing.asset_handle)
             return "FileUpdated", _updated(existing, job, company, target, content, size, claim,
-                                           now, "FileUpdated")
+                                           now, "FileUpdated", projects)
         n += 1
     raise errors.FileRejectedError(f"no free asset ID for {target.asset_name} (tried -1 to -{naming.MAX_SUFFIX})",
                                    "asset.no_free_name")
@@ -338,7 +415,7 @@ def _asset_files(company_handle: str, asset_handle: str, content: Content) -> di
 
 
 def _new_asset(job: Job, company: Company, target: naming.TargetPath, name: str,
-               content: Content, size: int, claim: FileClaim, now: datetime) -> Asset:
+               content: Content, size: int, claim: FileClaim, now: datetime, projects: list[str]) -> Asset:
     handle = new_handle("a")
     state: PublishState = "MarkedForPublish" if job.options.ready_for_publish else "NotMarkedForPublish"
     return Asset(
@@ -347,8 +424,28 @@ def _new_asset(job: Job, company: Company, target: naming.TargetPath, name: str,
         width=content.width, height=content.height, file_size=size, crop_rect=content.crop,
         created_job_handle=job.job_handle, updated_job_handle=job.job_handle,
         created=now, updated=now, last_claim=claim.claim_id, xmp_keywords=_job_keywords(job),
+        project_handles=projects, metadata=_job_metadata(job, {}),
         **_asset_files(company.company_handle, handle, content),
     )
+
+
+def _job_metadata(job: Job, current: dict) -> dict:
+    updates = job.options.metadata_options.update_array if job.options.metadata_options else None
+    return apply_updates(current, updates or [])
+
+
+def _with_job_metadata(job: Job, content: Content, projects: list[str], gone: list[str]) -> Content:
+    """The job-wide additions to the file's log row: metadata fields, projects."""
+    notes, warnings = list(content.notes), list(content.warnings)
+    updates = job.options.metadata_options.update_array if job.options.metadata_options else None
+    if updates:
+        fields = ", ".join(dict.fromkeys(u.field_handle for u in updates))
+        notes.append(f"metadataOptions: {len(updates)} update(s) applied ({fields})")
+    if projects:
+        notes.append(f"projectHandleArray: added to {', '.join(projects)}")
+    warnings += [f"projectHandleArray: project {h} was deleted after the job was opened; "
+                 "the asset was not added to it" for h in gone]
+    return replace(content, notes=tuple(notes), warnings=tuple(warnings))
 
 
 def _job_keywords(job: Job) -> list[str]:
@@ -357,7 +454,7 @@ def _job_keywords(job: Job) -> list[str]:
 
 def _updated(existing: Asset, job: Job, company: Company, target: naming.TargetPath,
              content: Content, size: int, claim: FileClaim, now: datetime,
-             outcome: str) -> Asset:
+             outcome: str, projects: list[str]) -> Asset:
     if outcome == "UploadSuccess":  # retry of a creation: the record is already ours
         return existing
     preserve = job.options.preserve_publish_state
@@ -374,6 +471,8 @@ def _updated(existing: Asset, job: Job, company: Company, target: naming.TargetP
         "updated_job_handle": job.job_handle, "updated": now, "last_claim": claim.claim_id,
         # Spec §9.7 says "merged": an update adds the job's keywords to those the asset has.
         "xmp_keywords": merge_keywords(existing.xmp_keywords, _job_keywords(job)),
+        "project_handles": list(dict.fromkeys([*existing.project_handles, *projects])),
+        "metadata": _job_metadata(job, existing.metadata),
         **_asset_files(company.company_handle, existing.asset_handle, content),
     })
 

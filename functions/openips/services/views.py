@@ -4,9 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
-from openips.models.api import ActiveJob, AssetJobLog, JobLog, JobLogDetail, JobLogDetailAux, TaskProgress
-from openips.models.domain import Job, JobState, LogEntry, LogType
+from openips.models.api import (
+    ActiveJob,
+    AssetJobLog,
+    JobLog,
+    JobLogDetail,
+    JobLogDetailAux,
+    TaskItemProgress,
+    TaskProgress,
+)
+from openips.models.domain import PROCESSING_LEASE, FileClaim, Job, JobState, LogEntry, LogType
+from openips.models.messages import message
 
 
 def reported_state(job: Job) -> str:
@@ -18,7 +28,15 @@ def reported_state(job: Job) -> str:
     return JobState.WAITING_CLIENT.value
 
 
-def active_job(job: Job, now: datetime) -> ActiveJob:
+def task_item(claim: FileClaim) -> TaskItemProgress:
+    """A file in flight; openips knows when it started, not how far along it is (0.0 until done)."""
+    started = claim.lease_until - PROCESSING_LEASE
+    retry = f" (attempt {claim.attempts})" if claim.attempts > 1 else ""
+    return TaskItemProgress(item_name=claim.path, progress=0.0, progress_message=f"Processing{retry}",
+                            last_progress_update=started)
+
+
+def active_job(job: Job, now: datetime, processing: list[FileClaim] | None = None) -> ActiveJob:
     counts = job.counts
     expected = max(job.expected_files, counts.received) if job.closed else counts.received
     in_flight = counts.received - counts.done
@@ -39,6 +57,7 @@ def active_job(job: Job, now: datetime) -> ActiveJob:
         task_state="Stopping" if job.stopping else task_state,
         num_processed=counts.done, num_processing=in_flight, num_pending=pending,
         progress=round(fraction, 4), progress_message=message, last_progress_update=job.last_activity,
+        task_item_progress_array=[task_item(c) for c in sorted(processing or [], key=lambda c: c.path)],
     )
     return ActiveJob(
         company_handle=job.company_handle, job_handle=job.job_handle, name=job.name,
@@ -67,33 +86,44 @@ def job_log(job: Job) -> JobLog:
     )
 
 
-def detail(row: LogEntry) -> JobLogDetail:
+def detail(row: LogEntry, locale: str | None) -> JobLogDetail:
     return JobLogDetail(
-        log_message=row.log_message, log_type=row.log_type.value, date_created=row.date_created,
+        log_message=row.text(locale), log_type=row.log_type.value, date_created=row.date_created,
         asset_name=row.asset_name, asset_type=row.asset_type, asset_handle=row.asset_handle,
-        aux_array=[JobLogDetailAux.model_validate(a) for a in row.aux] or None,
+        aux_array=_aux(row, locale),
     )
 
 
-def asset_job_log(job: Job, row: LogEntry) -> AssetJobLog:
+def asset_job_log(job: Job, row: LogEntry, locale: str | None) -> AssetJobLog:
     return AssetJobLog(
-        job_handle=job.job_handle, job_name=job.name, log_message=row.log_message,
+        job_handle=job.job_handle, job_name=job.name, log_message=row.text(locale),
         log_type=row.log_type.value, submit_user_email=job.submit_user_email, log_date=row.date_created,
-        aux_array=[JobLogDetailAux.model_validate(a) for a in row.aux] or None,
+        aux_array=_aux(row, locale),
     )
 
 
-def end_message(job: Job, forced: bool) -> str:
+def _aux(row: LogEntry, locale: str | None) -> list[JobLogDetailAux] | None:
+    return [JobLogDetailAux(log_message=a.text(locale), log_type=a.log_type.value, date_created=a.date_created)
+            for a in row.aux] or None
+
+
+def end_params(job: Job, forced: bool) -> dict[str, Any]:
+    """The parameters of the ``EndUpload`` row's message (``job.end``)."""
     c = job.counts
-    reason = f"stopped by {job.stopped_by}" if job.stopped_by else (job.close_reason or "closed")
-    errors = f"{c.error} errors" + (f" ({c.cancelled} cancelled, not started)" if c.cancelled else "")
-    text = (f"Upload job {job.name} ended ({reason}): {c.received} files, "
-            f"{c.success} new, {c.update} updated, {c.duplicate} duplicates skipped, "
-            f"{errors}, {c.warning} with warnings")
-    if forced and job.expected_files > c.received:
-        missing = job.expected_files - c.received
-        text += f"; {missing} uploaded objects never produced an upload event and were not processed"
-    return text
+    if job.stopped_by:
+        reason = message("job.end.stopped", by=job.stopped_by)
+    else:
+        reason = message(_CLOSE_REASONS.get(job.close_reason or "", "job.end.closed"))
+    missing = job.expected_files - c.received if forced else 0
+    return {
+        "job": job.name, "reason": reason, "received": c.received, "success": c.success, "update": c.update,
+        "duplicate": c.duplicate, "error": c.error, "warning": c.warning,
+        "cancelled": message("job.end.cancelled", count=c.cancelled) if c.cancelled else "",
+        "missing": message("job.end.missing", count=missing) if missing > 0 else "",
+    }
+
+
+_CLOSE_REASONS = {"endJob": "job.end.endJob", "idle timeout": "job.end.idle"}
 
 
 def job_sort_key(sort_by: str) -> Callable[[Job], object]:

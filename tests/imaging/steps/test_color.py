@@ -10,7 +10,6 @@ against the 8-bit reference 0.12–0.27 mean, ≤ 0.74 max.
 from __future__ import annotations
 
 import io
-import math
 import struct
 from collections.abc import Callable
 from pathlib import Path

@@ -221,6 +221,15 @@ def _default(image: vips.Image, plan: ColorPlan, space: Space | None, embedded: 
         source = _cmyk_fallback(image, plan)
         why = "it has no embedded profile" if problem is None else f"its embedded profile was not used ({problem})"
         source = _Source(f"{source.label}, because {why}", source.profile, builtin=source.builtin)
+    if plan.default_output_profile:  # the company's display profile replaces sRGB
+        output = _plan_profile(plan.default_output_profile, plan.default_output_profile_name, "company display")
+        if output.profile.space != "RGB":
+            raise FileRejectedError(f"{output.label} is for {output.profile.color_space} pixels; a display "
+                                    "profile must be an RGB profile", code="color.bad_profile")
+        out = _transform(image, source, None, output)
+        ctx.notes.append(f"{prefix}: converted CMYK to RGB from {source.label} to {output.label}; {_how(image)}; "
+                         "the output embeds the display profile.")
+        return out
     out = _transform(image, source, OUTPUT_PROFILE_NAME, None)
     ctx.notes.append(f"{prefix}: converted CMYK to sRGB from {source.label}; {_how(image)}; "
                      f"the output embeds {_builtin(OUTPUT_PROFILE_NAME).label}.")

@@ -1,0 +1,48 @@
+"""Amazon SES: the job-end notification mails. The only boto3 SES user."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from openips.models.errors import TransientError
+
+# Throttling and 5xx are retried by botocore first (standard mode), then by the caller.
+_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=10)
+_TRANSIENT = {"Throttling", "ThrottlingException", "ServiceUnavailable", "InternalFailure",
+              "RequestTimeout", "TooManyRequestsException"}
+
+
+class MailRejectedError(Exception):
+    """SES refused the message for good (unverified sender, bad address, account paused)."""
+
+
+class Mailer:
+    def __init__(self) -> None:
+        self.ses = boto3.client("ses", config=_CONFIG)
+
+    def send(self, sender: str, recipient: str, subject: str, text: str) -> str:
+        """Send one plain-text UTF-8 mail; returns the SES message ID."""
+        try:
+            response = self.ses.send_email(
+                Source=sender,
+                Destination={"ToAddresses": [recipient]},
+                Message={"Subject": {"Data": subject, "Charset": "UTF-8"},
+                         "Body": {"Text": {"Data": text, "Charset": "UTF-8"}}},
+            )
+        except ClientError as exc:
+            code = exc.response["Error"]["Code"]
+            if code in _TRANSIENT or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500:
+                raise TransientError(f"SES: {code}") from exc
+            raise MailRejectedError(f"SES: {code}: {exc.response['Error'].get('Message', '')}") from exc
+        except BotoCoreError as exc:  # endpoint unreachable, read timeout
+            raise TransientError(f"SES: {type(exc).__name__}") from exc
+        return response["MessageId"]
+
+
+@lru_cache(maxsize=1)
+def get_mailer() -> Mailer:
+    return Mailer()

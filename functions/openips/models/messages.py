@@ -1,0 +1,170 @@
+"""Job-log messages in the job's language (spec §8.7: ``logMessage`` is localised).
+
+A log row stores a message id and its parameters next to the English text, and is
+rendered in the reader's locale when it is read. A parameter may itself be a message
+(``{"id": ..., "params": ...}``), so optional sentences are translated too. Technical
+details that come from the image engines (colour and crop decisions, decoder errors)
+are parameters, and stay in English in every language.
+
+Languages: English and Korean; any other locale falls back to English, per message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+DEFAULT_LANGUAGE = "en"
+
+MESSAGES: dict[str, dict[str, str]] = {
+    "job.begin": {
+        "en": "Upload job {job} started by {email}",
+        "ko": "업로드 작업 {job}이(가) {email}에 의해 시작되었습니다",
+    },
+    "option.not_applied": {
+        "en": "Option {option} is accepted and stored, but this version of openips does not apply it yet",
+        "ko": "옵션 {option}은(는) 저장되었지만 이 버전의 openips에서는 아직 적용되지 않습니다",
+    },
+    "file.created": {
+        "en": "{path} was processed into IPS as asset {asset} ({summary}){details}",
+        "ko": "{path} 파일이 IPS에 자산 {asset}(으)로 처리되었습니다 ({summary}){details}",
+    },
+    "file.updated": {
+        "en": "{path} replaced asset {asset} ({summary}){details}",
+        "ko": "{path} 파일이 자산 {asset}을(를) 대체했습니다 ({summary}){details}",
+    },
+    "file.details": {"en": ". {text}", "ko": ". {text}"},
+    "file.warning": {"en": "{path}: {warning}", "ko": "{path}: 경고: {warning}"},
+    "file.duplicate": {
+        "en": "{path} was skipped: asset {asset} already exists and the job's overwrite option is false",
+        "ko": "{path} 파일을 건너뛰었습니다: 자산 {asset}이(가) 이미 있고 작업의 overwrite 옵션이 false입니다",
+    },
+    "file.rejected": {
+        "en": "{path} could not be processed: {reason}.{kept}",
+        "ko": "{path} 파일을 처리할 수 없습니다: {reason}.{kept}",
+    },
+    "file.cancelled": {
+        "en": "{path} was not processed: job {job} was stopped by {by} before its processing started.{kept}",
+        "ko": "{path} 파일은 처리되지 않았습니다: 처리가 시작되기 전에 {by}(으)로 작업 {job}이(가) 중지되었습니다.{kept}",
+    },
+    "file.kept": {
+        "en": " The file was kept at {location}.",
+        "ko": " 파일은 {location}에 보관되었습니다.",
+    },
+    "file.gone": {
+        "en": " The uploaded object no longer exists.",
+        "ko": " 업로드된 객체가 더 이상 존재하지 않습니다.",
+    },
+    "archive.extracted": {
+        "en": "{path} ({kind} archive) was extracted: {count} files queued for processing{skipped}{refused}{kept}",
+        "ko": "{path} ({kind} 압축 파일)의 압축을 풀었습니다: 파일 {count}개를 처리 대기열에 넣었습니다{skipped}{refused}{kept}",
+    },
+    "archive.skipped": {
+        "en": "; {count} macOS metadata entries skipped",
+        "ko": "; macOS 메타데이터 항목 {count}개 건너뜀",
+    },
+    "archive.refused": {
+        "en": "; {count} members refused (one row each)",
+        "ko": "; 항목 {count}개 거부됨 (항목별 기록 참조)",
+    },
+    "archive.member_refused": {
+        "en": "{member} in {archive} was not extracted: {reason}",
+        "ko": "{archive} 안의 {member} 항목은 추출되지 않았습니다: {reason}",
+    },
+    "set.preset": {
+        "en": "batch set preset '{name}' ({handle})",
+        "ko": "일괄 세트 사전 설정 '{name}' ({handle})",
+    },
+    "set.created": {
+        "en": "{type} {name} created in {folder} by {preset} with {count} members: {names}",
+        "ko": "{preset}(으)로 {folder}에 {type} {name}을(를) 만들었습니다 (구성원 {count}개): {names}",
+    },
+    "set.updated": {
+        "en": "{type} {name} in {folder} updated by {preset}: {count} members ({added} new): {names}",
+        "ko": "{preset}(으)로 {folder}의 {type} {name}을(를) 업데이트했습니다: 구성원 {count}개 (신규 {added}개): {names}",
+    },
+    "set.refused": {
+        "en": "{type} {name} not created by {preset}: {reason}",
+        "ko": "{preset}(으)로 {type} {name}을(를) 만들지 않았습니다: {reason}",
+    },
+    "set.names": {"en": "{shown}{more}", "ko": "{shown}{more}"},
+    "set.more": {"en": ", … ({count} more)", "ko": ", … (외 {count}개)"},
+    "set.preset_missing": {
+        "en": "Batch set preset {handle} not found; it created no sets",
+        "ko": "일괄 세트 사전 설정 {handle}을(를) 찾을 수 없어 세트를 만들지 않았습니다",
+    },
+    "mail.not_configured": {
+        "en": "The {kind} e-mail to {recipient} was not sent: no sender address is configured (SenderEmail)",
+        "ko": "{recipient}에게 보낼 {kind} 메일을 보내지 않았습니다: 보내는 주소가 설정되지 않았습니다 (SenderEmail)",
+    },
+    "mail.sent": {
+        "en": "The {kind} e-mail was sent to {recipient}{attempt}",
+        "ko": "{kind} 메일을 {recipient}에게 보냈습니다{attempt}",
+    },
+    "mail.attempt": {"en": " (attempt {n})", "ko": " ({n}번째 시도)"},
+    "mail.failed": {
+        "en": "The {kind} e-mail to {recipient} could not be sent after {attempts}: {error}",
+        "ko": "{recipient}에게 보낼 {kind} 메일을 {attempts} 시도했지만 보내지 못했습니다: {error}",
+    },
+    "mail.attempts.one": {"en": "1 attempt", "ko": "1번"},
+    "mail.attempts.many": {"en": "{n} attempts", "ko": "{n}번"},
+    "webhook.delivered": {
+        "en": "Webhook delivered to {target} ({detail}, attempt {attempt} of {total})",
+        "ko": "{target}(으)로 웹훅을 전달했습니다 ({detail}, {total}번 중 {attempt}번째 시도)",
+    },
+    "webhook.failed": {
+        "en": "Webhook to {target} failed ({detail}, attempt {attempt} of {total}){tail}",
+        "ko": "{target}(으)로 웹훅 전달에 실패했습니다 ({detail}, {total}번 중 {attempt}번째 시도){tail}",
+    },
+    "webhook.next": {"en": "; next attempt in {delay}", "ko": "; 다음 시도: {delay} 후"},
+    "webhook.give_up": {"en": "; no attempts left, giving up", "ko": "; 남은 시도가 없어 중단합니다"},
+    "webhook.not_retried": {"en": "; not retried", "ko": "; 다시 시도하지 않습니다"},
+    "notify.resent": {
+        "en": "Notifications re-sent on request of {who}",
+        "ko": "{who}의 요청으로 알림을 다시 보냈습니다",
+    },
+    "job.end": {
+        "en": ("Upload job {job} ended ({reason}): {received} files, {success} new, {update} updated, "
+               "{duplicate} duplicates skipped, {error} errors{cancelled}, {warning} with warnings{missing}"),
+        "ko": ("업로드 작업 {job}이(가) 종료되었습니다 ({reason}): 파일 {received}개, 신규 {success}개, "
+               "업데이트 {update}개, 중복으로 건너뜀 {duplicate}개, 오류 {error}개{cancelled}, 경고 {warning}개{missing}"),
+    },
+    "job.end.stopped": {"en": "stopped by {by}", "ko": "{by}(으)로 중지됨"},
+    "job.end.endJob": {"en": "endJob", "ko": "endJob 요청"},
+    "job.end.idle": {"en": "idle timeout", "ko": "유휴 시간 초과"},
+    "job.end.closed": {"en": "closed", "ko": "닫힘"},
+    "job.end.cancelled": {
+        "en": " ({count} cancelled, not started)",
+        "ko": " (시작 전 취소 {count}개)",
+    },
+    "job.end.missing": {
+        "en": "; {count} uploaded objects never produced an upload event and were not processed",
+        "ko": "; 업로드된 객체 {count}개는 업로드 이벤트가 오지 않아 처리되지 않았습니다",
+    },
+}
+
+
+def language_of(locale: str | None) -> str:
+    """``ko-KR`` → ``ko``; anything unknown → English."""
+    language = (locale or "").replace("_", "-").split("-")[0].lower()
+    return language if any(language in texts for texts in MESSAGES.values()) else DEFAULT_LANGUAGE
+
+
+def message(message_id: str, **params: Any) -> dict[str, Any]:
+    """A message reference, usable as a parameter of another message."""
+    return {"id": message_id, "params": params}
+
+
+def render(message_id: str, params: Mapping[str, Any], locale: str | None = None) -> str:
+    texts = MESSAGES[message_id]
+    template = texts.get(language_of(locale)) or texts[DEFAULT_LANGUAGE]
+    values = {name: _value(value, locale) for name, value in params.items()}
+    return template.format_map(values)
+
+
+def _value(value: Any, locale: str | None) -> str:
+    if isinstance(value, Mapping) and "id" in value:
+        return render(value["id"], value.get("params", {}), locale)
+    if value is None:
+        return ""
+    return str(value)

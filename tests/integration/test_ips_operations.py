@@ -1,0 +1,38 @@
+"""The §8.1 operations upload jobs answer without a job-control effect: executeJob and the archived logs."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.integration.test_api import other_company_key
+from tests.integration.test_processing import jpeg, upload_and_end
+
+pytest.importorskip("pyvips")
+
+
+def test_execute_job_is_a_clear_409_for_an_upload_job(stack):
+    job = stack.open_job("now").body["jobHandle"]
+    response = stack.call("POST", f"/v1/jobs/{job}/execute")
+    assert response.status == 409 and response.fault_code == 30001
+    assert "never scheduled" in response.body["fault"]["reason"]
+    assert stack.call("POST", "/v1/jobs/j-nosuchjob/execute").status == 404
+    foreign = stack.call("POST", f"/v1/jobs/{job}/execute", key=other_company_key(stack))
+    assert foreign.status == 403 and foreign.fault_code == 20006
+    # Nothing happened to the job.
+    active = stack.call("GET", "/v1/jobs/active", query={"jobHandle": job}).body["jobArray"]
+    assert [j["state"] for j in active] == ["WaitingClient"]
+
+
+def test_archived_log_reads_answer_like_the_live_ones(stack):
+    job = upload_and_end(stack, {"a.jpg": jpeg(), "b.jpg": jpeg()[:90]})
+    query = {"logTypeArray": "UploadError", "locale": "ko-KR"}
+    live = stack.call("GET", f"/v1/jobs/{job}/log-details", query=query)
+    archived = stack.call("GET", f"/v1/jobs/{job}/archived-log-details", query=query)
+    assert archived.status == 200 and archived.body == live.body
+    assert [d["logType"] for d in archived.body["jobLogArray"][0]["detailArray"]] == ["UploadError"]
+
+    asset = stack.call("GET", "/v1/assets", query={"name": "a"}).body["assetArray"][0]["assetHandle"]
+    history = stack.call("GET", f"/v1/assets/{asset}/job-logs")
+    assert stack.call("GET", f"/v1/assets/{asset}/archived-job-logs").body == history.body
+    denied = stack.call("GET", f"/v1/jobs/{job}/archived-log-details", key=other_company_key(stack))
+    assert denied.status == 403
