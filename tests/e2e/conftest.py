@@ -23,6 +23,7 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "functions"), str(ROOT / "src")])
     env["PAUSED_FILE_DELAY_SECONDS"] = "1"  # files of a paused job come back after 1 s, not 30
+    env["WEBHOOK_RETRY_DELAYS_SECONDS"] = "1,2"  # webhook retries after 1 s and 2 s, not minutes
     log = open(state / "stack.log", "w")  # noqa: SIM115 - closed in teardown
     process = subprocess.Popen(
         [sys.executable, "-m", "openips_cli.main", "local", "up", "--port", "0", "--state-dir", str(state)],

@@ -84,3 +84,20 @@ def test_query_helpers():
             query_int(bad, "n", 1, 10)
     with pytest.raises(IpsApiFault):
         query_date("2026-11-28T10:00:00", "d")
+
+
+@pytest.mark.parametrize(("value", "ok"), [("0", True), ("1", True), ("true", False), ("false", False), ("2", False),
+                                           ("0.5", False)])
+def test_usm_monochrome_is_0_or_1_never_a_boolean(value, ok):
+    from openips.models.api import CreateUploadJobRequest
+    from openips.models.errors import Fault
+    from openips.services.params import parse_body
+
+    body = ('{"jobName": "j", "uploadParams": {"overwrite": true, "readyForPublish": true, "createMask": false, '
+            f'"emailSetting": "None", "unsharpMaskOptions": {{"amount": 1, "monochrome": {value}}}}}}}')
+    if ok:
+        assert parse_body(CreateUploadJobRequest, body).upload_params.unsharp_mask_options.monochrome == int(value)
+    else:
+        with pytest.raises(Fault) as refused:
+            parse_body(CreateUploadJobRequest, body)
+        assert refused.value.code == 30001 and "monochrome" in refused.value.reason

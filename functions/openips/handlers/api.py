@@ -23,17 +23,18 @@ from openips.models.api import (
     EmptyResponse,
     JobHandleResponse,
     JobLogsResponse,
+    ResendNotificationsResponse,
     ScheduledJobsResponse,
     UpdateCompanyRequest,
     UploadJobResponse,
     UploadTaskStatusResponse,
+    WebhookSecretResponse,
 )
 from openips.models.domain import User, utcnow
 from openips.models.projects import CreateProjectRequest, ProjectHandleResponse, ProjectsResponse
 from openips.models.set_presets import CreateSetPresetRequest, SetPresetHandleResponse, SetPresetListResponse
 from openips.observability import logger, metrics, tracer
-from openips.services import assets, auth, companies, control, jobs
-from openips.services import projects, set_presets
+from openips.services import assets, auth, companies, control, jobs, notifications, projects, set_presets
 from openips.services.deps import Deps, get_deps
 from openips.services.openapi import openapi_document
 from openips.services.params import parse_body, query_bool, query_date, query_int, query_list
@@ -254,8 +255,6 @@ def delete_project(project_handle: str) -> Response:
 
 
 def _secret_response(company_handle: str, record: dict) -> Response:
-    from openips.models.api import WebhookSecretResponse
-
     return json_response(WebhookSecretResponse(
         company_handle=company_handle, webhook_secret=record["secret"], created_at=record["created_at"],
         previous_secret_valid_until=record.get("previous_valid_until")))
@@ -263,29 +262,19 @@ def _secret_response(company_handle: str, record: dict) -> Response:
 
 @app.get("/v1/admin/companies/<company_handle>/webhook-secret")
 def get_webhook_secret(company_handle: str) -> Response:
-    from openips.services import notifications
-
     return _secret_response(company_handle,
                             notifications.get_webhook_secret(_deps(), _caller(), company_handle, utcnow()))
 
 
 @app.post("/v1/admin/companies/<company_handle>/webhook-secret/rotate")
 def rotate_webhook_secret(company_handle: str) -> Response:
-    from openips.services import notifications
-
     return _secret_response(company_handle,
                             notifications.rotate_webhook_secret(_deps(), _caller(), company_handle, utcnow()))
 
 
 @app.post("/v1/jobs/<job_handle>/notifications/resend")
 def resend_notifications(job_handle: str) -> Response:
-    from openips.adapters.notification_queue import get_notification_queue
-    from openips.models.api import ResendNotificationsResponse
-    from openips.services import notifications
-
-    deps = _deps()
-    resend_id = notifications.request_resend(deps, get_notification_queue(deps.settings.notification_queue_url),
-                                             _caller(), job_handle)
+    resend_id = notifications.request_resend(_deps(), _caller(), job_handle)
     return json_response(ResendNotificationsResponse(job_handle=job_handle, resend_id=resend_id), 202)
 
 

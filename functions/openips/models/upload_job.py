@@ -178,7 +178,8 @@ class UnsharpMaskOptions(IpsModel):
     amount: float = Field(default=0.0, ge=0.0, le=5.0)
     radius: float | None = Field(default=None, ge=0.0, le=250.0)
     threshold: int = Field(default=6, ge=0, le=255)
-    monochrome: Literal[0, 1] | None = None
+    # Not Literal[0, 1]: pydantic would take true/false for them (False == 0).
+    monochrome: Annotated[int, Field(ge=0, le=1)] | None = None
 
 
 class UnCompressOptions(IpsModel):

@@ -91,7 +91,7 @@ def rotate_webhook_secret(deps: Deps, user: User, company_handle: str, now: date
     return record
 
 
-def request_resend(deps: Deps, notifiers_queue: NotificationQueue, user: User, job_handle: str) -> str:
+def request_resend(deps: Deps, user: User, job_handle: str, notifiers_queue: NotificationQueue | None = None) -> str:
     """Queue a re-send of an ended job's e-mail and webhook; returns the re-send id."""
     auth.require_role(user, ADMIN_ROLES, "resendJobNotifications")
     job = deps.store.get_job(job_handle)
@@ -101,6 +101,7 @@ def request_resend(deps: Deps, notifiers_queue: NotificationQueue, user: User, j
     if not job.finished:
         raise errors.invalid_parameter(f"Job {job_handle} has not ended; notifications are sent when it ends", 409)
     resend_id = secrets.token_hex(6)
+    notifiers_queue = notifiers_queue or get_notification_queue(deps.settings.notification_queue_url)
     notifiers_queue.send({"type": "Resend", "jobHandle": job_handle, "resendId": resend_id,
                           "requestedBy": user.email})
     return resend_id
