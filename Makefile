@@ -8,7 +8,7 @@ PYTHON ?= $(shell PYENV_VERSION=3.12.1 python3.12 -c 'import sys; print(sys.exec
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test test-fast demo bench build bootstrap-admin clean
+.PHONY: venv test test-fast demo bench build sizes bootstrap-admin clean
 
 venv: $(STAMP)
 
@@ -35,6 +35,10 @@ bench: venv
 
 build:
 	bash scripts/sam-build.sh
+
+# Unzipped size of every function with its layers, against Lambda's 250 MB (exit 1 when over).
+sizes: build venv
+	$(PY) scripts/lambda_sizes.py
 
 # Create the first IpsAdmin and print its API key once: make bootstrap-admin EMAIL=you@example.com [STACK=openips]
 bootstrap-admin: venv

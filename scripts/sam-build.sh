@@ -15,7 +15,7 @@
 # CompatibleArchitectures) and reaches layers/imaging/Makefile as the LAYER_ARCH environment
 # variable: SAM CLI runs `make` with this process's environment.
 #
-# Environment knobs: ARCH (arm64|x86_64), SAM_CLI_VERSION, SAM_VENV, PYTHON312 (path to an
+# Environment knobs: ARCH (arm64|x86_64), BUILD_DIR (.aws-sam/build), SAM_CLI_VERSION, SAM_VENV, PYTHON312 (path to an
 # interpreter to use instead of searching), AWS_REGION (only used for validation; default us-east-1).
 # Extra arguments are passed to `sam build` (e.g. --no-cached).
 set -euo pipefail
@@ -32,6 +32,7 @@ esac
 SAM_CLI_VERSION="${SAM_CLI_VERSION:-1.170.0}"
 SAM_VENV="${SAM_VENV:-$ROOT/.venv-sam}"
 REGION="${AWS_REGION:-${AWS_DEFAULT_REGION:-us-east-1}}"
+BUILD_DIR="${BUILD_DIR:-.aws-sam/build}"
 
 export SAM_CLI_TELEMETRY=0
 export LAYER_ARCH="$ARCH"
@@ -104,11 +105,11 @@ export PATH="$SHIM_DIR:$PATH"
 # --- 4. validate + build ---------------------------------------------------------------------
 log "sam $("$SAM" --version 2>/dev/null | awk '{print $NF}'), Architecture=$ARCH, LAYER_ARCH=$LAYER_ARCH"
 "$SAM" validate --lint --region "$REGION" --template-file template.yaml
-"$SAM" build --template-file template.yaml \
+"$SAM" build --template-file template.yaml --build-dir "$BUILD_DIR" \
   --parameter-overrides "Architecture=$ARCH" \
   "$@"
 # --- 5. the layer must hold native code for $ARCH (a plain `sam build` would not pass LAYER_ARCH) --
-SO="$(find .aws-sam/build/ImagingLayer/python -maxdepth 1 -name '_libvips*.so' -print -quit 2>/dev/null || true)"
+SO="$(find "$BUILD_DIR/ImagingLayer/python" -maxdepth 1 -name '_libvips*.so' -print -quit 2>/dev/null || true)"
 if [ -n "$SO" ]; then
   # ELF e_machine (little endian, offset 18): 0x3e = x86_64, 0xb7 = aarch64
   MACHINE="$("$PY312" -c 'import sys; d=open(sys.argv[1],"rb").read(20); print({0x3e:"x86_64",0xb7:"arm64"}.get(int.from_bytes(d[18:20],"little"),"unknown"))' "$SO")"
@@ -116,9 +117,9 @@ if [ -n "$SO" ]; then
     log "ERROR: ImagingLayer holds $MACHINE code but ARCH=$ARCH (stale cache? try: $0 --no-cached)"
     exit 1
   fi
-  log "ImagingLayer: $(du -sh .aws-sam/build/ImagingLayer | cut -f1) unzipped, native code for $MACHINE"
+  log "ImagingLayer: $(du -sh "$BUILD_DIR/ImagingLayer" | cut -f1) unzipped, native code for $MACHINE"
 fi
-log "built into .aws-sam/build (Architecture=$ARCH)"
+log "built into $BUILD_DIR (Architecture=$ARCH)"
 if [ "$ARCH" != arm64 ]; then
   log "deploy with the same architecture: sam deploy --parameter-overrides Architecture=$ARCH"
 fi
