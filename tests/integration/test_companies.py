@@ -142,3 +142,21 @@ def test_bad_file_type_lists_are_30001(stack, types):
     for field in ("allowedFileTypes", "blockedFileTypes"):
         response = stack.call("PATCH", f"/v1/admin/companies/{stack.company}", {field: types})
         assert response.status == 400 and response.fault_code == 30001, response.body
+
+
+def test_retain_publish_state_decides_when_the_job_does_not_say(stack):
+    path = f"/v1/admin/companies/{stack.company}"
+
+    def state() -> str:
+        return stack.call("GET", "/v1/assets", query={"name": "shelf"}).body["assetArray"][0]["publishState"]
+
+    upload_and_end(stack, {"shelf.jpg": framed_jpeg()}, readyForPublish=True)
+    assert state() == "MarkedForPublish"
+    assert stack.call("PATCH", path, {"retainPublishState": True}).status == 200
+    upload_and_end(stack, {"shelf.jpg": framed_jpeg()}, readyForPublish=False)  # no preservePublishState
+    assert state() == "MarkedForPublish"  # kept: the company retains publish state
+    upload_and_end(stack, {"shelf.jpg": framed_jpeg()}, readyForPublish=False, preservePublishState=False)
+    assert state() == "NotMarkedForPublish"  # the job's own word wins
+    assert stack.call("PATCH", path, {"retainPublishState": False}).status == 200
+    upload_and_end(stack, {"shelf.jpg": framed_jpeg()}, readyForPublish=True)
+    assert state() == "MarkedForPublish"  # not retained: readyForPublish applies
