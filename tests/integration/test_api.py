@@ -102,11 +102,12 @@ def test_hostile_dest_folder_is_refused(stack):
 
 
 def test_options_not_built_yet_are_flagged_in_the_job_log(stack):
-    opened = stack.open_job(pdfOptions={"process": "Rasterize"}, unsharpMaskOptions={"amount": 1.5})
+    opened = stack.open_job(cssOptions={"forceStaticImages": True}, unsharpMaskOptions={"amount": 1.5},
+                            pdfOptions={"process": "Rasterize"})
     log = stack.job_log(opened.body["jobHandle"])
     warnings = [d["logMessage"] for d in log["detailArray"] if d["logType"] == "UploadWarning"]
-    assert any("pdfOptions" in w for w in warnings)
-    assert not any("unsharpMaskOptions" in w for w in warnings)  # built: applied, not flagged
+    assert any("cssOptions" in w for w in warnings)
+    assert not any("unsharpMaskOptions" in w or "pdfOptions" in w for w in warnings)  # built: applied, not flagged
 
 
 def test_secret_options_are_never_echoed(stack):

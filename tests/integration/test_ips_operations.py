@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.integration.test_api import other_company_key
@@ -36,3 +38,22 @@ def test_archived_log_reads_answer_like_the_live_ones(stack):
     assert stack.call("GET", f"/v1/assets/{asset}/archived-job-logs").body == history.body
     denied = stack.call("GET", f"/v1/jobs/{job}/archived-log-details", key=other_company_key(stack))
     assert denied.status == 403
+
+
+def test_job_names_are_unique_in_the_company_and_original_names_kept(stack):
+    first, second, third = (stack.open_job("spring") for _ in range(3))
+    jobs = {j["jobHandle"]: j for j in stack.call("GET", "/v1/jobs/active", query={"originalName": "spring"})
+            .body["jobArray"]}
+    names = [jobs[o.body["jobHandle"]]["name"] for o in (first, second, third)]
+    stamped = r"spring_\d{4}-\d\d-\d\d-\d\d:\d\d:\d\d"
+    assert names[0] == "spring" and len(set(names)) == 3
+    assert re.fullmatch(stamped, names[1])
+    assert re.fullmatch(stamped + "(-2)?", names[2])  # "-2" when opened in the same second
+    assert all(j["originalName"] == "spring" for j in jobs.values())
+    log = stack.call("GET", f"/v1/jobs/{second.body['jobHandle']}/log-details").body["jobLogArray"][0]
+    assert (log["jobName"], log["originalJobName"]) == (names[1], "spring")
+    # Names are unique per company: another company's first "spring" is plain "spring".
+    other_key = other_company_key(stack)
+    other = stack.open_job("spring", key=other_key)
+    found = stack.call("GET", "/v1/jobs/active", query={"jobHandle": other.body["jobHandle"]}, key=other_key)
+    assert [j["name"] for j in found.body["jobArray"]] == ["spring"]

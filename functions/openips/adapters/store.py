@@ -17,11 +17,14 @@ log row            ``J#<j>``               ``L#<date>#<rand>``    gsi1 ``A#<a>#L
 job→asset link     ``J#<j>``               ``A#<a>``
 asset              ``A#<a>``               ``ASSET``              gsi1 ``C#<c>#F#<folder>`` / name
 asset-ID guard     ``C#<c>``               ``N#<name>``
+job-name guard     ``C#<c>``               ``JN#<name>``
 set preset         ``P#<p>``               ``PRESET``
 preset listing     ``C#<c>``               ``P#<p>``              (a copy of the preset, so a
                                                                   company's presets are one Query)
 set-run marker     ``J#<j>``               ``S#<p>#<set name>``   the row a preset run wrote for
                                                                   one set (re-runs answer it)
+word index entry   ``C#<c>#W#<word>``      ``A#<a>``              an asset holding the word
+                                                                  (extractSearchWords; ``?text=``)
 =================  ======================  =====================  ==========================
 
 The active-jobs index is sparse: a job carries ``activePk`` from creation until it is
@@ -60,6 +63,7 @@ from openips.models.set_presets import SetPreset
 from openips.models.upload_job import UploadPostJob
 
 ACTIVE_INDEX = "ActiveJobsIndex"
+MAX_TRANSACTION_ITEMS = 100  # DynamoDB TransactWriteItems
 OWNER_INDEX = "ByOwnerIndex"
 
 _COUNT_ATTRS = {name: f"n_{name}" for name in JobCounts.model_fields}
@@ -220,11 +224,17 @@ class JobStore:
         data["counts"] = JobCounts(**{name: data.get(attr, 0) for name, attr in _COUNT_ATTRS.items()})
         return Job.model_validate(data)
 
-    def create_job(self, job: Job, rows: list[LogEntry]) -> None:
-        items = [{"Put": {"TableName": self.table_name, "Item": _clean(self._job_item(job)),
-                          "ConditionExpression": "attribute_not_exists(pk)"}}]
+    def create_job(self, job: Job, rows: list[LogEntry]) -> bool:
+        """Create the job and claim its name in the company; False when the name is taken."""
+        guard = {"pk": f"C#{job.company_handle}", "sk": f"JN#{job.name}", "job_handle": job.job_handle}
+        items = [{"Put": {"TableName": self.table_name, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}}
+                 for item in (guard, _clean(self._job_item(job)))]
         items += [self._log_put(job.job_handle, row) for row in rows]
-        self._transact(items)
+        try:
+            self._transact(items, conditional=True)
+            return True
+        except _ConditionFailed:
+            return False
 
     def get_job(self, job_handle: str) -> Job | None:
         item = self.table.get_item(Key=_job_key(job_handle), ConsistentRead=True).get("Item")
@@ -454,21 +464,29 @@ class JobStore:
             {"Update": {"TableName": self.table_name, "Key": _clean(_job_key(claim.job_handle)),
                         "UpdateExpression": expr, "ExpressionAttributeValues": _clean(values)}},
         ]
-        items += [self._log_put(claim.job_handle, row) for row in rows]
         if asset_link:
             items.append({"Put": {"TableName": self.table_name, "Item": _clean(
                 {"pk": f"J#{claim.job_handle}", "sk": f"A#{asset_link}", "asset_handle": asset_link})}})
+        # A file's rows keep their order (seq); a PDF's page rows can outnumber what one
+        # transaction takes (100 items): the rest are written right after it commits.
+        puts = [self._log_put(claim.job_handle, row, seq) for seq, row in enumerate(rows)]
+        room = MAX_TRANSACTION_ITEMS - len(items)
         try:
-            self._transact(items, conditional=True)
+            self._transact(items + puts[:room], conditional=True)
         except _ConditionFailed:
-            pass  # a duplicate delivery completed it first: counted once
+            return  # a duplicate delivery completed it first: counted once
+        with self.table.batch_writer(overwrite_by_pkeys=["pk", "sk"]) as batch:
+            for put in puts[room:]:
+                batch.put_item(Item=put["Put"]["Item"])
 
     # ---- log rows -------------------------------------------------------------------
 
-    def _log_put(self, job_handle: str, row: LogEntry) -> dict:
-        # Rows of one millisecond keep the job's story in order: begin, files, end.
+    def _log_put(self, job_handle: str, row: LogEntry, seq: int | None = None) -> dict:
+        # Rows of one millisecond keep the job's story in order: begin, files, end; and the
+        # rows of one file (``seq``: a PDF, its pages, its catalog) keep theirs.
         rank = {LogType.BEGIN_UPLOAD: 0, LogType.END_UPLOAD: 9}.get(row.log_type, 5)
-        sk = f"L#{_iso(row.date_created)}#{rank}{secrets.token_hex(4)}"
+        order = f"{seq:04d}" if seq is not None else ""
+        sk = f"L#{_iso(row.date_created)}#{rank}{order}{secrets.token_hex(4)}"
         item = {"pk": f"J#{job_handle}", "sk": sk, **row.model_dump(mode="json", exclude_none=True)}
         if row.aux:  # logTypeArray matches a row by its own type or by a type in its auxArray
             item["aux_types"] = row.aux_types
@@ -545,6 +563,22 @@ class JobStore:
         items = self._query(IndexName=OWNER_INDEX,
                             KeyConditionExpression=Key("gsi1pk").eq(f"C#{company_handle}#F#{folder}"))
         return [Asset.model_validate(_plain(item)) for item in items]
+
+    # ---- word index (pdfOptions.extractSearchWords, GET /v1/assets?text=) -------------------
+
+    def index_asset_words(self, company_handle: str, asset_handle: str, old: list[str], new: list[str]) -> None:
+        """Make the index hold exactly ``new`` for the asset: put the added words, delete the dropped ones."""
+        added, dropped = set(new) - set(old), set(old) - set(new)
+        with self.table.batch_writer(overwrite_by_pkeys=["pk", "sk"]) as batch:
+            for word in sorted(added):
+                batch.put_item(Item={"pk": f"C#{company_handle}#W#{word}", "sk": f"A#{asset_handle}",
+                                     "asset_handle": asset_handle})
+            for word in sorted(dropped):
+                batch.delete_item(Key={"pk": f"C#{company_handle}#W#{word}", "sk": f"A#{asset_handle}"})
+
+    def list_word_asset_handles(self, company_handle: str, word: str) -> list[str]:
+        items = self._query(KeyConditionExpression=Key("pk").eq(f"C#{company_handle}#W#{word}"))
+        return [item["asset_handle"] for item in items]
 
     # ---- set presets and sets ----------------------------------------------------------
 

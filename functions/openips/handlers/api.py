@@ -171,7 +171,8 @@ def get_asset_job_logs(asset_handle: str) -> Response:
 @app.get("/v1/assets")
 def find_assets() -> Response:
     found = assets.find_assets(_deps(), _caller(), _query("companyHandle"), _query("jobHandle"),
-                               _query("folder"), _query("name"), _query("type"), _query("projectHandle"))
+                               _query("folder"), _query("name"), _query("type"), _query("projectHandle"),
+                               _query("text"))
     return json_response(AssetsResponse(asset_array=found), exclude_none=False)
 
 

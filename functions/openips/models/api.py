@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from openips.models.domain import OverwriteMode, Role
+from openips.models.domain import ImageMapArea, OverwriteMode, Role
 from openips.models.processing import CropRect
 from openips.models.upload_job import IpsModel, UploadPostJob
 
@@ -204,6 +204,10 @@ class AssetResponse(IpsModel):
     files: AssetFiles
     children: list[str] = Field(default_factory=list)
     parent_handle: str | None = None
+    # PDF and Illustrator files (docs/formats.md): pages, extracted words, a page's links.
+    page_count: int | None = None
+    search_words: list[str] = Field(default_factory=list)
+    image_map: list[ImageMapArea] = Field(default_factory=list)
 
 
 class AssetsResponse(IpsModel):

@@ -186,6 +186,16 @@ class LogEntry(BaseModel):
         return sorted({a.log_type.value for a in self.aux})
 
 
+class ImageMapArea(BaseModel):
+    """One link of a rasterised PDF page (``href``: a URI, or ``#page=N`` for a page of the same PDF)."""
+
+    x: int
+    y: int
+    width: int
+    height: int
+    href: str
+
+
 class Asset(BaseModel):
     asset_handle: str
     company_handle: str
@@ -213,7 +223,15 @@ class Asset(BaseModel):
     metadata: dict[str, Any] = Field(default_factory=dict)  # field handle → value (models.metadata)
     # Set assets (ImageSet, SpinSet, SwatchSet; docs/sets.md): member asset handles, in
     # order. A set has no files of its own: ``master_key`` is "" and ``file_size`` 0.
+    # The same list holds a Pdf/Illustrator asset's page images and a Catalog's pages
+    # (docs/formats.md); page images and catalogs name their Pdf asset in ``parent_handle``.
     members: list[str] = Field(default_factory=list)
+    parent_handle: str | None = None
+    page_count: int | None = None  # Pdf and Illustrator assets
+    # pdfOptions.extractSearchWords (models.words); indexed for GET /v1/assets?text=.
+    search_words: list[str] = Field(default_factory=list)
+    # pdfOptions.extractLinks: a page image's links, in its pixels: {x, y, width, height, href}.
+    image_map: list[ImageMapArea] = Field(default_factory=list)
 
 
 FileOutcome = Literal["UploadSuccess", "FileUpdated", "DuplicateSkipped", "UploadError"]

@@ -71,6 +71,82 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "{member} in {archive} was not extracted: {reason}",
         "ko": "{archive} 안의 {member} 항목은 추출되지 않았습니다: {reason}",
     },
+    "postscript.rasterised": {
+        "en": "{kind}, rasterised from its embedded TIFF preview: {raster}",
+        "ko": "{kind}, 내장된 TIFF 미리 보기에서 래스터화됨: {raster}",
+    },
+    "postscript.stored": {
+        "en": "{kind}, stored without a rendering (postScriptOptions.process None)",
+        "ko": "{kind}, 렌더링 없이 저장됨 (postScriptOptions.process None)",
+    },
+    "postscript.unrasterised": {
+        "en": "{kind}, stored, not rasterised",
+        "ko": "{kind}, 저장됨, 래스터화되지 않음",
+    },
+    "postscript.not_rasterised": {
+        "en": ("not rasterised: {reason}, and rendering PostScript needs Ghostscript, which openips does not run; "
+               "the {kind} file is stored as a PostScript asset (master only)"),
+        "ko": ("래스터화되지 않았습니다: {reason}. PostScript를 렌더링하려면 openips가 실행하지 않는 Ghostscript가 "
+               "필요합니다. {kind} 파일은 PostScript 자산(마스터만)으로 저장되었습니다"),
+    },
+    "postscript.reason.no_preview": {
+        "en": "the file has no embedded TIFF preview",
+        "ko": "파일에 내장된 TIFF 미리 보기가 없습니다",
+    },
+    "postscript.reason.wmf_only": {
+        "en": "its only preview is a Windows Metafile (WMF), which openips cannot decode",
+        "ko": "미리 보기가 openips가 디코딩할 수 없는 Windows 메타파일(WMF)뿐입니다",
+    },
+    "pdf.page_created": {
+        "en": "Page {page} of {path} was rendered into asset {asset} ({summary}){details}",
+        "ko": "{path}의 {page}페이지가 자산 {asset}(으)로 렌더링되었습니다 ({summary}){details}",
+    },
+    "pdf.page_updated": {
+        "en": "Page {page} of {path} replaced asset {asset} ({summary}){details}",
+        "ko": "{path}의 {page}페이지가 자산 {asset}을(를) 대체했습니다 ({summary}){details}",
+    },
+    "pdf.page_duplicate": {
+        "en": "Page {page} of {path} was skipped: asset {asset} already exists and the job's overwrite option is false",
+        "ko": "{path}의 {page}페이지를 건너뛰었습니다: 자산 {asset}이(가) 이미 있고 작업의 overwrite 옵션이 false입니다",
+    },
+    "pdf.page_refused": {
+        "en": "Page {page} of {path} was not rendered: {reason}",
+        "ko": "{path}의 {page}페이지를 렌더링하지 않았습니다: {reason}",
+    },
+    "pdf.catalog_created": {
+        "en": "Catalog {asset} was created from {path} with {count} pages",
+        "ko": "{path}에서 페이지 {count}개로 카탈로그 {asset}을(를) 만들었습니다",
+    },
+    "pdf.catalog_updated": {
+        "en": "Catalog {asset} was updated from {path}: {count} pages",
+        "ko": "{path}에서 카탈로그 {asset}을(를) 업데이트했습니다: 페이지 {count}개",
+    },
+    "pdf.catalog_duplicate": {
+        "en": "Catalog {asset} for {path} was not made: the asset exists and the job's overwrite option is false",
+        "ko": "{path}의 카탈로그 {asset}을(를) 만들지 않았습니다: 자산이 이미 있고 작업의 overwrite 옵션이 false입니다",
+    },
+    "pdf.active_content": {
+        "en": "{path} contains {found}; it was not run (openips never runs scripts or actions in PDFs)",
+        "ko": "{path}에 {found}이(가) 있습니다. 실행하지 않았습니다 (openips는 PDF의 스크립트나 동작을 실행하지 않습니다)",
+    },
+    "pdf.page_limit": {
+        "en": "{path} has {count} pages; only the first {limit} were considered",
+        "ko": "{path}에는 {count}페이지가 있으며 처음 {limit}페이지만 처리했습니다",
+    },
+    "pdf.unreadable_stored": {
+        "en": "{path} was stored as it is, but it could not be read: {reason}",
+        "ko": "{path} 파일은 그대로 저장되었지만 읽을 수 없습니다: {reason}",
+    },
+    "pdf.words_truncated": {
+        "en": "{path}: more words than an asset keeps; the first {count} unique words were stored",
+        "ko": "{path}: 자산에 저장할 수 있는 단어 수를 넘었습니다. 처음 고유 단어 {count}개를 저장했습니다",
+    },
+    "illustrator.not_rasterised": {
+        "en": "{path} is an Illustrator file that is not PDF-compatible (PostScript-based); only the master was "
+              "stored, no image was rendered",
+        "ko": "{path}은(는) PDF 호환이 아닌(PostScript 기반) Illustrator 파일입니다. 원본만 저장했고 이미지는 "
+              "렌더링하지 않았습니다",
+    },
     "set.preset": {
         "en": "batch set preset '{name}' ({handle})",
         "ko": "일괄 세트 사전 설정 '{name}' ({handle})",

@@ -330,7 +330,7 @@ class UploadPostJob(IpsModel):
 # A job that sets one gets an UploadWarning row saying so (never a silent skip).
 NOT_YET_APPLIED: tuple[str, ...] = (
     "autoSmartCropOptionsArray", "photoshopOptions",
-    "postScriptOptions", "pdfOptions", "illustratorOptions", "cssOptions",
+    "cssOptions",
     "mediaOptions", "inDesignOptions",
     "audioCaptionsMetadata", "sourceVideoAssetHandle",
     # Undocumented elements (spec §4 #4, #27, #29–#33): stored and echoed (secrets excepted).

@@ -5,6 +5,7 @@ from __future__ import annotations
 from openips.models import errors
 from openips.models.api import AssetFile, AssetFiles, AssetJobLog, AssetResponse
 from openips.models.domain import Asset, User
+from openips.models.words import tokenize
 from openips.services import auth, views
 from openips.services.deps import Deps
 from openips.services.jobs import get_owned_job, reading_locale
@@ -62,11 +63,13 @@ def _owned_asset(deps: Deps, user: User, asset_handle: str) -> Asset:
 
 def find_assets(deps: Deps, user: User, company: str | None, job_handle: str | None,
                 folder: str | None, name: str | None, asset_type: str | None,
-                project_handle: str | None = None) -> list[AssetResponse]:
-    """Assets by job, by folder, by name (the company-unique asset ID) or by project."""
+                project_handle: str | None = None, text: str | None = None) -> list[AssetResponse]:
+    """Assets by job, by folder, by name (the company-unique asset ID), by project or by words (``text``)."""
     auth.require_role(user, auth.READ_ROLES, "searchAssets")
     company_handle = auth.company_scope(user, company)
-    if project_handle:
+    if text is not None:
+        found = _assets_with_words(deps, company_handle, text)
+    elif project_handle:
         project = owned_project(deps, user, project_handle)
         found = [a for h in deps.store.list_project_asset_handles(project.project_handle)
                  if (a := deps.store.get_asset(h)) is not None]
@@ -84,12 +87,34 @@ def find_assets(deps: Deps, user: User, company: str | None, job_handle: str | N
         except errors.FileRejectedError as exc:
             raise errors.invalid_parameter(f"folder: {exc.message}") from exc
     else:
-        raise errors.missing_parameter("Give one of jobHandle, folder, name or projectHandle")
+        raise errors.missing_parameter("Give one of jobHandle, folder, name, projectHandle or text")
     found = [a for a in found if a.company_handle == company_handle]
-    if folder is not None and (job_handle or name or project_handle):
+    if folder is not None and (job_handle or name or project_handle or text is not None):
         found = [a for a in found if a.folder == normalize_folder(folder)]
-    if name and (job_handle or project_handle):
+    if job_handle and text is not None:
+        found = [a for a in found if job_handle in (a.created_job_handle, a.updated_job_handle)]
+    if name and (job_handle or project_handle or text is not None):
         found = [a for a in found if a.name == name]
     if asset_type:
         found = [a for a in found if a.type == asset_type]
     return [asset_view(deps, a) for a in found]
+
+
+MAX_TEXT_RESULTS = 1000
+
+
+def _assets_with_words(deps: Deps, company_handle: str, text: str) -> list[Asset]:
+    """Assets of the company holding every word of ``text`` (extractSearchWords), from the word index."""
+    words = list(dict.fromkeys(tokenize(text)))
+    if not words:
+        raise errors.invalid_parameter("text: give at least one word (letters or digits)")
+    if len(words) > 10:
+        raise errors.invalid_parameter("text: at most 10 words")
+    handles: set[str] | None = None
+    for word in words:
+        found = set(deps.store.list_word_asset_handles(company_handle, word))
+        handles = found if handles is None else handles & found
+        if not handles:
+            return []
+    assets = [a for h in sorted(handles or ())[:MAX_TEXT_RESULTS] if (a := deps.store.get_asset(h)) is not None]
+    return sorted(assets, key=lambda a: (a.folder, a.name))

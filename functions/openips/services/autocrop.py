@@ -42,7 +42,8 @@ def get_auto_crop_rect(deps: Deps, user: User, asset_handle: str, kind: str | No
         raise errors.invalid_parameter(f"asset {asset_handle} is a {asset.type}, not an Image")
     with tempfile.TemporaryDirectory(prefix="openips-") as tmp:
         path = os.path.join(tmp, "master")
-        deps.storage.download(deps.settings.assets_bucket, asset.master_key, path)
+        # A rasterised PDF page has no master of its own: its pyramid TIFF is its image.
+        deps.storage.download(deps.settings.assets_bucket, asset.master_key or asset.optimized_key or "", path)
         try:
             return auto_crop_rect(path, crop_type, corner, level, max_pixels=deps.settings.max_image_pixels)
         except errors.FileRejectedError as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from collections.abc import Iterator
 from itertools import islice
 
 from openips.models import errors
@@ -54,15 +55,28 @@ def open_job(deps: Deps, user: User, request: CreateUploadJobRequest, source_ip:
         submit_user_handle=user.user_handle, submit_user_email=user.email, source_ip=source_ip,
         options=request.upload_params, start_date=now, last_activity=now,
     )
-    rows = [LogEntry.localised(LogType.BEGIN_UPLOAD, "job.begin", {"job": job.name, "email": user.email}, now)]
-    rows += [
+    warnings = [
         LogEntry.localised(LogType.UPLOAD_WARNING, "option.not_applied", {"option": name}, now,
                            code="option.not_applied")
         for name in options_not_yet_applied(request.upload_params)
     ]
-    job.counts.log_rows = len(rows)
-    deps.store.create_job(job, rows)
-    return job, upload_form(deps, job, company.max_file_size)
+    job.counts.log_rows = 1 + len(warnings)
+    # ActiveJob.name is unique in the company (spec §8.2, §9.9); originalName keeps the request's.
+    for name in unique_name_candidates(request.job_name, now):
+        job.name = name
+        begin = LogEntry.localised(LogType.BEGIN_UPLOAD, "job.begin", {"job": name, "email": user.email}, now)
+        if deps.store.create_job(job, [begin, *warnings]):
+            return job, upload_form(deps, job, company.max_file_size)
+    raise errors.TransientError(f"no free job name for {request.job_name}")
+
+
+def unique_name_candidates(original: str, now: datetime) -> Iterator[str]:
+    """The name itself, then with the time (as the IPS UI names jobs), then numbered."""
+    yield original
+    stamped = f"{original}_{now:%Y-%m-%d-%H:%M:%S}"
+    yield stamped
+    for n in range(2, 100):
+        yield f"{stamped}-{n}"
 
 
 def check_set_presets(deps: Deps, company_handle: str, options: UploadPostJob) -> None:

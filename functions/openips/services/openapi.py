@@ -99,6 +99,8 @@ QUERY_PARAMETERS: dict[str, tuple[dict, ...]] = {
         _query("folder", "Assets in this folder"), _query("name", "The asset of this name (company-unique)"),
         _query("type", "Only assets of this type (Image, Pdf, IccProfile, ImageSet…)"),
         _query("projectHandle", "Assets of this project"),
+        _query("text", "Assets whose extracted words (pdfOptions.extractSearchWords) include every word given "
+               "(case-insensitive, at most 10 words)"),
     ),
     "getProjects": (_COMPANY,),
     "getAutoCropRect": (

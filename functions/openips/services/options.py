@@ -6,6 +6,9 @@ assets of the job's company).
 
 from __future__ import annotations
 
+from functools import lru_cache
+
+from openips.adapters.storage import Storage
 from openips.models import errors
 from openips.models.domain import Asset, Company
 from openips.models.keywords import parse_xmp_keywords
@@ -46,7 +49,14 @@ def _profile_asset(deps: Deps, company_handle: str, handle: str, where: str) -> 
 
 
 def _profile_bytes(deps: Deps, asset: Asset) -> bytes:
-    return deps.storage.read(deps.settings.assets_bucket, asset.master_key, MAX_PROFILE_BYTES)
+    # Every file of a job reads the same few profiles: one GET per profile version and process.
+    return _read_profile(deps.storage, deps.settings.assets_bucket, asset.master_key, asset.updated.isoformat())
+
+
+@lru_cache(maxsize=32)
+def _read_profile(storage: Storage, bucket: str, key: str, version: str) -> bytes:
+    """``version`` (the asset's update time) is only part of the cache key: a re-upload is read anew."""
+    return storage.read(bucket, key, MAX_PROFILE_BYTES)
 
 
 def processing_options(deps: Deps, company: Company, options: UploadPostJob,

@@ -53,7 +53,7 @@ from openips.models.metadata import apply_updates
 from openips.models.messages import message, render
 from openips.models.processing import CropRect
 from openips.observability import logger
-from openips.services import archives, naming
+from openips.services import archives, documents, naming, postscript
 from openips.services.deps import Deps
 from openips.services.jobs import finish_if_complete
 from openips.services.keys import (
@@ -209,7 +209,8 @@ class Content:
 
 
 # Job Log File Types (spec §8.7) for the asset a row names.
-LOG_FILE_TYPES = {"Image": "MasterImage", "IccProfile": "IccProfile", "Zip": "Zip"}
+LOG_FILE_TYPES = {"Image": "MasterImage", "IccProfile": "IccProfile", "Zip": "Zip",
+                  "PostScript": "NoType"}  # Job Log File Types have no PostScript value
 
 
 def _ingest(deps: Deps, job: Job, company: Company | None, claim: FileClaim, obj: IncomingObject,
@@ -242,10 +243,16 @@ def _ingest(deps: Deps, job: Job, company: Company | None, claim: FileClaim, obj
         kind = archives.archive_kind(source)
         if kind is not None and _uncompress(job):
             return _extract(deps, job, claim, obj, parsed, target, source, size, kind, max_size, now)
+        document = documents.document_kind(source, target.extension) if kind is None else None
+        if document is not None:  # PDF, Illustrator (docs/formats.md)
+            return documents.ingest(deps, job, company, claim, obj, target, source, size, tmp, document, now,
+                                    projects, gone)
         if kind is not None:
             content = Content(type="Zip", summary=f"{archives.KIND_LABELS[kind]} archive, stored whole")
         elif target.extension in ICC_EXTENSIONS:
             content = _profile_content(source, size)
+        elif postscript.is_postscript(source, target.extension):  # EPS, PS (docs/formats-postscript.md)
+            content = _postscript_content(deps, job, company, target, source, tmp, replacing)
         else:
             content = _image_content(deps, job, company, target, source, tmp, replacing)
         content = _with_job_metadata(job, content, projects, gone)
@@ -360,6 +367,18 @@ def _image_content(deps: Deps, job: Job, company: Company, target: naming.Target
                    width=tiff.width, height=tiff.height, optimized_path=tiff.path,
                    mask_path=optimized.mask.path if optimized.mask else None, crop=optimized.crop,
                    notes=tuple(optimized.notes), warnings=tuple(optimized.warnings))
+
+
+def _postscript_content(deps: Deps, job: Job, company: Company, target: naming.TargetPath,
+                        source: str, tmp: str, replacing: Asset | None) -> Content:
+    """EPS/PS: stored as ``PostScript``, or an ``Image`` whose pyramid TIFF comes from the TIFF preview."""
+    prepared = postscript.prepare(source, tmp, job.options.post_script_options,
+                                  max_pixels=deps.settings.max_image_pixels)
+    if prepared.raster_path is None:
+        return Content(type=prepared.type, summary=prepared.summary, warnings=prepared.warnings)
+    raster = _image_content(deps, job, company, target, prepared.raster_path, tmp, replacing)
+    return replace(raster, summary=postscript.rasterised_summary(prepared, raster.summary),
+                   notes=prepared.notes + raster.notes, warnings=prepared.warnings + raster.warnings)
 
 
 def _duplicate(deps: Deps, claim: FileClaim, target: naming.TargetPath, now: datetime,

@@ -1,0 +1,339 @@
+"""EPS / PostScript files: read the DOS EPS header, take out the TIFF preview, prepare it for the pipeline.
+
+Nothing here executes PostScript. The PostScript section is only *read* for its DSC
+comments (``%%BoundingBox``, ``%%HiResBoundingBox``), as text.
+
+A DOS EPS (Adobe "Encapsulated PostScript File Format Specification" 3.0, §"Windows
+Metafile or TIFF") starts with a 30-byte header::
+
+    0  C5 D0 D3 C6        magic
+    4  uint32 LE          offset of the PostScript section
+    8  uint32 LE          its length
+    12 uint32 LE          offset of the Windows Metafile preview (0 = none)
+    16 uint32 LE          its length (0 = none)
+    20 uint32 LE          offset of the TIFF preview (0 = none)
+    24 uint32 LE          its length (0 = none)
+    28 uint16             checksum of bytes 0-27, or FFFF (not checked: writers disagree)
+
+Every section is checked against the file before any byte of it is used: inside the file,
+after the header, not overlapping another section. The TIFF preview's header is checked
+against the pixel limit (``probe``) before any pixel is decoded.
+
+``prepare_preview`` then applies what ``postScriptOptions`` asks of a rendering and the
+preview can give — ``colorspace``, ``alpha``, a ``resolution`` *lower* than the preview's —
+and writes a lossless TIFF that the ordinary raster pipeline (``optimize``) takes as its
+source. A preview is never upscaled: more pixels than it has cannot be invented without
+rendering the PostScript, which needs Ghostscript (docs/formats-postscript.md).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import re
+import struct
+from dataclasses import dataclass, field
+from typing import Literal
+
+from openips.imaging import vips
+from openips.imaging.probe import probe
+from openips.models.errors import CorruptImageError, FileRejectedError, ImageTooLargeError, UnsupportedFormatError
+
+DOS_EPS_MAGIC = b"\xc5\xd0\xd3\xc6"
+POSTSCRIPT_MAGIC = b"%!PS"
+HEADER_SIZE = 30
+DSC_SCAN_BYTES = 64 * 1024  # DSC header comments live at the start (or, with (atend), the end)
+POINTS_PER_INCH = 72.0
+DEFAULT_RESOLUTION = 150.0  # ppi; spec §5.7 [UNCONFIRMED], AEM's default
+MAX_BOUNDING_BOX_POINTS = 200 * 72 * 12  # 200 feet: anything larger is not a real page
+
+EpsKind = Literal["dos-eps", "postscript"]
+Colorspace = Literal["Auto", "Rgb", "Cmyk", "Gray"]
+
+
+class PostScriptRefusedError(FileRejectedError):
+    """A damaged or hostile EPS/PS file (bad DOS EPS header, sections outside the file)."""
+
+    code = "postscript.refused"
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    offset: int
+    length: int
+
+    @property
+    def end(self) -> int:
+        return self.offset + self.length
+
+
+@dataclass(frozen=True, slots=True)
+class BoundingBox:
+    """The page in PostScript points (1/72 inch), from the DSC comments."""
+
+    llx: float
+    lly: float
+    urx: float
+    ury: float
+
+    @property
+    def width(self) -> float:
+        return self.urx - self.llx
+
+    @property
+    def height(self) -> float:
+        return self.ury - self.lly
+
+
+@dataclass(frozen=True, slots=True)
+class EpsFile:
+    """What the file's structure says, checked; no PostScript was run to learn it."""
+
+    kind: EpsKind
+    size: int
+    postscript: Section
+    wmf: Section | None = None
+    tiff: Section | None = None
+    bounding_box: BoundingBox | None = None
+
+    @property
+    def label(self) -> str:
+        if self.kind == "postscript":
+            return "PostScript"
+        previews = [name for name, section in (("TIFF", self.tiff), ("WMF", self.wmf)) if section]
+        return f"DOS EPS ({' and '.join(previews)} preview)" if previews else "DOS EPS (no preview)"
+
+
+@dataclass(slots=True)
+class PreparedPreview:
+    """The preview, ready for ``optimize``: its path and what was done to it."""
+
+    path: str
+    width: int
+    height: int
+    notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def postscript_kind(path: str) -> EpsKind | None:
+    """``dos-eps`` or ``postscript`` by content (never by extension); None for anything else."""
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+    if head == DOS_EPS_MAGIC:
+        return "dos-eps"
+    if head == POSTSCRIPT_MAGIC:
+        return "postscript"
+    return None
+
+
+def read_eps(path: str) -> EpsFile:
+    """Parse and check ``path``'s structure; PostScriptRefusedError when it is damaged or hostile."""
+    size = os.path.getsize(path)
+    kind = postscript_kind(path)
+    if kind is None:
+        raise UnsupportedFormatError("not a PostScript or EPS file (no %!PS or DOS EPS signature)")
+    if kind == "postscript":
+        section = Section(0, size)
+        return EpsFile(kind=kind, size=size, postscript=section, bounding_box=_bounding_box(path, section))
+    with open(path, "rb") as fh:
+        header = fh.read(HEADER_SIZE)
+    if len(header) < HEADER_SIZE:
+        raise PostScriptRefusedError(f"the DOS EPS header is truncated ({len(header)} of {HEADER_SIZE} bytes)")
+    ps_off, ps_len, wmf_off, wmf_len, tiff_off, tiff_len = struct.unpack_from("<6I", header, 4)
+    postscript = _section("PostScript section", ps_off, ps_len, size, required=True)
+    assert postscript is not None
+    wmf = _section("WMF preview", wmf_off, wmf_len, size)
+    tiff = _section("TIFF preview", tiff_off, tiff_len, size)
+    sections = [(n, s) for n, s in (("PostScript section", postscript), ("WMF preview", wmf),
+                                    ("TIFF preview", tiff)) if s is not None]
+    for i, (name_a, a) in enumerate(sections):
+        for name_b, b in sections[i + 1:]:
+            if a.offset < b.end and b.offset < a.end:
+                raise PostScriptRefusedError(f"the DOS EPS header is damaged: its {name_a} (bytes {a.offset}–"
+                                             f"{a.end - 1}) overlaps its {name_b} (bytes {b.offset}–{b.end - 1})")
+    with open(path, "rb") as fh:
+        fh.seek(postscript.offset)
+        if not fh.read(2) == b"%!":
+            raise PostScriptRefusedError("the DOS EPS header is damaged: its PostScript section does not start "
+                                         "with %!")
+    return EpsFile(kind=kind, size=size, postscript=postscript, wmf=wmf, tiff=tiff,
+                   bounding_box=_bounding_box(path, postscript))
+
+
+def _section(name: str, offset: int, length: int, size: int, *, required: bool = False) -> Section | None:
+    if length == 0:
+        if required:
+            raise PostScriptRefusedError(f"the DOS EPS header is damaged: its {name} is empty")
+        return None  # "no preview" (writers leave the offset as it is)
+    if offset < HEADER_SIZE or offset + length > size:
+        raise PostScriptRefusedError(
+            f"the DOS EPS header is damaged or the file is truncated: its {name} (offset {offset}, {length} bytes) "
+            f"lies outside the file's {size} bytes")
+    return Section(offset, length)
+
+
+_BBOX = re.compile(rb"^%%(HiRes)?BoundingBox:[ \t]*(\(atend\)|[-+0-9.eE \t]+)[ \t]*\r?$", re.MULTILINE)
+
+
+def _bounding_box(path: str, section: Section) -> BoundingBox | None:
+    """``%%HiResBoundingBox`` (else ``%%BoundingBox``) from the DSC comments, read as text."""
+    with open(path, "rb") as fh:
+        fh.seek(section.offset)
+        head = fh.read(min(section.length, DSC_SCAN_BYTES))
+        tail = b""
+        if section.length > DSC_SCAN_BYTES:
+            fh.seek(section.end - DSC_SCAN_BYTES)
+            tail = fh.read(DSC_SCAN_BYTES)
+    found: dict[bool, BoundingBox] = {}
+    for chunk in (head, tail):
+        for match in _BBOX.finditer(chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")):
+            box = _parse_box(match.group(2))
+            if box is not None:
+                found.setdefault(bool(match.group(1)), box)
+    return found.get(True) or found.get(False)
+
+
+def _parse_box(text: bytes) -> BoundingBox | None:
+    try:
+        llx, lly, urx, ury = (float(v) for v in text.split())
+    except ValueError:  # "(atend)", or not four numbers
+        return None
+    box = BoundingBox(llx, lly, urx, ury)
+    values = (llx, lly, urx, ury)
+    if not all(math.isfinite(v) for v in values) or not (0 < box.width <= MAX_BOUNDING_BOX_POINTS
+                                                         and 0 < box.height <= MAX_BOUNDING_BOX_POINTS):
+        return None
+    return box
+
+
+def extract_tiff_preview(path: str, eps: EpsFile, dst: str) -> None:
+    """Copy the TIFF preview's bytes to ``dst`` (bounded by the checked section)."""
+    assert eps.tiff is not None
+    remaining = eps.tiff.length
+    with open(path, "rb") as src, open(dst, "wb") as out:
+        src.seek(eps.tiff.offset)
+        while remaining:
+            chunk = src.read(min(remaining, 1 << 20))
+            if not chunk:
+                raise PostScriptRefusedError("the file is truncated inside its TIFF preview")
+            out.write(chunk)
+            remaining -= len(chunk)
+
+
+def prepare_preview(tiff_path: str, dst: str, *, max_pixels: int, colorspace: Colorspace = "Auto",
+                    alpha: bool = False, resolution: float | None = None,
+                    bounding_box: BoundingBox | None = None) -> PreparedPreview:
+    """Check the preview, then apply ``colorspace``, ``alpha`` and a lower ``resolution``.
+
+    Returns ``tiff_path`` itself when nothing had to change, else a lossless TIFF at ``dst``.
+    """
+    try:
+        info = probe(tiff_path, max_pixels=max_pixels)  # header only: the pixel limit before any decode
+    except ImageTooLargeError as exc:
+        raise ImageTooLargeError(f"its TIFF preview is too large: {exc.message}") from exc
+    except FileRejectedError as exc:
+        raise CorruptImageError(f"its TIFF preview cannot be read: {exc.message}") from exc
+    if info.format != "tiff":
+        raise CorruptImageError(f"its TIFF preview is not a TIFF (it holds {info.format} data)")
+    result = PreparedPreview(path=tiff_path, width=info.width, height=info.height)
+    result.notes.append(f"preview {info.width}×{info.height} {_space_word(info.interpretation)}")
+    image = vips.open_image(tiff_path, "tiffload")
+    changed = False
+
+    scale = _scale(info.width, info.height, resolution, bounding_box, result)
+    if scale is not None:
+        image = image.resize(scale)
+        changed = True
+        result.width, result.height = image.width, image.height
+
+    if image.hasalpha() and not alpha:
+        image = image.flatten(background=[255] * (image.bands - 1))
+        result.notes.append("alpha false: the preview's transparency was flattened onto white")
+        changed = True
+    elif alpha and not image.hasalpha():
+        result.warnings.append("postScriptOptions.alpha: the TIFF preview has no transparency, so the image is "
+                               "opaque (a transparent background needs the PostScript rendered, which needs "
+                               "Ghostscript)")
+
+    converted = _convert(image, info.interpretation, colorspace, result)
+    if converted is not None:
+        image, changed = converted, True
+
+    if not changed:
+        return result
+    try:
+        image.tiffsave(dst, compression="deflate")
+    except vips.VipsError as exc:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(dst)
+        raise CorruptImageError(f"its TIFF preview cannot be decoded: {vips.error_summary(exc)}") from exc
+    result.path = dst
+    return result
+
+
+def _scale(width: int, height: int, resolution: float | None, box: BoundingBox | None,
+           result: PreparedPreview) -> float | None:
+    """The shrink factor that honours ``resolution``, or None; notes/warnings say what was decided."""
+    wanted_ppi = resolution or DEFAULT_RESOLUTION
+    asked = f"{wanted_ppi:g} ppi" + ("" if resolution else " (the default)")
+    if box is None:
+        result.warnings.append(f"postScriptOptions.resolution: the file has no usable %%BoundingBox, so the "
+                               f"page size is unknown and {asked} could not be applied; the preview's "
+                               f"{width}×{height} pixels were kept")
+        return None
+    preview_ppi = width / (box.width / POINTS_PER_INCH)
+    target_w = max(1, round(box.width / POINTS_PER_INCH * wanted_ppi))
+    target_h = max(1, round(box.height / POINTS_PER_INCH * wanted_ppi))
+    page = f"{box.width:g}×{box.height:g} pt page"
+    if abs(target_w - width) <= max(1, width // 100):  # rounding of the page size: the same resolution
+        result.notes.append(f"resolution {asked}: the preview's own")
+        return None
+    if target_w < width:
+        result.notes.append(f"resolution {asked}: preview ({preview_ppi:.0f} ppi) reduced to "
+                            f"{target_w}×{target_h} for the {page}")
+        return target_w / width
+    if target_w > width:
+        result.warnings.append(
+            f"postScriptOptions.resolution: {asked} needs {target_w}×{target_h} pixels for the {page}, but the "
+            f"embedded TIFF preview has only {width}×{height} (about {preview_ppi:.0f} ppi); the preview was "
+            "used as it is, never upscaled (rendering the PostScript needs Ghostscript)")
+    return None
+
+
+_GREY = {"b-w", "grey16"}
+
+
+def _space_word(interpretation: str) -> str:
+    if interpretation in _GREY:
+        return "greyscale"
+    return "CMYK" if interpretation == "cmyk" else "RGB"
+
+
+def _convert(image: vips.Image, interpretation: str, colorspace: Colorspace,
+             result: PreparedPreview) -> vips.Image | None:
+    """The preview in the requested colour space (None: unchanged); the pipeline's colour step follows."""
+    current = _space_word(interpretation)
+    if colorspace == "Auto":
+        result.notes.append(f"colorspace Auto: kept {current}")
+        return None
+    wanted = {"Rgb": "RGB", "Gray": "greyscale", "Cmyk": "CMYK"}[colorspace]
+    if current == wanted:
+        result.notes.append(f"colorspace {colorspace}: already {wanted}")
+        return None
+    if current == "CMYK":
+        image = image.icc_transform("srgb", input_profile="cmyk", embedded=True, intent="relative")
+    if wanted == "greyscale":
+        image = image.colourspace("b-w")
+    elif wanted == "RGB":
+        image = image.colourspace("srgb")
+    else:
+        if image.interpretation in _GREY:
+            image = image.colourspace("srgb")
+        # Tagged with libvips' CMYK profile, so colorManagementOptions read it as any tagged CMYK upload.
+        image = image.icc_transform("cmyk", input_profile="srgb", embedded=False, intent="relative")
+    if wanted != "CMYK" and vips.has_field(image, "icc-profile-data"):
+        image = image.copy()
+        image.remove("icc-profile-data")  # the source's profile no longer describes these pixels
+    result.notes.append(f"colorspace {colorspace}: preview converted from {current} to {wanted}")
+    return image

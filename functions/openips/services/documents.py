@@ -1,0 +1,401 @@
+"""PDF and Illustrator uploads (``pdfOptions`` §5.8, ``illustratorOptions`` §5.9): one file, many assets.
+
+Recognised by content (``imaging.pdf.sniff``), never by extension: ``%PDF-`` in the first 1024
+bytes is a PDF — an ``Illustrator`` asset when the name ends in ``.ai`` (PDF-compatible AI),
+else a ``Pdf`` asset; an ``.ai`` starting ``%!PS-Adobe`` is a PostScript-based Illustrator file,
+stored with an ``UploadWarning`` and not rendered. The design is in docs/formats.md:
+
+* the uploaded file becomes one asset (master only, no pyramid TIFF) with its page count and,
+  with ``extractSearchWords``, its words — it is the job's file (counted once);
+* ``Rasterize`` (the default) and ``Thumbnail`` render the first ``MAX_PAGES`` pages one at a
+  time (render, optimize, upload, forget) through the same pipeline as an uploaded image; each
+  page is an ``Image`` asset ``<name>_<page>`` in the file's folder whose parent is the file's
+  asset, with its own log row (rows, not file counts);
+* ``pdfCatalog`` (PDF, Rasterize, several pages): a ``Catalog`` asset ``<name>_catalog`` whose
+  members are the page assets in order.
+
+pdfium is only touched through ``openips.imaging.pdf``; this module handles names, assets,
+storage and log rows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Literal
+
+from openips.imaging import pdf
+from openips.models import errors
+from openips.models.domain import Asset, Company, FileClaim, ImageMapArea, Job, LogAux, LogEntry, LogType
+from openips.models.events import IncomingObject
+from openips.models.messages import message, render
+from openips.models.upload_job import IllustratorOptions, PdfOptions
+from openips.models.words import WordSet
+from openips.services import naming, processing
+from openips.services.deps import Deps
+from openips.services.options import processing_options
+
+DocumentKind = Literal["pdf", "illustrator", "illustrator-ps"]
+
+DEFAULT_PPI = 150.0  # spec §5.8 (UI)
+THUMBNAIL_LONG_SIDE = 256  # pdfOptions.process Thumbnail: each page's long side, in pixels
+MAX_PAGES = pdf.MAX_PAGES
+FILE_TYPES = {"Pdf": "Pdf", "Illustrator": "NoType"}  # Job Log File Types of the file's own row
+
+
+def document_kind(source: str, extension: str) -> DocumentKind | None:
+    """What the file is by content; None when it is neither a PDF nor a PostScript-based ``.ai``."""
+    sniffed = pdf.sniff(source)
+    if sniffed == "pdf":
+        return "illustrator" if extension == "ai" else "pdf"
+    if sniffed == "postscript" and extension == "ai":
+        return "illustrator-ps"
+    return None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The job's options for one document, defaults filled in."""
+
+    process: Literal["None", "Rasterize", "Thumbnail"]
+    ppi: float
+    long_side: int | None
+    colorspace: Literal["Auto", "Rgb", "Cmyk", "Gray"]
+    alpha: bool
+    catalog: bool
+    words: bool
+    links: bool
+
+
+def plan_for(job: Job, kind: DocumentKind) -> Plan:
+    if kind == "pdf":
+        p = job.options.pdf_options or PdfOptions()
+        process = p.process or "Rasterize"
+        return Plan(process=process, ppi=p.resolution or DEFAULT_PPI,
+                    long_side=THUMBNAIL_LONG_SIDE if process == "Thumbnail" else None,
+                    colorspace=p.colorspace or "Auto", alpha=False, catalog=p.pdf_catalog is not False,
+                    words=bool(p.extract_search_words), links=bool(p.extract_links))
+    a = job.options.illustrator_options or IllustratorOptions()
+    return Plan(process=a.process or "Rasterize", ppi=a.resolution or DEFAULT_PPI, long_side=None,
+                colorspace=a.colorspace or "Auto", alpha=bool(a.alpha), catalog=False, words=False, links=False)
+
+
+@dataclass
+class _Run:
+    """One document being ingested: what every page step needs, and what they produced."""
+
+    deps: Deps
+    job: Job
+    company: Company
+    claim: FileClaim
+    target: naming.TargetPath
+    now: datetime
+    projects: list[str]
+    tmp: str
+    plan: Plan
+    parent: Asset | None = None
+    page_handles: list[str] = field(default_factory=list)
+    rows: list[LogEntry] = field(default_factory=list)
+    warned: bool = False
+
+
+def ingest(deps: Deps, job: Job, company: Company, claim: FileClaim, obj: IncomingObject,
+           target: naming.TargetPath, source: str, size: int, tmp: str, kind: DocumentKind, now: datetime,
+           projects: list[str], gone: list[str]) -> processing.FileResult:
+    """The whole document: its asset, its pages, its catalog, and every log row."""
+    asset_type = "Pdf" if kind == "pdf" else "Illustrator"
+    plan = plan_for(job, kind)
+    run = _Run(deps, job, company, claim, target, now, projects, tmp, plan)
+    aux: list[LogAux] = []
+    if kind == "illustrator-ps":
+        aux.append(_aux(now, "illustrator.not_rasterised", path=target.path))
+        content = processing.Content(type=asset_type, summary="Illustrator file (PostScript-based), master stored")
+        return _finish(run, obj, source, size, content, aux, gone, None)
+    try:
+        with pdf.open_document(source) as document:
+            return _ingest_document(run, obj, source, size, document, asset_type, aux, gone)
+    except errors.FileRejectedError as exc:
+        if plan.process != "None" or not exc.code.startswith("pdf."):
+            raise
+        reason = exc.message
+    # process None keeps any file as a managed file: an unreadable one is stored, and said so.
+    aux.append(_aux(now, "pdf.unreadable_stored", path=target.path, reason=reason))
+    return _finish(run, obj, source, size, processing.Content(type=asset_type, summary="PDF, stored as it is"),
+                   aux, gone, None)
+
+
+def _ingest_document(run: _Run, obj: IncomingObject, source: str, size: int, document: pdf.PdfDocument,
+                     asset_type: str, aux: list[LogAux], gone: list[str]) -> processing.FileResult:
+    target, plan, now = run.target, run.plan, run.now
+    considered = min(document.page_count, MAX_PAGES)
+    if document.active_content:
+        aux.append(_aux(now, "pdf.active_content", path=target.path, found=", ".join(document.active_content)))
+    if document.page_count > MAX_PAGES and plan.process != "None":
+        aux.append(_aux(now, "pdf.page_limit", path=target.path, count=document.page_count, limit=MAX_PAGES))
+    notes = ["encrypted with permissions only: it opens without a password"] if document.encrypted else []
+
+    page_words: list[list[str]] = []
+    all_words = WordSet()
+    if plan.words:
+        for index in range(considered):
+            words = WordSet()
+            try:
+                words.add(document.words(index))
+            except errors.FileRejectedError:
+                pass  # an unreadable page is refused (with its row) when it is rendered
+            page_words.append(words.words)
+            all_words.add(words.words)
+        if all_words.full:
+            aux.append(_aux(now, "pdf.words_truncated", path=target.path, count=len(all_words.words)))
+
+    label = "PDF" if asset_type == "Pdf" else "Illustrator (PDF-compatible)"
+    content = processing.Content(type=asset_type, summary=f"{label}, {_pages(document.page_count)}",
+                                 notes=tuple(notes))
+    return _finish(run, obj, source, size, content, aux, gone, (document, considered, page_words, all_words))
+
+
+def _finish(run: _Run, obj: IncomingObject, source: str, size: int, content: processing.Content,
+            aux: list[LogAux], gone: list[str], opened: tuple | None) -> processing.FileResult:
+    """Decide and store the document's own asset, then its pages and catalog; build the rows."""
+    deps, job, company, claim, target, now = run.deps, run.job, run.company, run.claim, run.target, run.now
+    content = processing._with_job_metadata(job, content, run.projects, gone)
+    outcome, asset = processing._decide_asset(deps, job, company, claim, target, content, size, now, run.projects)
+    if outcome == "DuplicateSkipped":
+        return processing._duplicate(deps, claim, target, now, size)
+    assert asset is not None
+    deps.storage.copy(obj.bucket, obj.key, deps.settings.assets_bucket, asset.master_key)
+    old_words = list(asset.search_words)
+    run.parent = asset
+    update: dict = {"members": [], "search_words": [], "page_count": None}
+    summary = content.summary
+    if opened is not None:
+        document, considered, page_words, all_words = opened
+        update |= {"page_count": document.page_count, "search_words": all_words.words}
+        if run.plan.process != "None":
+            summary += _render_pages(run, document, considered, page_words)
+            update["members"] = list(run.page_handles)
+            if run.plan.process == "Rasterize" and run.plan.catalog and asset.type == "Pdf" and considered > 1 \
+                    and run.page_handles:
+                summary += _catalog(run)
+        else:
+            summary += ", not rendered (process None)"
+        if run.plan.words:
+            summary += f", {len(all_words.words)} search words"
+    final = asset.model_copy(update=update)
+    deps.store.replace_asset(final)
+    deps.store.index_asset_words(company.company_handle, final.asset_handle, old_words, final.search_words)
+    deps.store.link_project_assets(run.projects, final.asset_handle)
+
+    created = outcome == "UploadSuccess"
+    details = message("file.details", text="; ".join(n.rstrip(".") for n in content.notes)) if content.notes else ""
+    aux = aux + [_aux(now, "file.warning", path=target.path, warning=w) for w in content.warnings]
+    params = {"path": target.path, "asset": final.name, "summary": summary, "details": details}
+    row = LogEntry.localised(LogType.UPLOAD_SUCCESS if created else LogType.FILE_UPDATED,
+                             "file.created" if created else "file.updated", params, now,
+                             asset_name=final.name, asset_type=FILE_TYPES[final.type],
+                             asset_handle=final.asset_handle, file_path=target.path, aux=aux)
+    counts = {"success" if created else "update": 1, "total_size": size}
+    if aux or run.warned:  # the file's warnings, or a page refused or warned
+        counts["warning"] = 1
+    return processing.FileResult(outcome, [row, *run.rows], counts, final.asset_handle)
+
+
+def _render_pages(run: _Run, document: pdf.PdfDocument, considered: int, page_words: list[list[str]]) -> str:
+    """Every considered page, one at a time; the summary's addition."""
+    plan = run.plan
+    cmyk_profile = _cmyk_profile(run) if plan.colorspace == "Cmyk" else None
+    for index in range(considered):
+        _render_page(run, document, index, page_words[index] if plan.words else [], cmyk_profile)
+    how = (f"long side {THUMBNAIL_LONG_SIDE} px (Thumbnail)" if plan.long_side else f"{plan.ppi:g} ppi")
+    return f", {len(run.page_handles)} of {considered} pages rendered at {how}"
+
+
+def _render_page(run: _Run, document: pdf.PdfDocument, index: int, words: list[str],
+                 cmyk_profile: str | None) -> None:
+    deps, job, company, claim, target, now, plan = (run.deps, run.job, run.company, run.claim, run.target,
+                                                      run.now, run.plan)
+    parent = run.parent
+    assert parent is not None
+    page_no = index + 1
+    name = f"{parent.name}_{page_no}"
+    page_target = naming.TargetPath(folder=target.folder, file_name=f"{name}.tif", asset_name=name, extension="tif")
+    existing = deps.store.find_asset_by_name(company.company_handle, name)
+    ours = existing is not None and _is_ours(existing, parent, claim)
+    if existing is not None and not ours and not job.options.overwrite:
+        run.rows.append(_page_row(run, "pdf.page_duplicate", page_no, LogType.DUPLICATE_SKIPPED,
+                                  asset=name, asset_name=name))
+        return
+    replacing = existing if existing is not None and (ours or naming.overwrite_matches(
+        company.overwrite_mode, existing, page_target)) else None
+    rendered_path = os.path.join(run.tmp, f"page-{page_no}.tif")
+    try:
+        rendered = document.render(index, rendered_path, ppi=plan.ppi, long_side=plan.long_side,
+                                   colorspace=plan.colorspace, alpha=plan.alpha,
+                                   max_pixels=deps.settings.max_image_pixels, links=plan.links,
+                                   cmyk_profile=cmyk_profile)
+        content = processing._image_content(deps, job, company, page_target, rendered.path, run.tmp, replacing)
+    except errors.FileRejectedError as exc:
+        run.warned = True
+        run.rows.append(_page_row(run, "pdf.page_refused", page_no, LogType.UPLOAD_ERROR,
+                                  reason=exc.message, code=exc.code))
+        return
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(rendered_path)
+    content = replace(content, notes=(*rendered.notes, *content.notes),
+                      warnings=(*rendered.warnings, *content.warnings))
+    image_map = _image_map(rendered.links, content)
+
+    def finish(asset: Asset) -> Asset:
+        return asset.model_copy(update={"parent_handle": parent.asset_handle, "master_key": "",
+                                        "image_map": image_map, "search_words": words})
+
+    assert content.optimized_path is not None
+    size = os.path.getsize(content.optimized_path)
+    outcome, page, exists = _decide_derived(run, page_target, content, size, finish)
+    if page is None:
+        run.rows.append(_page_row(run, "pdf.page_duplicate", page_no, LogType.DUPLICATE_SKIPPED,
+                                  asset=name, asset_name=name))
+        return
+    old_words = list(existing.search_words) if existing is not None and existing.asset_handle == page.asset_handle \
+        else []
+    bucket = deps.settings.assets_bucket
+    if page.optimized_key:
+        deps.storage.upload(content.optimized_path, bucket, page.optimized_key, "image/tiff")
+    if content.mask_path and page.mask_key:
+        deps.storage.upload(content.mask_path, bucket, page.mask_key, "image/tiff")
+    for path in (content.optimized_path, content.mask_path):
+        with contextlib.suppress(FileNotFoundError, TypeError):
+            os.remove(path)  # type: ignore[arg-type]
+    if exists:
+        deps.store.replace_asset(page)
+    deps.store.index_asset_words(company.company_handle, page.asset_handle, old_words, page.search_words)
+    deps.store.link_project_assets(run.projects, page.asset_handle)
+    run.page_handles.append(page.asset_handle)
+    if content.warnings:
+        run.warned = True
+    created = outcome == "UploadSuccess"
+    details = message("file.details", text="; ".join(n.rstrip(".") for n in content.notes)) if content.notes else ""
+    aux = [_aux(now, "file.warning", path=f"{target.path} page {page_no}", warning=w) for w in content.warnings]
+    run.rows.append(_page_row(run, "pdf.page_created" if created else "pdf.page_updated", page_no,
+                              LogType.UPLOAD_SUCCESS if created else LogType.FILE_UPDATED,
+                              asset=page.name, summary=content.summary, details=details, aux=aux,
+                              asset_name=page.name, asset_handle=page.asset_handle,
+                              asset_type="Thumbnail" if plan.process == "Thumbnail" else "MasterImage"))
+
+
+def _catalog(run: _Run) -> str:
+    """``pdfCatalog``: a Catalog asset over the page assets, in page order."""
+    parent = run.parent
+    assert parent is not None
+    name = f"{parent.name}_catalog"
+    catalog_target = naming.TargetPath(folder=run.target.folder, file_name=name, asset_name=name, extension="")
+    members = list(run.page_handles)
+    content = processing.Content(type="Catalog", summary=f"catalog of {len(members)} pages")
+
+    def finish(asset: Asset) -> Asset:
+        return asset.model_copy(update={"parent_handle": parent.asset_handle, "master_key": "", "members": members,
+                                        "optimized_key": None, "optimized_format": None, "mask_key": None})
+
+    outcome, catalog, exists = _decide_derived(run, catalog_target, content, 0, finish)
+    params = {"path": run.target.path, "asset": catalog.name if catalog else name, "count": len(members)}
+    if catalog is None:
+        run.rows.append(LogEntry.localised(LogType.DUPLICATE_SKIPPED, "pdf.catalog_duplicate", params, run.now,
+                                           asset_name=name, file_path=run.target.path))
+        return ", no catalog (name taken)"
+    if exists:
+        run.deps.store.replace_asset(catalog)
+    run.deps.store.link_project_assets(run.projects, catalog.asset_handle)
+    created = outcome == "UploadSuccess"
+    run.rows.append(LogEntry.localised(LogType.UPLOAD_SUCCESS if created else LogType.FILE_UPDATED,
+                                       "pdf.catalog_created" if created else "pdf.catalog_updated", params,
+                                       run.now, asset_name=catalog.name, asset_type="Catalog",
+                                       asset_handle=catalog.asset_handle, file_path=run.target.path))
+    return f", catalog {catalog.name}"
+
+
+def _is_ours(existing: Asset, parent: Asset, claim: FileClaim) -> bool:
+    """A page or catalog of this document (a re-upload updates it), or written by this file's earlier attempt."""
+    return existing.parent_handle == parent.asset_handle or existing.last_claim == claim.claim_id
+
+
+def _decide_derived(run: _Run, target: naming.TargetPath, content: processing.Content, size: int,
+                    finish: Callable[[Asset], Asset]) -> tuple[str, Asset | None, bool]:
+    """A page's or catalog's asset: the upload rules of spec §9.2 (``_decide_asset``), plus its own.
+
+    Returns (outcome, asset, whether the asset already existed). An asset of the same name that
+    belongs to this document (or to an earlier attempt of this file) is always updated; any
+    other follows the job's ``overwrite`` and the company's ``overwriteMode``, taking
+    ``name-1``, ``name-2``… when it may not be replaced.
+    """
+    deps, job, company, claim, parent, now = run.deps, run.job, run.company, run.claim, run.parent, run.now
+    assert parent is not None
+    n = 0
+    while n <= naming.MAX_SUFFIX:
+        name = naming.suffixed(target.asset_name, n)
+        existing = deps.store.find_asset_by_name(company.company_handle, name)
+        if existing is None:
+            asset = finish(processing._new_asset(job, company, target, name, content, size, claim, now, run.projects))
+            if deps.store.create_asset(asset):
+                return "UploadSuccess", asset, False
+            continue  # taken meanwhile: look again
+        if _is_ours(existing, parent, claim) or (
+                job.options.overwrite and naming.overwrite_matches(company.overwrite_mode, existing, target)):
+            # Created by an earlier attempt of this same file: still a creation in the log.
+            retried = existing.last_claim == claim.claim_id and existing.created == existing.updated
+            updated = processing._updated(existing, job, company, target, content, size, claim, now,
+                                          "FileUpdated", run.projects)
+            return ("UploadSuccess" if retried else "FileUpdated"), finish(updated), True
+        if not job.options.overwrite:
+            return "DuplicateSkipped", None, False
+        n += 1
+    raise errors.FileRejectedError(f"no free asset ID for {target.asset_name}", "asset.no_free_name")
+
+
+def _image_map(links: list[pdf.LinkArea], content: processing.Content) -> list[ImageMapArea]:
+    """Links in the stored image's pixels: shifted by the crop the pipeline applied, clipped to it."""
+    crop = content.crop
+    dx, dy = (crop.x_offset, crop.y_offset) if crop else (0, 0)
+    width, height = content.width or 0, content.height or 0
+    areas = []
+    for link in links:
+        left, top = max(0, link.x - dx), max(0, link.y - dy)
+        right, bottom = min(width, link.x + link.width - dx), min(height, link.y + link.height - dy)
+        if right > left and bottom > top:
+            areas.append(ImageMapArea(x=left, y=top, width=right - left, height=bottom - top, href=link.href))
+    return areas
+
+
+def _cmyk_profile(run: _Run) -> str | None:
+    """The company's CMYK profile (``defaultSourceProfileHandle``) as a file, for colorspace Cmyk."""
+    try:
+        options = processing_options(run.deps, run.company, run.job.options, None)
+    except errors.Fault:
+        return None
+    profile = options.color.default_cmyk_profile
+    if not profile:
+        return None
+    path = os.path.join(run.tmp, "cmyk.icc")
+    with open(path, "wb") as fh:
+        fh.write(profile)
+    return path
+
+
+def _page_row(run: _Run, message_id: str, page_no: int, log_type: LogType, *, code: str | None = None,
+              aux: list[LogAux] | None = None, asset_name: str | None = None, asset_handle: str | None = None,
+              asset_type: str | None = None, **params: object) -> LogEntry:
+    params = {"path": run.target.path, "page": page_no, **params}
+    return LogEntry.localised(log_type, message_id, params, run.now, file_path=run.target.path, code=code,
+                              aux=aux or [], asset_name=asset_name, asset_handle=asset_handle, asset_type=asset_type)
+
+
+def _aux(now: datetime, message_id: str, **params: object) -> LogAux:
+    return LogAux(log_type=LogType.UPLOAD_WARNING, date_created=now, message_id=message_id, params=params,
+                  log_message=render(message_id, params))
+
+
+def _pages(count: int) -> str:
+    return "1 page" if count == 1 else f"{count} pages"
