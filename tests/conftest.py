@@ -12,17 +12,22 @@ from openips_cli.inprocess import LambdaContext
 EVENTS = Path(__file__).resolve().parents[1] / "events"
 
 
-@pytest.fixture(autouse=True)
-def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+FAKE_AWS_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
+                "AWS_DEFAULT_REGION": "us-east-1", "POWERTOOLS_SERVICE_NAME": "openips",
+                "POWERTOOLS_METRICS_NAMESPACE": "openips", "POWERTOOLS_TRACE_DISABLED": "true"}
+
+
+def fake_aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No real AWS reachable: fake credentials, no endpoint or profile from the machine."""
     for var in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
         monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "openips")
-    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "openips")
-    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+    for var, value in FAKE_AWS_ENV.items():
+        monkeypatch.setenv(var, value)
+
+
+@pytest.fixture(autouse=True)
+def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_aws_env(monkeypatch)
 
 
 @pytest.fixture

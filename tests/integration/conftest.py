@@ -8,6 +8,7 @@ really produce for the processing and finalize functions.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import boto3
@@ -19,6 +20,7 @@ from openips.services import auth
 from openips.services.deps import get_deps, reset_caches
 from openips_cli.inprocess import InProcessStack, sqs_lambda_event
 from openips_cli.provision import provision
+from tests.conftest import fake_aws_env
 
 
 @dataclass
@@ -36,14 +38,15 @@ class Stack(InProcessStack):
     as_lambda_event = staticmethod(sqs_lambda_event)
 
 
-@pytest.fixture
-def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
+@contextmanager
+def stack_in(env: pytest.MonkeyPatch) -> Iterator[Stack]:
+    """A provisioned moto stack with an IpsAdmin and one company (Acme) with its admin."""
     with mock_aws():
         resources = provision()
         # Configuring the notification queued an s3:TestEvent; start each test from empty.
         boto3.client("sqs").purge_queue(QueueUrl=resources.names["ProcessQueue"])
         for var, value in resources.env().items():
-            monkeypatch.setenv(var, value)
+            env.setenv(var, value)
         reset_caches()
         store = get_deps().store
         admin, admin_key = auth.bootstrap_admin(store, "admin@example.com")
@@ -52,3 +55,18 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
             company_handle=company.company_handle, email="ops@acme.example", role="IpsCompanyAdmin"))
         yield Stack(resources=resources, key=key, admin_key=admin_key, company=company.company_handle)
         reset_caches()
+
+
+@contextmanager
+def module_stack() -> Iterator[Stack]:
+    """``stack_in`` for a module-scoped fixture (the autouse fake-AWS fixture is per test)."""
+    with pytest.MonkeyPatch.context() as env:
+        fake_aws_env(env)
+        with stack_in(env) as built:
+            yield built
+
+
+@pytest.fixture
+def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
+    with stack_in(monkeypatch) as built:
+        yield built

@@ -30,22 +30,16 @@ import re
 import textwrap
 from collections.abc import Iterator
 
-import boto3
 import jsonschema_rs
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
-from moto import mock_aws
 from PIL import Image
 from schemathesis import Case, CheckContext, Response
 
-from openips.models.api import CreateCompanyRequest, CreateUserRequest
-from openips.services import auth
-from openips.services.deps import get_deps, reset_caches
 from openips.services.openapi import FAULT_SCHEMA, QUERY_PARAMETERS, ROUTES
-from openips_cli.provision import provision
 from openips_cli.wsgi import api_wsgi_app
-from tests.integration.conftest import Stack
+from tests.integration.conftest import Stack, module_stack
 
 MAX_EXAMPLES = 20  # random (fuzzing) cases per operation; examples and coverage cases come on top
 
@@ -133,26 +127,8 @@ def _jpeg() -> bytes:
 @pytest.fixture(scope="module")
 def fuzz_stack() -> Iterator[Stack]:
     """The ``stack`` fixture's stack, once for every operation (per operation it would double the runtime)."""
-    with pytest.MonkeyPatch.context() as env, mock_aws():
-        for var, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                           "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-                           "POWERTOOLS_SERVICE_NAME": "openips", "POWERTOOLS_METRICS_NAMESPACE": "openips",
-                           "POWERTOOLS_TRACE_DISABLED": "true"}.items():
-            env.setenv(var, value)
-        for var in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
-            env.delenv(var, raising=False)
-        resources = provision()
-        boto3.client("sqs").purge_queue(QueueUrl=resources.names["ProcessQueue"])  # the s3:TestEvent
-        for var, value in resources.env().items():
-            env.setenv(var, value)
-        reset_caches()
-        store = get_deps().store
-        admin, admin_key = auth.bootstrap_admin(store, "admin@example.com")
-        company = auth.create_company(store, admin, CreateCompanyRequest(name="Acme"))
-        _, key = auth.create_user(store, admin, CreateUserRequest(
-            company_handle=company.company_handle, email="ops@acme.example", role="IpsCompanyAdmin"))
-        yield Stack(resources=resources, key=key, admin_key=admin_key, company=company.company_handle)
-        reset_caches()
+    with module_stack() as stack:
+        yield stack
 
 
 @pytest.fixture(scope="module")

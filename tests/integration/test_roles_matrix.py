@@ -25,17 +25,16 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from openips.models.api import CreateCompanyRequest, CreateUserRequest
 from openips.models.domain import Job
 from openips.services import auth
-from openips.services.deps import get_deps, reset_caches
+from openips.services.deps import get_deps
 from openips.services.openapi import openapi_document
 from openips_cli.inprocess import ApiResponse, InProcessStack, import_handler
-from openips_cli.provision import http_routes, load_template, provision
+from openips_cli.provision import http_routes, load_template
+from tests.integration.conftest import module_stack
 
 pyvips = pytest.importorskip("pyvips")
 
@@ -127,54 +126,39 @@ def small_jpeg() -> bytes:
         .copy(interpretation="srgb").jpegsave_buffer()
 
 
-AWS_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
-           "AWS_DEFAULT_REGION": "us-east-1", "POWERTOOLS_SERVICE_NAME": "openips",
-           "POWERTOOLS_METRICS_NAMESPACE": "openips", "POWERTOOLS_TRACE_DISABLED": "true"}
-
-
 @pytest.fixture(scope="module")
 def world() -> Iterator[World]:
     """The ``stack`` fixture of conftest.py, once per module, with two populated companies."""
-    with pytest.MonkeyPatch.context() as mp:
-        for var in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
-            mp.delenv(var, raising=False)
-        for var, value in AWS_ENV.items():
-            mp.setenv(var, value)
-        with mock_aws():
-            resources = provision()
-            boto3.client("sqs").purge_queue(QueueUrl=resources.names["ProcessQueue"])
-            for var, value in resources.env().items():
-                mp.setenv(var, value)
-            reset_caches()
-            store = get_deps().store
-            root, root_key = auth.bootstrap_admin(store, "root@example.com")
-            company, keys, users = {}, {}, {}
-            for letter in ("A", "B"):
-                company[letter] = auth.create_company(store, root, CreateCompanyRequest(
-                    name=f"Company {letter}")).company_handle
-                for role in ROLES:
-                    user, key = auth.create_user(store, root, CreateUserRequest(
-                        company_handle=company[letter], email=f"{role.lower()}@{letter.lower()}.example",
-                        role=role))
-                    keys[(letter, role)], users[(letter, role)] = key, user.user_handle
-            stack = InProcessStack(resources=resources, key=root_key)
-            w = World(stack=stack, company=company, keys=keys, user=users, job={}, done_job={}, asset={})
-            for letter in ("A", "B"):
-                # A real upload: the asset, its job log rows (getAssetJobLogs) and an ended job.
-                opened = w.call("POST", "/v1/upload-jobs", {"jobName": f"assets-{letter}", "uploadParams":
-                                                            UPLOAD_PARAMS}, key=w.key("IpsUser", letter))
-                assert opened.status == 201, opened.body
-                job = opened.body["jobHandle"]
-                assert stack.post_file(opened.body["upload"], f"{ASSET_NAME}.jpg", small_jpeg()).status_code \
-                    in (200, 204)
-                assert w.call("POST", f"/v1/upload-jobs/{job}/end", key=w.key("IpsUser", letter)).status == 202
-                assert stack.drain() == {"ProcessQueue": [], "JobEventsQueue": []}
-                (asset,) = store.list_job_assets(job)
-                assert asset.company_handle == company[letter]
-                w.done_job[letter], w.asset[letter] = job, asset.asset_handle
-                w.job[letter] = w.open_job(letter, f"open-{letter}")
-            yield w
-    reset_caches()
+    with module_stack() as base:
+        resources, root_key = base.resources, base.admin_key
+        store = get_deps().store
+        root = store.get_user_by_key_hash(auth.hash_key(root_key))
+        company, keys, users = {}, {}, {}
+        for letter in ("A", "B"):
+            company[letter] = auth.create_company(store, root, CreateCompanyRequest(
+                name=f"Company {letter}")).company_handle
+            for role in ROLES:
+                user, key = auth.create_user(store, root, CreateUserRequest(
+                    company_handle=company[letter], email=f"{role.lower()}@{letter.lower()}.example",
+                    role=role))
+                keys[(letter, role)], users[(letter, role)] = key, user.user_handle
+        stack = InProcessStack(resources=resources, key=root_key)
+        w = World(stack=stack, company=company, keys=keys, user=users, job={}, done_job={}, asset={})
+        for letter in ("A", "B"):
+            # A real upload: the asset, its job log rows (getAssetJobLogs) and an ended job.
+            opened = w.call("POST", "/v1/upload-jobs", {"jobName": f"assets-{letter}", "uploadParams":
+                                                        UPLOAD_PARAMS}, key=w.key("IpsUser", letter))
+            assert opened.status == 201, opened.body
+            job = opened.body["jobHandle"]
+            assert stack.post_file(opened.body["upload"], f"{ASSET_NAME}.jpg", small_jpeg()).status_code \
+                in (200, 204)
+            assert w.call("POST", f"/v1/upload-jobs/{job}/end", key=w.key("IpsUser", letter)).status == 202
+            assert stack.drain() == {"ProcessQueue": [], "JobEventsQueue": []}
+            (asset,) = store.list_job_assets(job)
+            assert asset.company_handle == company[letter]
+            w.done_job[letter], w.asset[letter] = job, asset.asset_handle
+            w.job[letter] = w.open_job(letter, f"open-{letter}")
+        yield w
 
 
 # ---- how to call each operation on a company's objects -----------------------------------------------

@@ -55,8 +55,8 @@ def test_two_crop_blocks_are_refused():
 
 def test_options_not_yet_applied_are_listed():
     job = UploadPostJob.model_validate({**REQUIRED, "createMask": True, "emailSetting": "All",
-                                        "inDesignOptions": {"process": "x"}, "xmpKeywords": "a,b"})
-    assert options_not_yet_applied(job) == ["inDesignOptions"]  # emailSetting: sent at job end (#6)
+                                        "mediaOptions": {"generateThumbnail": True}, "xmpKeywords": "a,b"})
+    assert options_not_yet_applied(job) == ["mediaOptions"]  # emailSetting: sent at job end (#6)
     assert options_not_yet_applied(UploadPostJob.model_validate(REQUIRED)) == []
     undocumented = UploadPostJob.model_validate({**REQUIRED, "preserveSmartCrop": False, "imsOrg": "x@AdobeOrg",
                                                  "metadataOptions": {"updateArray": []}})

@@ -227,7 +227,8 @@ class JobStore:
     def create_job(self, job: Job, rows: list[LogEntry]) -> bool:
         """Create the job and claim its name in the company; False when the name is taken."""
         guard = {"pk": f"C#{job.company_handle}", "sk": f"JN#{job.name}", "job_handle": job.job_handle}
-        items = [{"Put": {"TableName": self.table_name, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}}
+        new = "attribute_not_exists(pk)"
+        items = [{"Put": {"TableName": self.table_name, "Item": item, "ConditionExpression": new}}
                  for item in (guard, _clean(self._job_item(job)))]
         items += [self._log_put(job.job_handle, row) for row in rows]
         try:

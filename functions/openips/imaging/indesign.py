@@ -15,9 +15,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import mmap
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+
+from openips.imaging import vips
+from openips.imaging.pdf import PageRefusedError, RenderedPage
 
 # The GUID every InDesign document (and template) starts with.
 INDESIGN_MAGIC = bytes.fromhex("0606EDF5D81D46E5BD31EFE7FE74B71D")
@@ -123,3 +128,44 @@ def _preview(item: ET.Element, number: int, found: Previews) -> PagePreview | No
 
 def _int(value: str | None) -> int | None:
     return int(value) if value and value.isdigit() else None
+
+
+class InDesignDocument:
+    """An InDesign file's page previews, offered like ``pdf.PdfDocument`` pages (services.documents)."""
+
+    encrypted = False
+
+    def __init__(self, path: str) -> None:
+        self.previews = page_previews(path)
+        self.page_count = len(self.previews.pages)
+        self.active_content: list[str] = []
+
+    def words(self, index: int) -> list[str]:
+        return []  # the previews are pictures; the text stays in the master
+
+    def render(self, index: int, out_path: str, *, max_pixels: int, **_: object) -> RenderedPage:
+        """Page ``index``'s preview as a file the raster pipeline reads (no resolution to choose)."""
+        preview = self.previews.pages[index]
+        try:
+            header = vips.Image.new_from_buffer(preview.jpeg, "", access="sequential")
+            width, height = header.width, header.height
+        except vips.VipsError as exc:
+            raise PageRefusedError(f"the preview of page {preview.page} is not a readable JPEG "
+                                   f"({vips.error_summary(exc)})") from exc
+        if width * height > max_pixels:
+            raise PageRefusedError(f"the preview of page {preview.page} has {width}×{height} pixels, "
+                                   f"more than the limit of {max_pixels}")
+        with open(out_path, "wb") as fh:
+            fh.write(preview.jpeg)
+        return RenderedPage(out_path, width, height, [], [f"page {preview.page}: the preview InDesign stored in "
+                                                          f"the file ({width}×{height})"], [])
+
+
+@contextlib.contextmanager
+def open_document(path: str) -> Iterator[InDesignDocument]:
+    yield InDesignDocument(path)
+
+
+def is_indesign_file(path: str) -> bool:
+    with open(path, "rb") as fh:
+        return is_indesign(fh.read(len(INDESIGN_MAGIC)))

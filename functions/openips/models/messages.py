@@ -199,6 +199,14 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "Notifications re-sent on request of {who}",
         "ko": "{who}의 요청으로 알림을 다시 보냈습니다",
     },
+    "indesign.no_previews": {
+        "en": "{path} holds no page previews in its XMP; only the master was stored",
+        "ko": "{path}의 XMP에 페이지 미리 보기가 없어 마스터 파일만 저장했습니다",
+    },
+    "indesign.preview_problem": {
+        "en": "{path}: {problem}",
+        "ko": "{path}: {problem}",
+    },
     "job.end": {
         "en": ("Upload job {job} ended ({reason}): {received} files, {success} new, {update} updated, "
                "{duplicate} duplicates skipped, {error} errors{cancelled}, {warning} with warnings{missing}"),

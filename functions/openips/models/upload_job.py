@@ -331,7 +331,7 @@ class UploadPostJob(IpsModel):
 NOT_YET_APPLIED: tuple[str, ...] = (
     "autoSmartCropOptionsArray", "photoshopOptions",
     "cssOptions",
-    "mediaOptions", "inDesignOptions",
+    "mediaOptions",
     "audioCaptionsMetadata", "sourceVideoAssetHandle",
     # Undocumented elements (spec §4 #4, #27, #29–#33): stored and echoed (secrets excepted).
     "synchronizationComplete", "excludeMasterVideoFromAVS", "jwtToken", "imsOrg", "apikey",

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal
 
-from openips.imaging import pdf
+from openips.imaging import indesign, pdf
 from openips.models import errors
 from openips.models.domain import Asset, Company, FileClaim, ImageMapArea, Job, LogAux, LogEntry, LogType
 from openips.models.events import IncomingObject
@@ -38,16 +38,19 @@ from openips.services import naming, processing
 from openips.services.deps import Deps
 from openips.services.options import processing_options
 
-DocumentKind = Literal["pdf", "illustrator", "illustrator-ps"]
+DocumentKind = Literal["pdf", "illustrator", "illustrator-ps", "indesign"]
 
 DEFAULT_PPI = 150.0  # spec §5.8 (UI)
 THUMBNAIL_LONG_SIDE = 256  # pdfOptions.process Thumbnail: each page's long side, in pixels
 MAX_PAGES = pdf.MAX_PAGES
-FILE_TYPES = {"Pdf": "Pdf", "Illustrator": "NoType"}  # Job Log File Types of the file's own row
+FILE_TYPES = {"Pdf": "Pdf", "Illustrator": "NoType", "InDesign": "NoType"}  # Job Log File Types of its own row
+ASSET_TYPES = {"pdf": "Pdf", "indesign": "InDesign"}  # else Illustrator
 
 
 def document_kind(source: str, extension: str) -> DocumentKind | None:
-    """What the file is by content; None when it is neither a PDF nor a PostScript-based ``.ai``."""
+    """What the file is by content; None when it is no PDF, PostScript-based ``.ai`` or InDesign file."""
+    if indesign.is_indesign_file(source):
+        return "indesign"
     sniffed = pdf.sniff(source)
     if sniffed == "pdf":
         return "illustrator" if extension == "ai" else "pdf"
@@ -78,6 +81,12 @@ def plan_for(job: Job, kind: DocumentKind) -> Plan:
                     long_side=THUMBNAIL_LONG_SIDE if process == "Thumbnail" else None,
                     colorspace=p.colorspace or "Auto", alpha=False, catalog=p.pdf_catalog is not False,
                     words=bool(p.extract_search_words), links=bool(p.extract_links))
+    if kind == "indesign":
+        # inDesignOptions.process has no published values: "None" stores the file only, and
+        # anything else (or nothing) extracts the page previews (docs/formats.md).
+        skip = job.options.in_design_options is not None and job.options.in_design_options.process == "None"
+        return Plan(process="None" if skip else "Rasterize", ppi=DEFAULT_PPI, long_side=None, colorspace="Auto",
+                    alpha=False, catalog=False, words=False, links=False)
     a = job.options.illustrator_options or IllustratorOptions()
     return Plan(process=a.process or "Rasterize", ppi=a.resolution or DEFAULT_PPI, long_side=None,
                 colorspace=a.colorspace or "Auto", alpha=bool(a.alpha), catalog=False, words=False, links=False)
@@ -106,7 +115,7 @@ def ingest(deps: Deps, job: Job, company: Company, claim: FileClaim, obj: Incomi
            target: naming.TargetPath, source: str, size: int, tmp: str, kind: DocumentKind, now: datetime,
            projects: list[str], gone: list[str]) -> processing.FileResult:
     """The whole document: its asset, its pages, its catalog, and every log row."""
-    asset_type = "Pdf" if kind == "pdf" else "Illustrator"
+    asset_type = ASSET_TYPES.get(kind, "Illustrator")
     plan = plan_for(job, kind)
     run = _Run(deps, job, company, claim, target, now, projects, tmp, plan)
     aux: list[LogAux] = []
@@ -114,8 +123,9 @@ def ingest(deps: Deps, job: Job, company: Company, claim: FileClaim, obj: Incomi
         aux.append(_aux(now, "illustrator.not_rasterised", path=target.path))
         content = processing.Content(type=asset_type, summary="Illustrator file (PostScript-based), master stored")
         return _finish(run, obj, source, size, content, aux, gone, None)
+    opener = indesign.open_document if kind == "indesign" else pdf.open_document
     try:
-        with pdf.open_document(source) as document:
+        with opener(source) as document:
             return _ingest_document(run, obj, source, size, document, asset_type, aux, gone)
     except errors.FileRejectedError as exc:
         if plan.process != "None" or not exc.code.startswith("pdf."):
@@ -136,6 +146,14 @@ def _ingest_document(run: _Run, obj: IncomingObject, source: str, size: int, doc
     if document.page_count > MAX_PAGES and plan.process != "None":
         aux.append(_aux(now, "pdf.page_limit", path=target.path, count=document.page_count, limit=MAX_PAGES))
     notes = ["encrypted with permissions only: it opens without a password"] if document.encrypted else []
+    if asset_type == "InDesign":
+        previews = document.previews
+        aux += [_aux(now, "indesign.preview_problem", path=target.path, problem=p) for p in previews.problems]
+        if not previews.pages and plan.process != "None":
+            aux.append(_aux(now, "indesign.no_previews", path=target.path))
+        if previews.more_pages:
+            aux.append(_aux(now, "pdf.page_limit", path=target.path, count=len(previews.pages) + previews.more_pages,
+                            limit=MAX_PAGES))
 
     page_words: list[list[str]] = []
     all_words = WordSet()
@@ -151,7 +169,7 @@ def _ingest_document(run: _Run, obj: IncomingObject, source: str, size: int, doc
         if all_words.full:
             aux.append(_aux(now, "pdf.words_truncated", path=target.path, count=len(all_words.words)))
 
-    label = "PDF" if asset_type == "Pdf" else "Illustrator (PDF-compatible)"
+    label = {"Pdf": "PDF", "InDesign": "InDesign document"}.get(asset_type, "Illustrator (PDF-compatible)")
     content = processing.Content(type=asset_type, summary=f"{label}, {_pages(document.page_count)}",
                                  notes=tuple(notes))
     return _finish(run, obj, source, size, content, aux, gone, (document, considered, page_words, all_words))
@@ -209,6 +227,8 @@ def _render_pages(run: _Run, document: pdf.PdfDocument, considered: int, page_wo
     cmyk_profile = _cmyk_profile(run) if plan.colorspace == "Cmyk" else None
     for index in range(considered):
         _render_page(run, document, index, page_words[index] if plan.words else [], cmyk_profile)
+    if run.parent is not None and run.parent.type == "InDesign":
+        return f", {len(run.page_handles)} of {considered} page previews extracted"
     how = (f"long side {THUMBNAIL_LONG_SIDE} px (Thumbnail)" if plan.long_side else f"{plan.ppi:g} ppi")
     return f", {len(run.page_handles)} of {considered} pages rendered at {how}"
 

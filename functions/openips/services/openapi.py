@@ -106,8 +106,8 @@ QUERY_PARAMETERS: dict[str, tuple[dict, ...]] = {
     "getAutoCropRect": (
         _query("type", "Color (trim the corner's colour) or Transparent",
                {"type": "string", "enum": ["Color", "Transparent"]}) | {"required": True},
-        _query("corner", "With Color: the corner whose colour is trimmed (default UpperLeft)", {"type": "string", "enum": [
-            "UpperLeft", "BottomLeft", "UpperRight", "BottomRight"]}),
+        _query("corner", "With Color: the corner whose colour is trimmed (default UpperLeft)",
+               {"type": "string", "enum": ["UpperLeft", "BottomLeft", "UpperRight", "BottomRight"]}),
         _query("tolerance", "0 (exact) to 1 (widest); default 0", {"type": "number", "minimum": 0, "maximum": 1}),
     ),
     "getSetPresets": (_COMPANY,),
