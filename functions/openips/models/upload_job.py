@@ -329,7 +329,7 @@ class UploadPostJob(IpsModel):
 # Elements this version validates and stores but whose processing is not built yet.
 # A job that sets one gets an UploadWarning row saying so (never a silent skip).
 NOT_YET_APPLIED: tuple[str, ...] = (
-    "autoSmartCropOptionsArray", "photoshopOptions",
+    "autoSmartCropOptionsArray",
     "cssOptions",
     "mediaOptions",
     "audioCaptionsMetadata", "sourceVideoAssetHandle",
@@ -342,4 +342,8 @@ NOT_YET_APPLIED: tuple[str, ...] = (
 def options_not_yet_applied(job: UploadPostJob) -> list[str]:
     """Wire names of the options set on ``job`` that this version does not apply yet."""
     dumped = job.model_dump(by_alias=True, exclude_none=True)
-    return [name for name in NOT_YET_APPLIED if name in dumped]
+    names = [name for name in NOT_YET_APPLIED if name in dumped]
+    psd = job.photoshop_options
+    if psd is not None and (psd.process == "MaintainLayers" or psd.layer_options is not None):
+        names.append("photoshopOptions")  # flattening (process None) is built; layers are not yet
+    return names

@@ -31,6 +31,7 @@ import zipfile
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+from openips.imaging import photoshop
 from openips.imaging.optimize import optimize
 from openips.imaging.pipeline import StepContext
 from openips.models import errors
@@ -251,6 +252,8 @@ def _ingest(deps: Deps, job: Job, company: Company | None, claim: FileClaim, obj
             content = Content(type="Zip", summary=f"{archives.KIND_LABELS[kind]} archive, stored whole")
         elif target.extension in ICC_EXTENSIONS:
             content = _profile_content(source, size)
+        elif photoshop.is_psd_file(source):  # PSD (docs/formats.md#photoshop-files-photoshopoptions)
+            content = _photoshop_content(deps, job, company, target, source, tmp, replacing)
         elif postscript.is_postscript(source, target.extension):  # EPS, PS (docs/formats-postscript.md)
             content = _postscript_content(deps, job, company, target, source, tmp, replacing)
         else:
@@ -379,6 +382,24 @@ def _postscript_content(deps: Deps, job: Job, company: Company, target: naming.T
     raster = _image_content(deps, job, company, target, prepared.raster_path, tmp, replacing)
     return replace(raster, summary=postscript.rasterised_summary(prepared, raster.summary),
                    notes=prepared.notes + raster.notes, warnings=prepared.warnings + raster.warnings)
+
+
+def _photoshop_content(deps: Deps, job: Job, company: Company, target: naming.TargetPath,
+                       source: str, tmp: str, replacing: Asset | None) -> Content:
+    """A PSD is an ``Image`` asset: the master is the PSD, the pyramid TIFF its flattened image."""
+    flat = photoshop.flatten(source, os.path.join(tmp, "flattened.tif"), max_pixels=deps.settings.max_image_pixels)
+    raster = _image_content(deps, job, company, target, flat.path, tmp, replacing)
+    header = flat.header
+    how = "composed from its layers (the file holds no composite)" if flat.from_layers else "its stored composite"
+    notes = (f"Photoshop {header.mode} {header.depth}-bit document, {header.width}×{header.height}; "
+             f"flattened image: {how}",)
+    warnings: tuple[str, ...] = ()
+    options = job.options.photoshop_options
+    if options is not None and options.process == "MaintainLayers":
+        warnings = (f"photoshopOptions MaintainLayers: layer assets are not built yet; the flattened image "
+                    f"was stored ({flat.layer_count} layers in the file)",)
+    return replace(raster, summary=f"Photoshop document, {raster.summary}", notes=notes + raster.notes,
+                   warnings=warnings + raster.warnings)
 
 
 def _duplicate(deps: Deps, claim: FileClaim, target: naming.TargetPath, now: datetime,
