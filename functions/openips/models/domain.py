@@ -149,6 +149,11 @@ class LogAux(BaseModel):
     message_id: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
 
+    @classmethod
+    def warning(cls, message_id: str, params: dict[str, Any], date_created: datetime) -> LogAux:
+        return cls(log_type=LogType.UPLOAD_WARNING, date_created=date_created, message_id=message_id, params=params,
+                   log_message=render(message_id, params))
+
     def text(self, locale: str | None) -> str:
         return render(self.message_id, self.params, locale) if self.message_id in MESSAGES else self.log_message
 

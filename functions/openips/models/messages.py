@@ -11,7 +11,7 @@ Languages: English and Korean; any other locale falls back to English, per messa
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 DEFAULT_LANGUAGE = "en"
@@ -237,6 +237,11 @@ def language_of(locale: str | None) -> str:
 def message(message_id: str, **params: Any) -> dict[str, Any]:
     """A message reference, usable as a parameter of another message."""
     return {"id": message_id, "params": params}
+
+
+def details(notes: Sequence[str]) -> dict[str, Any] | str:
+    """The ``{details}`` of a file's row: its notes, or nothing."""
+    return message("file.details", text="; ".join(n.rstrip(".") for n in notes)) if notes else ""
 
 
 def render(message_id: str, params: Mapping[str, Any], locale: str | None = None) -> str:

@@ -31,7 +31,7 @@ from openips.imaging import indesign, pdf
 from openips.models import errors
 from openips.models.domain import Asset, Company, FileClaim, ImageMapArea, Job, LogAux, LogEntry, LogType
 from openips.models.events import IncomingObject
-from openips.models.messages import message, render
+from openips.models.messages import details
 from openips.models.upload_job import IllustratorOptions, PdfOptions
 from openips.models.words import WordSet
 from openips.services import naming, processing
@@ -179,10 +179,10 @@ def _finish(run: _Run, obj: IncomingObject, source: str, size: int, content: pro
             aux: list[LogAux], gone: list[str], opened: tuple | None) -> processing.FileResult:
     """Decide and store the document's own asset, then its pages and catalog; build the rows."""
     deps, job, company, claim, target, now = run.deps, run.job, run.company, run.claim, run.target, run.now
-    content = processing._with_job_metadata(job, content, run.projects, gone)
-    outcome, asset = processing._decide_asset(deps, job, company, claim, target, content, size, now, run.projects)
+    content = processing.with_job_metadata(job, content, run.projects, gone)
+    outcome, asset = processing.decide_asset(deps, job, company, claim, target, content, size, now, run.projects)
     if outcome == "DuplicateSkipped":
-        return processing._duplicate(deps, claim, target, now, size)
+        return processing.duplicate_result(deps, claim, target, now, size)
     assert asset is not None
     deps.storage.copy(obj.bucket, obj.key, deps.settings.assets_bucket, asset.master_key)
     old_words = list(asset.search_words)
@@ -208,9 +208,8 @@ def _finish(run: _Run, obj: IncomingObject, source: str, size: int, content: pro
     deps.store.link_project_assets(run.projects, final.asset_handle)
 
     created = outcome == "UploadSuccess"
-    details = message("file.details", text="; ".join(n.rstrip(".") for n in content.notes)) if content.notes else ""
     aux = aux + [_aux(now, "file.warning", path=target.path, warning=w) for w in content.warnings]
-    params = {"path": target.path, "asset": final.name, "summary": summary, "details": details}
+    params = {"path": target.path, "asset": final.name, "summary": summary, "details": details(content.notes)}
     row = LogEntry.localised(LogType.UPLOAD_SUCCESS if created else LogType.FILE_UPDATED,
                              "file.created" if created else "file.updated", params, now,
                              asset_name=final.name, asset_type=FILE_TYPES[final.type],
@@ -256,7 +255,7 @@ def _render_page(run: _Run, document: pdf.PdfDocument, index: int, words: list[s
                                    colorspace=plan.colorspace, alpha=plan.alpha,
                                    max_pixels=deps.settings.max_image_pixels, links=plan.links,
                                    cmyk_profile=cmyk_profile)
-        content = processing._image_content(deps, job, company, page_target, rendered.path, run.tmp, replacing)
+        content = processing.image_content(deps, job, company, page_target, rendered.path, run.tmp, replacing)
     except errors.FileRejectedError as exc:
         run.warned = True
         run.rows.append(_page_row(run, "pdf.page_refused", page_no, LogType.UPLOAD_ERROR,
@@ -298,11 +297,10 @@ def _render_page(run: _Run, document: pdf.PdfDocument, index: int, words: list[s
     if content.warnings:
         run.warned = True
     created = outcome == "UploadSuccess"
-    details = message("file.details", text="; ".join(n.rstrip(".") for n in content.notes)) if content.notes else ""
     aux = [_aux(now, "file.warning", path=f"{target.path} page {page_no}", warning=w) for w in content.warnings]
     run.rows.append(_page_row(run, "pdf.page_created" if created else "pdf.page_updated", page_no,
                               LogType.UPLOAD_SUCCESS if created else LogType.FILE_UPDATED,
-                              asset=page.name, summary=content.summary, details=details, aux=aux,
+                              asset=page.name, summary=content.summary, details=details(content.notes), aux=aux,
                               asset_name=page.name, asset_handle=page.asset_handle,
                               asset_type="Thumbnail" if plan.process == "Thumbnail" else "MasterImage"))
 
@@ -344,7 +342,7 @@ def _is_ours(existing: Asset, parent: Asset, claim: FileClaim) -> bool:
 
 def _decide_derived(run: _Run, target: naming.TargetPath, content: processing.Content, size: int,
                     finish: Callable[[Asset], Asset]) -> tuple[str, Asset | None, bool]:
-    """A page's or catalog's asset: the upload rules of spec §9.2 (``_decide_asset``), plus its own.
+    """A page's or catalog's asset: the upload rules of spec §9.2 (``decide_asset``), plus its own.
 
     Returns (outcome, asset, whether the asset already existed). An asset of the same name that
     belongs to this document (or to an earlier attempt of this file) is always updated; any
@@ -358,7 +356,7 @@ def _decide_derived(run: _Run, target: naming.TargetPath, content: processing.Co
         name = naming.suffixed(target.asset_name, n)
         existing = deps.store.find_asset_by_name(company.company_handle, name)
         if existing is None:
-            asset = finish(processing._new_asset(job, company, target, name, content, size, claim, now, run.projects))
+            asset = finish(processing.new_asset(job, company, target, name, content, size, claim, now, run.projects))
             if deps.store.create_asset(asset):
                 return "UploadSuccess", asset, False
             continue  # taken meanwhile: look again
@@ -366,7 +364,7 @@ def _decide_derived(run: _Run, target: naming.TargetPath, content: processing.Co
                 job.options.overwrite and naming.overwrite_matches(company.overwrite_mode, existing, target)):
             # Created by an earlier attempt of this same file: still a creation in the log.
             retried = existing.last_claim == claim.claim_id and existing.created == existing.updated
-            updated = processing._updated(existing, job, company, target, content, size, claim, now,
+            updated = processing.updated_asset(existing, job, company, target, content, size, claim, now,
                                           "FileUpdated", run.projects)
             return ("UploadSuccess" if retried else "FileUpdated"), finish(updated), True
         if not job.options.overwrite:
@@ -413,8 +411,7 @@ def _page_row(run: _Run, message_id: str, page_no: int, log_type: LogType, *, co
 
 
 def _aux(now: datetime, message_id: str, **params: object) -> LogAux:
-    return LogAux(log_type=LogType.UPLOAD_WARNING, date_created=now, message_id=message_id, params=params,
-                  log_message=render(message_id, params))
+    return LogAux.warning(message_id, params, now)
 
 
 def _pages(count: int) -> str:

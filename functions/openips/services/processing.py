@@ -51,7 +51,7 @@ from openips.models.domain import (
 from openips.models.events import IncomingObject, S3Notification
 from openips.models.keywords import merge_keywords, parse_xmp_keywords
 from openips.models.metadata import apply_updates
-from openips.models.messages import message, render
+from openips.models.messages import details, message
 from openips.models.processing import CropRect
 from openips.observability import logger
 from openips.services import archives, documents, naming, postscript
@@ -227,10 +227,10 @@ def _ingest(deps: Deps, job: Job, company: Company | None, claim: FileClaim, obj
 
     # One look at the name before any download: a skipped duplicate is never decoded, and the
     # asset this upload will most likely replace gives preserveCrop its crop. The real
-    # decision (conditional writes) is taken after optimizing, in _decide_asset.
+    # decision (conditional writes) is taken after optimizing, in decide_asset.
     existing = deps.store.find_asset_by_name(company.company_handle, target.asset_name)
     if claim.outcome is None and existing is not None and not job.options.overwrite:
-        return _duplicate(deps, claim, target, now, obj.size)
+        return duplicate_result(deps, claim, target, now, obj.size)
     projects, gone = live_projects(deps, company.company_handle, job.options.project_handle_array)
     replacing = existing if (existing is not None and job.options.overwrite and naming.overwrite_matches(
         company.overwrite_mode, existing, target)) else None
@@ -257,11 +257,11 @@ def _ingest(deps: Deps, job: Job, company: Company | None, claim: FileClaim, obj
         elif postscript.is_postscript(source, target.extension):  # EPS, PS (docs/formats-postscript.md)
             content = _postscript_content(deps, job, company, target, source, tmp, replacing)
         else:
-            content = _image_content(deps, job, company, target, source, tmp, replacing)
-        content = _with_job_metadata(job, content, projects, gone)
-        outcome, asset = _decide_asset(deps, job, company, claim, target, content, size, now, projects)
+            content = image_content(deps, job, company, target, source, tmp, replacing)
+        content = with_job_metadata(job, content, projects, gone)
+        outcome, asset = decide_asset(deps, job, company, claim, target, content, size, now, projects)
         if outcome == "DuplicateSkipped":
-            return _duplicate(deps, claim, target, now, size)
+            return duplicate_result(deps, claim, target, now, size)
         assert asset is not None
         bucket = deps.settings.assets_bucket
         deps.storage.copy(obj.bucket, obj.key, bucket, asset.master_key)
@@ -276,12 +276,9 @@ def _ingest(deps: Deps, job: Job, company: Company | None, claim: FileClaim, obj
     created = outcome == "UploadSuccess"
     # Every colour and crop decision goes in the row, so nothing changes silently; each
     # warning is an auxArray entry of the same row (spec §8.7: one row per file).
-    details = message("file.details", text="; ".join(n.rstrip(".") for n in content.notes)) if content.notes else ""
-    params = {"path": target.path, "asset": asset.name, "summary": content.summary, "details": details}
-    aux = [LogAux(log_type=LogType.UPLOAD_WARNING, date_created=now, message_id="file.warning",
-                  params={"path": target.path, "warning": warning},
-                  log_message=render("file.warning", {"path": target.path, "warning": warning}))
-           for warning in content.warnings]
+    params = {"path": target.path, "asset": asset.name, "summary": content.summary,
+              "details": details(content.notes)}
+    aux = [LogAux.warning("file.warning", {"path": target.path, "warning": w}, now) for w in content.warnings]
     rows = [LogEntry.localised(LogType.UPLOAD_SUCCESS if created else LogType.FILE_UPDATED,
                                "file.created" if created else "file.updated", params, now,
                                asset_name=asset.name, asset_type=LOG_FILE_TYPES[content.type],
@@ -352,7 +349,7 @@ def _profile_content(source: str, size: int) -> Content:
     return Content(type="IccProfile", summary=f"ICC profile, {size} bytes")
 
 
-def _image_content(deps: Deps, job: Job, company: Company, target: naming.TargetPath,
+def image_content(deps: Deps, job: Job, company: Company, target: naming.TargetPath,
                    source: str, tmp: str, replacing: Asset | None) -> Content:
     try:
         options = processing_options(deps, company, job.options, replacing)
@@ -379,7 +376,7 @@ def _postscript_content(deps: Deps, job: Job, company: Company, target: naming.T
                                   max_pixels=deps.settings.max_image_pixels)
     if prepared.raster_path is None:
         return Content(type=prepared.type, summary=prepared.summary, warnings=prepared.warnings)
-    raster = _image_content(deps, job, company, target, prepared.raster_path, tmp, replacing)
+    raster = image_content(deps, job, company, target, prepared.raster_path, tmp, replacing)
     return replace(raster, summary=postscript.rasterised_summary(prepared, raster.summary),
                    notes=prepared.notes + raster.notes, warnings=prepared.warnings + raster.warnings)
 
@@ -388,7 +385,7 @@ def _photoshop_content(deps: Deps, job: Job, company: Company, target: naming.Ta
                        source: str, tmp: str, replacing: Asset | None) -> Content:
     """A PSD is an ``Image`` asset: the master is the PSD, the pyramid TIFF its flattened image."""
     flat = photoshop.flatten(source, os.path.join(tmp, "flattened.tif"), max_pixels=deps.settings.max_image_pixels)
-    raster = _image_content(deps, job, company, target, flat.path, tmp, replacing)
+    raster = image_content(deps, job, company, target, flat.path, tmp, replacing)
     header = flat.header
     how = "composed from its layers (the file holds no composite)" if flat.from_layers else "its stored composite"
     notes = (f"Photoshop {header.mode} {header.depth}-bit document, {header.width}×{header.height}; "
@@ -402,7 +399,7 @@ def _photoshop_content(deps: Deps, job: Job, company: Company, target: naming.Ta
                    warnings=warnings + raster.warnings)
 
 
-def _duplicate(deps: Deps, claim: FileClaim, target: naming.TargetPath, now: datetime,
+def duplicate_result(deps: Deps, claim: FileClaim, target: naming.TargetPath, now: datetime,
                size: int) -> FileResult:
     deps.store.record_decision(claim, "DuplicateSkipped", None)
     row = LogEntry.localised(LogType.DUPLICATE_SKIPPED, "file.duplicate",
@@ -411,7 +408,7 @@ def _duplicate(deps: Deps, claim: FileClaim, target: naming.TargetPath, now: dat
     return FileResult("DuplicateSkipped", [row], {"duplicate": 1, "total_size": size})
 
 
-def _decide_asset(deps: Deps, job: Job, company: Company, claim: FileClaim,
+def decide_asset(deps: Deps, job: Job, company: Company, claim: FileClaim,
                   target: naming.TargetPath, content: Content, size: int,
                   now: datetime, projects: list[str]) -> tuple[str, Asset | None]:
     """New asset, update of an existing one, or duplicate (spec §9.2); idempotent per claim."""
@@ -421,7 +418,7 @@ def _decide_asset(deps: Deps, job: Job, company: Company, claim: FileClaim,
         existing = deps.store.get_asset(claim.asset_handle or "")
         if existing is None:
             raise errors.TransientError("asset of a previous attempt is missing")
-        return claim.outcome, _updated(existing, job, company, target, content, size, claim, now, claim.outcome,
+        return claim.outcome, updated_asset(existing, job, company, target, content, size, claim, now, claim.outcome,
                                        projects)
 
     n = 0
@@ -429,7 +426,7 @@ def _decide_asset(deps: Deps, job: Job, company: Company, claim: FileClaim,
         name = naming.suffixed(target.asset_name, n)
         existing = deps.store.find_asset_by_name(company.company_handle, name)
         if existing is None:
-            asset = _new_asset(job, company, target, name, content, size, claim, now, projects)
+            asset = new_asset(job, company, target, name, content, size, claim, now, projects)
             if deps.store.create_asset(asset):
                 deps.store.record_decision(claim, "UploadSuccess", asset.asset_handle)
                 return "UploadSuccess", asset
@@ -439,7 +436,7 @@ def _decide_asset(deps: Deps, job: Job, company: Company, claim: FileClaim,
             return "DuplicateSkipped", None
         if naming.overwrite_matches(company.overwrite_mode, existing, target):
             deps.store.record_decision(claim, "FileUpdated", existing.asset_handle)
-            return "FileUpdated", _updated(existing, job, company, target, content, size, claim,
+            return "FileUpdated", updated_asset(existing, job, company, target, content, size, claim,
                                            now, "FileUpdated", projects)
         n += 1
     raise errors.FileRejectedError(f"no free asset ID for {target.asset_name} (tried -1 to -{naming.MAX_SUFFIX})",
@@ -454,7 +451,7 @@ def _asset_files(company_handle: str, asset_handle: str, content: Content) -> di
             "mask_key": f"{base}/mask.tif" if content.mask_path else None}
 
 
-def _new_asset(job: Job, company: Company, target: naming.TargetPath, name: str,
+def new_asset(job: Job, company: Company, target: naming.TargetPath, name: str,
                content: Content, size: int, claim: FileClaim, now: datetime, projects: list[str]) -> Asset:
     handle = new_handle("a")
     state: PublishState = "MarkedForPublish" if job.options.ready_for_publish else "NotMarkedForPublish"
@@ -474,7 +471,7 @@ def _job_metadata(job: Job, current: dict) -> dict:
     return apply_updates(current, updates or [])
 
 
-def _with_job_metadata(job: Job, content: Content, projects: list[str], gone: list[str]) -> Content:
+def with_job_metadata(job: Job, content: Content, projects: list[str], gone: list[str]) -> Content:
     """The job-wide additions to the file's log row: metadata fields, projects."""
     notes, warnings = list(content.notes), list(content.warnings)
     updates = job.options.metadata_options.update_array if job.options.metadata_options else None
@@ -492,7 +489,7 @@ def _job_keywords(job: Job) -> list[str]:
     return parse_xmp_keywords(job.options.xmp_keywords or "")
 
 
-def _updated(existing: Asset, job: Job, company: Company, target: naming.TargetPath,
+def updated_asset(existing: Asset, job: Job, company: Company, target: naming.TargetPath,
              content: Content, size: int, claim: FileClaim, now: datetime,
              outcome: str, projects: list[str]) -> Asset:
     if outcome == "UploadSuccess":  # retry of a creation: the record is already ours
