@@ -12,6 +12,7 @@ import boto3
 import pytest
 
 from tests.integration.test_job_control import process_one
+from tests.integration.test_options import asset
 from tests.integration.test_processing import _aws_event_for, jpeg, rows, upload_and_end
 
 pyvips = pytest.importorskip("pyvips")
@@ -44,10 +45,6 @@ def keys(stack, bucket: str, prefix: str) -> list[str]:
     listed = boto3.client("s3").list_objects_v2(Bucket=stack.resources.names[bucket], Prefix=prefix)
     return sorted(o["Key"] for o in listed.get("Contents", []))
 
-
-def asset(stack, name: str) -> dict:
-    [found] = stack.call("GET", "/v1/assets", query={"name": name}).body["assetArray"]
-    return found
 
 
 def test_without_uncompress_an_archive_is_one_zip_asset(stack):

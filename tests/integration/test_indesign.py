@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
-
 from openips.imaging.indesign import INDESIGN_MAGIC
+
 from tests.imaging.test_indesign import packet, page_item, preview_jpeg
+from tests.integration.test_options import asset
 from tests.integration.test_processing import rows, upload_and_end
 
 pyvips = pytest.importorskip("pyvips")
@@ -14,10 +15,6 @@ pyvips = pytest.importorskip("pyvips")
 def indd_bytes(*items: str) -> bytes:
     return INDESIGN_MAGIC + b"DOCUMENT" + bytes(2000) + packet(list(items)) + bytes(500)
 
-
-def asset(stack, name: str) -> dict:
-    [found] = stack.call("GET", "/v1/assets", query={"name": name}).body["assetArray"]
-    return found
 
 
 def test_page_previews_become_page_images_of_the_indesign_asset(stack):

@@ -9,15 +9,12 @@ import pytest
 
 pyvips = pytest.importorskip("pyvips")
 
+from tests.integration.test_options import asset  # noqa: E402
 from tests.integration.test_processing import jpeg, rows, upload_and_end  # noqa: E402
 
 RDF = "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}"
 DC = "{http://purl.org/dc/elements/1.1/}"
 
-
-def asset(stack, name: str) -> dict:
-    (found,) = stack.call("GET", "/v1/assets", query={"name": name}).body["assetArray"]
-    return found
 
 
 def tiff_subject(stack, entry: dict) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.integration.test_options import asset as asset_named
 from tests.integration.test_processing import jpeg, rows, upload_and_end
 
 pyvips = pytest.importorskip("pyvips")
@@ -18,10 +19,6 @@ METADATA = {"updateArray": [
     {"fieldHandle": "Colours", "addTagValueArray": ["green", "red"]},
 ]}
 
-
-def asset_named(stack, name: str) -> dict:
-    [found] = stack.call("GET", "/v1/assets", query={"name": name}).body["assetArray"]
-    return found
 
 
 def other_company_key(stack) -> tuple[str, str]:

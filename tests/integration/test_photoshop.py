@@ -6,14 +6,11 @@ import pytest
 import requests
 
 from tests.imaging.test_photoshop import patched, psd_bytes
+from tests.integration.test_options import asset
 from tests.integration.test_processing import rows, upload_and_end
 
 pyvips = pytest.importorskip("pyvips")
 
-
-def asset(stack, name: str) -> dict:
-    [found] = stack.call("GET", "/v1/assets", query={"name": name}).body["assetArray"]
-    return found
 
 
 def test_a_psd_becomes_an_image_whose_pyramid_tiff_is_its_flattened_image(stack):

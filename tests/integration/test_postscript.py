@@ -6,14 +6,11 @@ import boto3
 import pytest
 
 from tests.eps_files import bomb_tiff, dos_eps, postscript, tiff_preview
+from tests.integration.test_options import asset
 from tests.integration.test_processing import jpeg, rows, upload_and_end
 
 pyvips = pytest.importorskip("pyvips")
 
-
-def asset(stack, name: str) -> dict:
-    [found] = stack.call("GET", "/v1/assets", query={"name": name}).body["assetArray"]
-    return found
 
 
 def optimized(stack, found: dict) -> pyvips.Image:
