@@ -8,11 +8,11 @@ PYTHON ?= $(shell PYENV_VERSION=3.12.1 python3.12 -c 'import sys; print(sys.exec
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test test-fast demo bench build sizes bootstrap-admin clean
+.PHONY: venv test test-fast demo bench build sizes ghostscript-layer bootstrap-admin clean
 
 venv: $(STAMP)
 
-$(STAMP): requirements-dev.txt functions/requirements.txt layers/imaging/requirements.txt pyproject.toml
+$(STAMP): requirements-dev.txt functions/requirements.txt layers/imaging/requirements.txt layers/media/requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
@@ -39,6 +39,15 @@ build:
 # Unzipped size of every function with its layers, against Lambda's 250 MB (exit 1 when over).
 sizes: build venv
 	$(PY) scripts/lambda_sizes.py
+
+# Opt-in Ghostscript layer (AGPL-3.0; built from source, about 5 minutes): build/ghostscript-layer-<arch>.zip,
+# to publish and pass as GhostscriptLayerArn (docs/deploy.md#ghostscript-layer-opt-in). LAYER_ARCH=x86_64|arm64.
+GS_LAYER := build/ghostscript-layer-$(or $(LAYER_ARCH),x86_64)
+ghostscript-layer:
+	$(MAKE) -f layers/ghostscript/Makefile build-GhostscriptLayer ARTIFACTS_DIR=$(CURDIR)/$(GS_LAYER)
+	rm -f $(GS_LAYER).zip
+	cd $(GS_LAYER) && zip -qr9 ../$(notdir $(GS_LAYER)).zip bin share
+	@echo "$(GS_LAYER).zip: $$(du -h $(GS_LAYER).zip | cut -f1) zipped"
 
 # Create the first IpsAdmin and print its API key once: make bootstrap-admin EMAIL=you@example.com [STACK=openips]
 bootstrap-admin: venv

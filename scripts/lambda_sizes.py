@@ -55,7 +55,9 @@ def measure(build_dir: Path) -> list[FunctionSize]:
         props = resource["Properties"]
         layers = {}
         for ref in props.get("Layers", []):
-            layer = ref["Ref"] if isinstance(ref, dict) else ref
+            layer = ref.get("Ref") if isinstance(ref, dict) else ref
+            if layer not in resources:  # an opt-in layer by ARN (GhostscriptLayerArn): not part of the build
+                continue
             layers[layer] = tree_bytes(build_dir / resources[layer]["Properties"]["ContentUri"])
         sizes.append(FunctionSize(name, tree_bytes(build_dir / props["CodeUri"]), layers))
     return sizes

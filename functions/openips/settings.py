@@ -14,6 +14,8 @@ class Settings(BaseModel, frozen=True):
     assets_bucket: str = Field(min_length=1)
     job_events_queue_url: str = ""
     process_queue_url: str = ""
+    # MediaFunction's queue: ProcessFileFunction hands video uploads to it (docs/formats-video.md).
+    media_queue_url: str = ""
     job_idle_timeout_seconds: int = Field(default=1800, gt=0)
     max_file_size_bytes: int = Field(default=5 * 1024**3, gt=0)
     max_image_pixels: int = Field(default=1_000_000_000, gt=0)
@@ -24,6 +26,11 @@ class Settings(BaseModel, frozen=True):
     # A file of a paused job goes back to ProcessQueue with this delay (SQS allows 0-900 s).
     paused_file_delay_seconds: int = Field(default=30, ge=0, le=900)
     vips_concurrency: int | None = None
+    # Ghostscript for EPS/PostScript (docs/formats-postscript.md): its path (empty: the opt-in
+    # layer's /opt/bin/gs, else gs on PATH) and the limits of each gs process it runs.
+    ghostscript_path: str = ""
+    ghostscript_timeout_seconds: float = Field(default=60.0, gt=0, le=600)
+    ghostscript_memory_mb: int = Field(default=1536, ge=64)
     # Set by the local stack only: the S3 endpoint that presigned URLs must point at.
     s3_public_endpoint: str | None = None
     # ---- notifications (docs/notifications.md) ----
@@ -47,6 +54,7 @@ _ENV = {
     "assets_bucket": "ASSETS_BUCKET",
     "job_events_queue_url": "JOB_EVENTS_QUEUE_URL",
     "process_queue_url": "PROCESS_QUEUE_URL",
+    "media_queue_url": "MEDIA_QUEUE_URL",
     "job_idle_timeout_seconds": "JOB_IDLE_TIMEOUT_SECONDS",
     "max_file_size_bytes": "MAX_FILE_SIZE_BYTES",
     "max_image_pixels": "MAX_IMAGE_PIXELS",
@@ -54,6 +62,9 @@ _ENV = {
     "missing_file_grace_seconds": "MISSING_FILE_GRACE_SECONDS",
     "paused_file_delay_seconds": "PAUSED_FILE_DELAY_SECONDS",
     "vips_concurrency": "VIPS_CONCURRENCY",
+    "ghostscript_path": "GHOSTSCRIPT_PATH",
+    "ghostscript_timeout_seconds": "GHOSTSCRIPT_TIMEOUT_SECONDS",
+    "ghostscript_memory_mb": "GHOSTSCRIPT_MEMORY_MB",
     "s3_public_endpoint": "OPENIPS_S3_PUBLIC_ENDPOINT",
     "notification_queue_url": "NOTIFICATION_QUEUE_URL",
     "sender_email": "SENDER_EMAIL",

@@ -115,18 +115,19 @@ class InProcessStack:
             AttributeNames=["All"]).get("Messages", [])
 
     def drain(self, rounds: int = 50) -> dict[str, list]:
-        """Feed queued messages to the processing and finalize handlers until both queues are empty.
+        """Feed queued messages to the processing (files, videos) and finalize handlers until the queues are empty.
 
         Messages a handler reports as failed stay in flight (as on AWS, until their
         visibility timeout); the result lists their IDs per queue.
         """
-        from openips.handlers import finalize_job, process_file
+        from openips.handlers import finalize_job, process_file, process_media
 
-        failures: dict[str, list] = {"ProcessQueue": [], "JobEventsQueue": []}
+        failures: dict[str, list] = {"ProcessQueue": [], "MediaQueue": [], "JobEventsQueue": []}
         sqs = boto3.client("sqs")
         for _ in range(rounds):
             moved = False
-            for queue, handler in (("ProcessQueue", process_file), ("JobEventsQueue", finalize_job)):
+            for queue, handler in (("ProcessQueue", process_file), ("MediaQueue", process_media),
+                                   ("JobEventsQueue", finalize_job)):
                 messages = self.receive(queue)
                 if not messages:
                     continue

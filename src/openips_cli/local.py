@@ -263,7 +263,8 @@ class LocalStack:
         self.lambdas = ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"))
         self.pool = ThreadPoolExecutor(max_workers=self.workers + 2, thread_name_prefix="poller")
         for mapping in sqs_mappings(self.template):
-            slots = self.workers if mapping.function == "ProcessFileFunction" else 1
+            # Files and videos (MediaFunction) run as many at a time as there are workers.
+            slots = self.workers if mapping.function in ("ProcessFileFunction", "MediaFunction") else 1
             poller = Poller(self, mapping, self.pool, slots)
             poller.start()
             self.threads.append(poller)

@@ -60,6 +60,7 @@ class Resources:
             "ASSETS_BUCKET": self.names["AssetsBucket"],
             "JOB_EVENTS_QUEUE_URL": self.names["JobEventsQueue"],
             "PROCESS_QUEUE_URL": self.names["ProcessQueue"],
+            "MEDIA_QUEUE_URL": self.names["MediaQueue"],
         }
         if "NotificationQueue" in self.names:
             env["NOTIFICATION_QUEUE_URL"] = self.names["NotificationQueue"]

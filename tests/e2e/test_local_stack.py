@@ -97,6 +97,23 @@ def test_upload_follow_log_and_download_with_the_client(local_stack, tmp_path):
     assert all(j["jobHandle"] != job for j in active["jobArray"])
 
 
+def test_a_video_goes_through_the_media_poller(local_stack, tmp_path):
+    """The local stack maps MediaQueue to MediaFunction from the template, like Lambda would."""
+    from tests.video_files import make_video
+
+    (tmp_path / "clip.mp4").write_bytes(make_video())
+    options = tmp_path / "o.json"
+    options.write_text(json.dumps({"overwrite": True, "readyForPublish": False, "createMask": False,
+                                   "emailSetting": "None"}))
+    result = run_cli(local_stack, "upload", str(tmp_path / "clip.mp4"), "--options", str(options), "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert (report["jobLog"]["fileSuccessCount"], report["jobLog"]["totalFileCount"]) == (1, 1)
+    listed = json.loads(run_cli(local_stack, "--json", "assets", "list", "--job", report["jobHandle"]).stdout)
+    [clip] = listed["assetArray"]
+    assert clip["type"] == "Video" and clip["video"]["videoCodec"] == "h264" and clip["files"]["optimized"]
+
+
 def test_no_wait_returns_the_job_handle_at_once(local_stack, tmp_path):
     (tmp_path / "a.jpg").write_bytes(jpeg())
     options = tmp_path / "o.json"

@@ -92,7 +92,7 @@ def test_an_archive_processed_before_the_job_closes_still_holds_the_job_open_for
     active = stack.call("GET", "/v1/jobs/active", query={"jobHandle": job}).body["jobArray"]
     assert [j["state"] for j in active] == ["Running"]  # two members still expected
     assert active[0]["taskProgressArray"][0]["numPending"] == 2
-    assert stack.drain() == {"ProcessQueue": [], "JobEventsQueue": []}
+    assert stack.drain() == {"ProcessQueue": [], "MediaQueue": [], "JobEventsQueue": []}
     log = stack.job_log(job)
     assert (log["logType"], log["fileSuccessCount"], log["fileErrorCount"]) == ("EndUpload", 3, 1)
     assert "(TAR.GZ archive) was extracted: 2 files" in rows(stack, job, "UploadSuccess")[0]["logMessage"]

@@ -75,6 +75,11 @@ def test_a_reupload_updates_the_pages_and_the_catalog_instead_of_duplicating_the
     assert (after["cat_1"]["width"], after["cat"]["pageCount"]) == (144, 2)
     assert after["cat"]["children"] == after["cat_catalog"]["children"] == [before["cat_1"], before["cat_2"]]
     assert stack.call("GET", "/v1/assets", query={"name": "cat_1-1"}).body["assetArray"] == []
+    # The third page is not part of the document any more: kept, no longer linked to it.
+    third = asset(stack, "cat_3")
+    assert third["parentHandle"] is None and third["files"]["optimized"] is not None
+    [row] = [r for r in rows(stack, job, "FileUpdated") if r["assetName"] == "cat"]
+    assert "page images of an earlier upload detached (kept): 1" in row["logMessage"]
 
 
 def test_search_words_are_found_per_company_and_links_become_image_maps(stack):
@@ -197,7 +202,8 @@ def test_page_limit_and_oversized_pages(stack, monkeypatch):
     # Page 2 at 2400 ppi would be 33333 × 33333 pixels: refused alone, page 1 is kept.
     huge = _two_sizes()
     job = upload_and_end(stack, {"mixed.pdf": huge}, pdfOptions={"resolution": 2400, "pdfCatalog": False})
-    [refused] = rows(stack, job, "UploadError")
+    assert rows(stack, job, "UploadError") == []  # IPS's own type for a page that could not be ripped
+    [refused] = rows(stack, job, "PdfRipError")
     assert refused["logMessage"].startswith("Page 2 of mixed.pdf was not rendered: page 2 would be 33333×33333")
     log = stack.job_log(job)
     assert (log["fileSuccessCount"], log["fileErrorCount"], log["fileWarningCount"]) == (1, 0, 1)

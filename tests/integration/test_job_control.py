@@ -104,7 +104,7 @@ def test_stop_lets_the_file_in_flight_finish_and_cancels_the_files_not_started(s
     state = active(stack, job)
     assert state["state"] == "Stopping" and "Stopping (stopJob)" in state["progressMessage"]
     assert state["taskProgressArray"][0]["taskState"] == "Stopping"
-    assert stack.drain() == {"ProcessQueue": [], "JobEventsQueue": []}
+    assert stack.drain() == {"ProcessQueue": [], "MediaQueue": [], "JobEventsQueue": []}
 
     # and ends normally: the file in flight is an asset, the others cancelled and kept
     log = stack.job_log(job)
@@ -174,7 +174,7 @@ def test_paused_files_wait_in_the_queue_and_proceed_after_resume(stack, monkeypa
     (waiting,) = stack.receive("ProcessQueue")
     assert process_one(stack, waiting) == {"batchItemFailures": []}
     assert queue_attribute(stack, "ProcessQueue", "ApproximateNumberOfMessagesDelayed") == 1
-    assert stack.drain() == {"ProcessQueue": [], "JobEventsQueue": []}  # nothing visible yet
+    assert stack.drain() == {"ProcessQueue": [], "MediaQueue": [], "JobEventsQueue": []}  # nothing visible yet
     state = active(stack, job)
     assert state["state"] == "WaitingCoordinator" and state["progressMessage"].startswith("Paused (pauseJob)")
     assert stack.job_log(job)["totalFileCount"] == 1  # the waiting file is neither counted nor an error
@@ -196,7 +196,7 @@ def test_paused_files_wait_in_the_queue_and_proceed_after_resume(stack, monkeypa
     refused = control(stack, job, "resume")
     assert (refused.status, refused.fault_code) == (409, 30001) and "not paused" in refused.body["fault"]["reason"]
     time.sleep(DELAY + 0.2)
-    assert stack.drain() == {"ProcessQueue": [], "JobEventsQueue": []}
+    assert stack.drain() == {"ProcessQueue": [], "MediaQueue": [], "JobEventsQueue": []}
     assert stack.call("POST", f"/v1/upload-jobs/{job}/end").status == 202
     stack.drain()
     log = stack.job_log(job)

@@ -40,7 +40,7 @@ def test_job_with_good_and_bad_files_ends_with_assets_errors_and_counts(stack, t
     failures = stack.drain()
 
     # Then every file is accounted for and the job has ended
-    assert failures == {"ProcessQueue": [], "JobEventsQueue": []}
+    assert failures == {"ProcessQueue": [], "MediaQueue": [], "JobEventsQueue": []}
     log = stack.job_log(job)
     assert log["logType"] == "EndUpload"
     assert (log["fileSuccessCount"], log["fileErrorCount"], log["totalFileCount"]) == (2, 3, 5)

@@ -72,7 +72,7 @@ def run_job(stack, files: dict[str, bytes], **params) -> str:
         assert stack.post_file(opened.body["upload"], rel, data).status_code in (200, 204)
     job = opened.body["jobHandle"]
     assert stack.call("POST", f"/v1/upload-jobs/{job}/end").status == 202
-    assert stack.drain() == {"ProcessQueue": [], "JobEventsQueue": []}
+    assert stack.drain() == {"ProcessQueue": [], "MediaQueue": [], "JobEventsQueue": []}
     return job
 
 

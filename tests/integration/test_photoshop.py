@@ -28,16 +28,6 @@ def test_a_psd_becomes_an_image_whose_pyramid_tiff_is_its_flattened_image(stack)
     assert red > 200 and green < 120 and blue < 120  # magenta + yellow ink is red on screen
 
 
-def test_maintain_layers_is_said_not_to_be_built_yet(stack):
-    job = upload_and_end(stack, {"layered.psd": psd_bytes()}, photoshopOptions={"process": "MaintainLayers"})
-    detail = stack.job_log(job)["detailArray"]
-    assert any(r["logType"] == "UploadWarning" and "photoshopOptions" in r["logMessage"] for r in detail)
-    [row] = rows(stack, job, "UploadSuccess")
-    assert "MaintainLayers: layer assets are not built yet" in row["auxArray"][0]["logMessage"]
-    none = upload_and_end(stack, {"flat.psd": psd_bytes()}, photoshopOptions={"process": "None"})
-    assert not any(r["logType"] == "UploadWarning" for r in stack.job_log(none)["detailArray"])
-
-
 @pytest.mark.parametrize(("data", "reason"), [
     (patched(psd_bytes(), 4, 2), "large document (PSB)"),
     (patched(psd_bytes(), 24, 9), "colour mode is Lab"),

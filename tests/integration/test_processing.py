@@ -23,7 +23,7 @@ def upload_and_end(stack, files: dict[str, bytes], name: str = "batch", locale: 
     for rel, data in files.items():
         assert stack.post_file(opened.body["upload"], rel, data).status_code in (200, 204)
     assert stack.call("POST", f"/v1/upload-jobs/{opened.body['jobHandle']}/end").status == 202
-    assert stack.drain() == {"ProcessQueue": [], "JobEventsQueue": []}
+    assert stack.drain() == {"ProcessQueue": [], "MediaQueue": [], "JobEventsQueue": []}
     return opened.body["jobHandle"]
 
 

@@ -153,7 +153,7 @@ def world() -> Iterator[World]:
             assert stack.post_file(opened.body["upload"], f"{ASSET_NAME}.jpg", small_jpeg()).status_code \
                 in (200, 204)
             assert w.call("POST", f"/v1/upload-jobs/{job}/end", key=w.key("IpsUser", letter)).status == 202
-            assert stack.drain() == {"ProcessQueue": [], "JobEventsQueue": []}
+            assert stack.drain() == {"ProcessQueue": [], "MediaQueue": [], "JobEventsQueue": []}
             (asset,) = store.list_job_assets(job)
             assert asset.company_handle == company[letter]
             w.done_job[letter], w.asset[letter] = job, asset.asset_handle

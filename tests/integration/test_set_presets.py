@@ -53,7 +53,7 @@ def run_job(stack, files: list[str], presets: list[str], name: str = "batch", be
     for rel in files:
         assert stack.post_file(upload, rel, data).status_code in (200, 204)
     assert stack.call("POST", f"/v1/upload-jobs/{job}/end").status == 202
-    assert stack.drain() == {"ProcessQueue": [], "JobEventsQueue": []}
+    assert stack.drain() == {"ProcessQueue": [], "MediaQueue": [], "JobEventsQueue": []}
     return job
 
 
@@ -281,7 +281,7 @@ def test_concurrent_finalizes_neither_duplicate_a_set_nor_lose_members(stack, mo
 
     monkeypatch.setattr(store, "find_asset_by_name", stale_find)
     monkeypatch.setattr(store, "update_set_members", contended_update)
-    assert stack.drain() == {"ProcessQueue": [], "JobEventsQueue": []}
+    assert stack.drain() == {"ProcessQueue": [], "MediaQueue": [], "JobEventsQueue": []}
     monkeypatch.undo()
 
     rows = run_presets(second)

@@ -58,8 +58,10 @@ def test_every_function_of_the_real_build_fits(tmp_path):
                            timeout=900)
     assert built.returncode == 0, built.stderr[-3000:]
     sizes = lambda_sizes.measure(tmp_path / "build")
-    assert {s.function for s in sizes} >= {"ApiFunction", "ProcessFileFunction", "FinalizeJobFunction"}
+    assert {s.function for s in sizes} >= {"ApiFunction", "ProcessFileFunction", "FinalizeJobFunction", "MediaFunction"}
     for size in sizes:
         assert size.total_bytes <= lambda_sizes.LIMIT_BYTES, (size.function, size.total_bytes)
     processing = next(s for s in sizes if s.function == "ProcessFileFunction")
     assert processing.layers and all(v > 5 * lambda_sizes.MB for v in processing.layers.values())
+    media = next(s for s in sizes if s.function == "MediaFunction")  # PyAV: about 125 MB of it
+    assert set(media.layers) == {"ImagingLayer", "MediaLayer"} and media.layers["MediaLayer"] > 50 * lambda_sizes.MB

@@ -55,9 +55,19 @@ def test_two_crop_blocks_are_refused():
 
 def test_options_not_yet_applied_are_listed():
     job = UploadPostJob.model_validate({**REQUIRED, "createMask": True, "emailSetting": "All",
-                                        "mediaOptions": {"generateThumbnail": True}, "xmpKeywords": "a,b"})
-    assert options_not_yet_applied(job) == ["mediaOptions"]  # emailSetting: sent at job end (#6)
+                                        "cssOptions": {"forceStaticImages": True}, "xmpKeywords": "a,b"})
+    assert options_not_yet_applied(job) == ["cssOptions"]  # emailSetting: sent at job end (#6)
     assert options_not_yet_applied(UploadPostJob.model_validate(REQUIRED)) == []
+    # mediaOptions: the poster is made and encodings are stored; only transcoding and its kin are not built.
+    poster = UploadPostJob.model_validate({**REQUIRED, "mediaOptions": {
+        "generateThumbnail": True, "thumbnailOptions": {"thumbnailTime": 500}, "videoEncodingPresetsArray": []}})
+    assert options_not_yet_applied(poster) == []
+    transcode = UploadPostJob.model_validate({**REQUIRED, "mediaOptions": {
+        "videoEncodingPresetsArray": ["p-1"], "cmafConformance": True, "videoSmartCropArray": [{"width": 1}],
+        "avsEncodingArray": [{"name": "avs", "videoEncodingArray": []}]}})
+    assert options_not_yet_applied(transcode) == [
+        "mediaOptions.videoEncodingPresetsArray", "mediaOptions.avsEncodingArray",
+        "mediaOptions.videoSmartCropArray", "mediaOptions.cmafConformance"]
     undocumented = UploadPostJob.model_validate({**REQUIRED, "preserveSmartCrop": False, "imsOrg": "x@AdobeOrg",
                                                  "metadataOptions": {"updateArray": []}})
     assert options_not_yet_applied(undocumented) == ["imsOrg", "preserveSmartCrop"]  # metadataOptions: applied

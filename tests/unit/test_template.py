@@ -24,6 +24,7 @@ TEMPLATE = ROOT / "template.yaml"
 FUNCTIONS = {
     "ApiFunction": "api",
     "ProcessFileFunction": "process_file",
+    "MediaFunction": "process_media",
     "FinalizeJobFunction": "finalize_job",
     "SweepFunction": "sweep",
     "AssetImagingFunction": "imaging_api",
@@ -36,6 +37,7 @@ COMMON_ENV = {
     "ASSETS_BUCKET",
     "JOB_EVENTS_QUEUE_URL",
     "PROCESS_QUEUE_URL",
+    "MEDIA_QUEUE_URL",
     "JOB_IDLE_TIMEOUT_SECONDS",
     "MAX_FILE_SIZE_BYTES",
     "MAX_IMAGE_PIXELS",
@@ -117,6 +119,7 @@ def test_common_environment(template: dict[str, Any], resources: dict[str, Any])
     assert env["ASSETS_BUCKET"] == {"Ref": "AssetsBucket"}
     assert env["JOB_EVENTS_QUEUE_URL"] == {"Ref": "JobEventsQueue"}
     assert env["PROCESS_QUEUE_URL"] == {"Ref": "ProcessQueue"}
+    assert env["MEDIA_QUEUE_URL"] == {"Ref": "MediaQueue"}
     assert env["POWERTOOLS_LOG_LEVEL"] == {"Ref": "LogLevel"}
     assert env["POWERTOOLS_SERVICE_NAME"] == env["POWERTOOLS_METRICS_NAMESPACE"] == "openips"
     extra = props(resources, "ProcessFileFunction")["Environment"]["Variables"]
@@ -148,8 +151,8 @@ def test_process_file_function_uses_imaging_layer(resources: dict[str, Any]) -> 
 
 @pytest.mark.parametrize(
     ("queue", "function"),
-    [("ProcessQueue", "ProcessFileFunction"), ("JobEventsQueue", "FinalizeJobFunction"),
-     ("NotificationQueue", "NotificationFunction")],
+    [("ProcessQueue", "ProcessFileFunction"), ("MediaQueue", "MediaFunction"),
+     ("JobEventsQueue", "FinalizeJobFunction"), ("NotificationQueue", "NotificationFunction")],
 )
 def test_visibility_timeout_is_six_times_function_timeout(
     template: dict[str, Any], resources: dict[str, Any], queue: str, function: str
@@ -159,7 +162,8 @@ def test_visibility_timeout_is_six_times_function_timeout(
     assert visibility >= 6 * timeout, f"{queue} VisibilityTimeout {visibility} < 6 x {function} Timeout {timeout}"
 
 
-@pytest.mark.parametrize(("queue", "dlq"), [("ProcessQueue", "ProcessDLQ"), ("JobEventsQueue", "JobEventsDLQ"),
+@pytest.mark.parametrize(("queue", "dlq"), [("ProcessQueue", "ProcessDLQ"), ("MediaQueue", "MediaDLQ"),
+                                           ("JobEventsQueue", "JobEventsDLQ"),
                                            ("NotificationQueue", "NotificationDLQ")])
 def test_queues_redrive_to_their_dlq(resources: dict[str, Any], queue: str, dlq: str) -> None:
     redrive = props(resources, queue)["RedrivePolicy"]
@@ -190,6 +194,32 @@ def test_process_file_sqs_event(resources: dict[str, Any]) -> None:
     assert message_passes(patterns, created)
     assert not message_passes(patterns, test_event)
     assert not message_passes(patterns, removed)
+
+
+def test_media_function_has_pyav_beside_pyvips_and_its_own_queue(template: dict[str, Any],
+                                                                  resources: dict[str, Any]) -> None:
+    """Videos (docs/formats-video.md): PyAV does not fit beside ProcessFileFunction's layers."""
+    fn = props(resources, "MediaFunction")
+    assert fn["Layers"] == [{"Ref": "ImagingLayer"}, {"Ref": "MediaLayer"}]
+    assert {"Ref": "MediaLayer"} not in props(resources, "ProcessFileFunction")["Layers"]
+    assert function_timeout(template, "MediaFunction") == 900
+    assert fn["EphemeralStorage"]["Size"] == 10240
+    layer = resources["MediaLayer"]
+    assert layer["Properties"]["ContentUri"] == "layers/media"
+    assert layer["Properties"]["CompatibleArchitectures"] == [{"Ref": "Architecture"}]
+    assert layer["Metadata"] == {"BuildMethod": "makefile", "BuildArchitecture": {"Ref": "Architecture"}}
+    event = _sqs_event(resources, "MediaFunction")
+    assert event["Queue"] == {"Fn::GetAtt": ["MediaQueue", "Arn"]}
+    assert event["BatchSize"] == 1 and "ReportBatchItemFailures" in event["FunctionResponseTypes"]
+    created = json.dumps({"Records": [{"eventName": "ObjectCreated:Post",
+                                       "s3": {"object": {"key": "incoming%2Fa.mp4"}}}]})
+    assert message_passes(tuple(json.loads(f["Pattern"]) for f in event["FilterCriteria"]["Filters"]), created)
+    # Nothing but ProcessFileFunction (and MediaFunction's own deferrals) feeds MediaQueue: no S3 notification.
+    assert "MediaQueue" not in json.dumps(props(resources, "IncomingBucket"))
+    makefile = (ROOT / "layers" / "media" / "Makefile").read_text(encoding="utf-8")
+    assert "build-MediaLayer:" in makefile and "LAYER_ARCH" in makefile and "--only-binary=:all:" in makefile
+    requirements = (ROOT / "layers" / "media" / "requirements.txt").read_text(encoding="utf-8")
+    assert 'av==19.0.2; python_version >= "3.12"' in requirements
 
 
 def test_finalize_and_sweep_events(resources: dict[str, Any]) -> None:
@@ -298,10 +328,12 @@ def test_least_privilege_policies(resources: dict[str, Any], function: str) -> N
             assert policy["DynamoDBCrudPolicy"] == {"TableName": {"Ref": "JobsTable"}}
         if isinstance(policy, dict) and "SQSSendMessagePolicy" in policy:
             queue = policy["SQSSendMessagePolicy"]["QueueName"]["Fn::GetAtt"]
-            # Only ProcessFileFunction re-sends files (of paused jobs) to ProcessQueue; only the API
-            # (re-send requests), finalize (first attempt) and NotificationFunction (next attempts)
-            # write to NotificationQueue.
+            # Only ProcessFileFunction re-sends files (of paused jobs) to ProcessQueue; it and MediaFunction
+            # (paused jobs' videos) write to MediaQueue; only the API (re-send requests), finalize (first
+            # attempt) and NotificationFunction (next attempts) write to NotificationQueue.
             allowed = ["JobEventsQueue"] + (["ProcessQueue"] if function == "ProcessFileFunction" else [])
+            if function in ("ProcessFileFunction", "MediaFunction"):
+                allowed.append("MediaQueue")
             if function in ("ApiFunction", "FinalizeJobFunction", "NotificationFunction"):
                 allowed.append("NotificationQueue")
             assert queue[0] in allowed and queue[1] == "QueueName", f"{function} may not send to {queue}"
@@ -331,7 +363,8 @@ def test_api_function_s3_scope(resources: dict[str, Any]) -> None:
 
 def test_alarms_notify_only_when_topic_is_set(template: dict[str, Any], resources: dict[str, Any]) -> None:
     assert "HasAlarmTopic" in template["Conditions"]
-    expected = {"ProcessDLQAlarm", "JobEventsDLQAlarm", "NotificationDLQAlarm"} | {f"{f}ErrorsAlarm" for f in FUNCTIONS}
+    expected = ({"ProcessDLQAlarm", "MediaDLQAlarm", "JobEventsDLQAlarm", "NotificationDLQAlarm"}
+                | {f"{f}ErrorsAlarm" for f in FUNCTIONS})
     alarms = {k for k, v in resources.items() if v["Type"] == "AWS::CloudWatch::Alarm"}
     assert alarms == expected
     for name in alarms:
@@ -348,6 +381,8 @@ def test_outputs(template: dict[str, Any]) -> None:
         "JobsTableName",
         "ProcessQueueUrl",
         "ProcessDLQUrl",
+        "MediaQueueUrl",
+        "MediaDLQUrl",
         "JobEventsQueueUrl",
         "NotificationQueueUrl",
         "NotificationDLQUrl",

@@ -1,4 +1,4 @@
-"""SQS: the job-events queue that wakes FinalizeJobFunction, and ProcessQueue for deferred files.
+"""SQS: the job-events queue that wakes FinalizeJobFunction; ProcessQueue and MediaQueue (files deferred, handed over).
 
 The only boto3 SQS user.
 """
@@ -25,6 +25,10 @@ class ProcessQueue:
     def __init__(self, queue_url: str) -> None:
         self.sqs = boto3.client("sqs")
         self.queue_url = queue_url
+
+    def send(self, body: str) -> None:
+        """Queue an S3 notification now (ProcessFileFunction hands a video to MediaQueue)."""
+        self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=body)
 
     def defer(self, body: str, delay_seconds: int) -> None:
         """Send an S3 notification back to the queue, to be delivered after ``delay_seconds``."""

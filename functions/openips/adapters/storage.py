@@ -56,6 +56,19 @@ class Storage:
             raise ValueError(f"s3://{bucket}/{key} has {response['ContentLength']} bytes, over {max_bytes}")
         return response["Body"].read()
 
+    def read_prefix(self, bucket: str, key: str, max_bytes: int) -> bytes | None:
+        """The first ``max_bytes`` of an object (one ranged GET, for content sniffing); None when it is gone."""
+        try:
+            response = self.s3.get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{max_bytes - 1}")
+        except ClientError as exc:
+            code = exc.response["Error"]["Code"]
+            if code in {"404", "NoSuchKey", "NotFound"}:
+                return None
+            if code == "InvalidRange":  # S3 answers a range on an empty object this way
+                return b""
+            raise _translate(exc) from exc
+        return response["Body"].read(max_bytes)
+
     def head_size(self, bucket: str, key: str) -> int | None:
         try:
             return self.s3.head_object(Bucket=bucket, Key=key)["ContentLength"]

@@ -1,7 +1,8 @@
 """EPS / PostScript files: read the DOS EPS header, take out the TIFF preview, prepare it for the pipeline.
 
 Nothing here executes PostScript. The PostScript section is only *read* for its DSC
-comments (``%%BoundingBox``, ``%%HiResBoundingBox``), as text.
+comments (``%%BoundingBox``, ``%%HiResBoundingBox``, ``%%DocumentMedia``, ``%%Pages``,
+``%%DocumentProcessColors``), as text.
 
 A DOS EPS (Adobe "Encapsulated PostScript File Format Specification" 3.0, §"Windows
 Metafile or TIFF") starts with a 30-byte header::
@@ -19,11 +20,16 @@ Every section is checked against the file before any byte of it is used: inside 
 after the header, not overlapping another section. The TIFF preview's header is checked
 against the pixel limit (``probe``) before any pixel is decoded.
 
-``prepare_preview`` then applies what ``postScriptOptions`` asks of a rendering and the
-preview can give — ``colorspace``, ``alpha``, a ``resolution`` *lower* than the preview's —
-and writes a lossless TIFF that the ordinary raster pipeline (``optimize``) takes as its
-source. A preview is never upscaled: more pixels than it has cannot be invented without
-rendering the PostScript, which needs Ghostscript (docs/formats-postscript.md).
+When Ghostscript renders the PostScript (``imaging.ghostscript``, a subprocess), the DSC
+comments read here decide its page (``ghostscript_page``) and, for ``colorspace: Auto``, whether
+it renders CMYK; ``render_plan`` picks the device and ``finish_rendering`` turns its output into
+the pipeline's source.
+
+Without Ghostscript, ``prepare_preview`` applies what ``postScriptOptions`` asks of a rendering
+and the preview can give — ``colorspace``, ``alpha``, a ``resolution`` *lower* than the
+preview's — and writes a lossless TIFF that the ordinary raster pipeline (``optimize``) takes
+as its source. A preview is never upscaled: more pixels than it has cannot be invented without
+rendering the PostScript (docs/formats-postscript.md).
 """
 
 from __future__ import annotations
@@ -87,6 +93,17 @@ class BoundingBox:
 
 
 @dataclass(frozen=True, slots=True)
+class Dsc:
+    """DSC comments of the PostScript section, read as text (a hostile file can write anything here)."""
+
+    epsf: bool = False  # the first line says EPSF: an encapsulated single page (-dEPSCrop applies)
+    declared_box: BoundingBox | None = None  # %%HiResBoundingBox, else %%BoundingBox, of any finite size
+    media: tuple[float, float] | None = None  # the first %%DocumentMedia's width and height, in points
+    pages: int | None = None  # %%Pages
+    process_cmyk: bool = False  # %%DocumentProcessColors names Cyan, Magenta, Yellow or Black
+
+
+@dataclass(frozen=True, slots=True)
 class EpsFile:
     """What the file's structure says, checked; no PostScript was run to learn it."""
 
@@ -95,7 +112,8 @@ class EpsFile:
     postscript: Section
     wmf: Section | None = None
     tiff: Section | None = None
-    bounding_box: BoundingBox | None = None
+    bounding_box: BoundingBox | None = None  # the declared box when it is a plausible page (≤ 200 feet)
+    dsc: Dsc = field(default_factory=Dsc)
 
     @property
     def label(self) -> str:
@@ -135,7 +153,8 @@ def read_eps(path: str) -> EpsFile:
         raise UnsupportedFormatError("not a PostScript or EPS file (no %!PS or DOS EPS signature)")
     if kind == "postscript":
         section = Section(0, size)
-        return EpsFile(kind=kind, size=size, postscript=section, bounding_box=_bounding_box(path, section))
+        dsc = _dsc(path, section)
+        return EpsFile(kind=kind, size=size, postscript=section, bounding_box=_plausible(dsc.declared_box), dsc=dsc)
     with open(path, "rb") as fh:
         header = fh.read(HEADER_SIZE)
     if len(header) < HEADER_SIZE:
@@ -157,8 +176,9 @@ def read_eps(path: str) -> EpsFile:
         if not fh.read(2) == b"%!":
             raise PostScriptRefusedError("the DOS EPS header is damaged: its PostScript section does not start "
                                          "with %!")
+    dsc = _dsc(path, postscript)
     return EpsFile(kind=kind, size=size, postscript=postscript, wmf=wmf, tiff=tiff,
-                   bounding_box=_bounding_box(path, postscript))
+                   bounding_box=_plausible(dsc.declared_box), dsc=dsc)
 
 
 def _section(name: str, offset: int, length: int, size: int, *, required: bool = False) -> Section | None:
@@ -174,10 +194,14 @@ def _section(name: str, offset: int, length: int, size: int, *, required: bool =
 
 
 _BBOX = re.compile(rb"^%%(HiRes)?BoundingBox:[ \t]*(\(atend\)|[-+0-9.eE \t]+)[ \t]*\r?$", re.MULTILINE)
+_MEDIA = re.compile(rb"^%%DocumentMedia:[ \t]*\S+[ \t]+([-+0-9.eE]+)[ \t]+([-+0-9.eE]+)", re.MULTILINE)
+_PAGES = re.compile(rb"^%%Pages:[ \t]*(\d{1,9})", re.MULTILINE)
+_PROCESS = re.compile(rb"^%%DocumentProcessColors:([^\n]*)", re.MULTILINE)
+_EPSF = re.compile(rb"^%!PS-Adobe-\d+\.\d+[ \t]+EPSF-\d+\.\d+")
 
 
-def _bounding_box(path: str, section: Section) -> BoundingBox | None:
-    """``%%HiResBoundingBox`` (else ``%%BoundingBox``) from the DSC comments, read as text."""
+def _dsc(path: str, section: Section) -> Dsc:
+    """The DSC comments that matter here, from the section's first and last 64 KiB (``(atend)`` lives there)."""
     with open(path, "rb") as fh:
         fh.seek(section.offset)
         head = fh.read(min(section.length, DSC_SCAN_BYTES))
@@ -185,24 +209,48 @@ def _bounding_box(path: str, section: Section) -> BoundingBox | None:
         if section.length > DSC_SCAN_BYTES:
             fh.seek(section.end - DSC_SCAN_BYTES)
             tail = fh.read(DSC_SCAN_BYTES)
-    found: dict[bool, BoundingBox] = {}
-    for chunk in (head, tail):
-        for match in _BBOX.finditer(chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")):
+    chunks = [chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n") for chunk in (head, tail)]
+    boxes: dict[bool, BoundingBox] = {}
+    media: tuple[float, float] | None = None
+    pages: int | None = None
+    cmyk = False
+    for chunk in chunks:
+        for match in _BBOX.finditer(chunk):
             box = _parse_box(match.group(2))
             if box is not None:
-                found.setdefault(bool(match.group(1)), box)
-    return found.get(True) or found.get(False)
+                boxes.setdefault(bool(match.group(1)), box)
+        for match in _MEDIA.finditer(chunk):
+            size = _numbers(match.group(1) + b" " + match.group(2))
+            if media is None and size is not None and size[0] > 0 and size[1] > 0:
+                media = (size[0], size[1])
+        for match in _PAGES.finditer(chunk):
+            pages = int(match.group(1))  # the last one wins: "(atend)" is resolved in the trailer
+        for match in _PROCESS.finditer(chunk):
+            cmyk = cmyk or any(ink in match.group(1).split() for ink in (b"Cyan", b"Magenta", b"Yellow", b"Black"))
+    return Dsc(epsf=bool(_EPSF.match(chunks[0])), declared_box=boxes.get(True) or boxes.get(False), media=media,
+               pages=pages, process_cmyk=cmyk)
+
+
+def _numbers(text: bytes) -> tuple[float, ...] | None:
+    try:
+        values = tuple(float(v) for v in text.split())
+    except ValueError:
+        return None
+    return values if all(math.isfinite(v) for v in values) else None
 
 
 def _parse_box(text: bytes) -> BoundingBox | None:
-    try:
-        llx, lly, urx, ury = (float(v) for v in text.split())
-    except ValueError:  # "(atend)", or not four numbers
+    """Four finite numbers with a positive width and height ("(atend)" and garbage: None)."""
+    values = _numbers(text)
+    if values is None or len(values) != 4:
         return None
-    box = BoundingBox(llx, lly, urx, ury)
-    values = (llx, lly, urx, ury)
-    if not all(math.isfinite(v) for v in values) or not (0 < box.width <= MAX_BOUNDING_BOX_POINTS
-                                                         and 0 < box.height <= MAX_BOUNDING_BOX_POINTS):
+    box = BoundingBox(*values)
+    return box if box.width > 0 and box.height > 0 else None
+
+
+def _plausible(box: BoundingBox | None) -> BoundingBox | None:
+    """The box as a page for the preview route: anything over 200 feet is not a real page."""
+    if box is None or box.width > MAX_BOUNDING_BOX_POINTS or box.height > MAX_BOUNDING_BOX_POINTS:
         return None
     return box
 
@@ -210,13 +258,18 @@ def _parse_box(text: bytes) -> BoundingBox | None:
 def extract_tiff_preview(path: str, eps: EpsFile, dst: str) -> None:
     """Copy the TIFF preview's bytes to ``dst`` (bounded by the checked section)."""
     assert eps.tiff is not None
-    remaining = eps.tiff.length
+    extract_section(path, eps.tiff, dst, name="TIFF preview")
+
+
+def extract_section(path: str, section: Section, dst: str, *, name: str = "PostScript section") -> None:
+    """Copy one checked section of a DOS EPS to ``dst``."""
+    remaining = section.length
     with open(path, "rb") as src, open(dst, "wb") as out:
-        src.seek(eps.tiff.offset)
+        src.seek(section.offset)
         while remaining:
             chunk = src.read(min(remaining, 1 << 20))
             if not chunk:
-                raise PostScriptRefusedError("the file is truncated inside its TIFF preview")
+                raise PostScriptRefusedError(f"the file is truncated inside its {name}")
             out.write(chunk)
             remaining -= len(chunk)
 
@@ -337,3 +390,103 @@ def _convert(image: vips.Image, interpretation: str, colorspace: Colorspace,
         image.remove("icc-profile-data")  # the source's profile no longer describes these pixels
     result.notes.append(f"colorspace {colorspace}: preview converted from {current} to {wanted}")
     return image
+
+
+# ---------------------------------------------------------------- rendering with Ghostscript
+
+LETTER_POINTS = (612.0, 792.0)  # Ghostscript's default page, for PostScript that declares none
+
+
+@dataclass(frozen=True, slots=True)
+class GhostscriptPage:
+    """The page Ghostscript is given (fixed: the file cannot change it) and why."""
+
+    width_pt: float
+    height_pt: float
+    eps_crop: bool
+    source: str  # for the log row, e.g. "the 200×100 pt %%BoundingBox"
+
+
+def ghostscript_page(info: EpsFile) -> GhostscriptPage:
+    """The page: an EPS's bounding box (``-dEPSCrop``); other PostScript's ``%%DocumentMedia``, else a page
+    reaching the bounding box's upper-right corner, else US Letter."""
+    dsc = info.dsc
+    box = dsc.declared_box
+    if dsc.epsf and box is not None:
+        return GhostscriptPage(box.width, box.height, True, f"the {box.width:g}×{box.height:g} pt bounding box")
+    if dsc.media is not None:
+        return GhostscriptPage(dsc.media[0], dsc.media[1], False,
+                               f"the {dsc.media[0]:g}×{dsc.media[1]:g} pt %%DocumentMedia")
+    if box is not None and box.urx > 0 and box.ury > 0:
+        return GhostscriptPage(box.urx, box.ury, False,
+                               f"a {box.urx:g}×{box.ury:g} pt page holding its %%BoundingBox")
+    return GhostscriptPage(*LETTER_POINTS, False, "US Letter (the file declares no page size)")
+
+
+Space = Literal["RGB", "greyscale", "CMYK"]
+
+
+@dataclass(frozen=True, slots=True)
+class RenderPlan:
+    """Which Ghostscript device renders the page, and the colour space the pipeline then receives."""
+
+    device: Literal["png16m", "pnggray", "pngalpha", "pamcmyk32"]
+    space: Space
+    alpha: bool
+    note: str
+
+
+def render_plan(info: EpsFile, colorspace: Colorspace, alpha: bool) -> RenderPlan:
+    """``colorspace`` and ``alpha`` as a device: CMYK is rendered as CMYK (inks kept), unless alpha asks for RGBA."""
+    if colorspace == "Auto":
+        space: Space = "CMYK" if info.dsc.process_cmyk else "RGB"
+        why = ("CMYK, as its %%DocumentProcessColors names process inks" if space == "CMYK"
+               else "RGB (the file declares no CMYK process colours)")
+        note = f"colorspace Auto: {why}"
+    else:
+        space = {"Rgb": "RGB", "Gray": "greyscale", "Cmyk": "CMYK"}[colorspace]  # type: ignore[assignment]
+        note = f"colorspace {colorspace}: {space}"
+    if alpha:
+        # Only pngalpha keeps a transparent background; grey and CMYK are converted from it.
+        if space != "RGB":
+            note += " (rendered as RGBA for alpha, then converted)"
+        return RenderPlan("pngalpha", space, True, note + ", alpha true: transparent background")
+    device = {"RGB": "png16m", "greyscale": "pnggray", "CMYK": "pamcmyk32"}[space]
+    return RenderPlan(device, space, False, note)  # type: ignore[arg-type]
+
+
+def finish_rendering(path: str, plan: RenderPlan, width: int, height: int, dst: str) -> str:
+    """Ghostscript's page as the pipeline's source: PNGs as they are, CMYK (PAM) and converted RGBA as a TIFF."""
+    if plan.device == "pamcmyk32":
+        image = vips.Image.rawload(path, width, height, 4, offset=_pam_header(path, width, height))
+        image = image.copy(interpretation="cmyk")  # untagged: the colour step uses the default CMYK profile
+    elif plan.device == "pngalpha" and plan.space != "RGB":
+        image = vips.open_image(path, "pngload")
+        if plan.space == "greyscale":
+            image = image.colourspace("b-w")
+        else:
+            image = image.icc_transform("cmyk", input_profile="srgb", embedded=False, intent="relative")
+    else:
+        return path
+    try:
+        image.tiffsave(dst, compression="deflate", bigtiff=width * height * image.bands > 3_900_000_000)
+    except vips.VipsError as exc:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(dst)
+        raise CorruptImageError(f"Ghostscript's rendering cannot be read: {vips.error_summary(exc)}") from exc
+    return dst
+
+
+def _pam_header(path: str, width: int, height: int) -> int:
+    """The length of a ``pamcmyk32`` header, checked against the page gs was told to draw."""
+    with open(path, "rb") as fh:
+        head = fh.read(1024)
+    end = head.find(b"ENDHDR\n")
+    fields = dict(line.split(b" ", 1) for line in head[:max(end, 0)].split(b"\n")[1:] if b" " in line
+                  and not line.startswith(b"#"))
+    expected = {b"WIDTH": str(width).encode(), b"HEIGHT": str(height).encode(), b"DEPTH": b"4", b"MAXVAL": b"255"}
+    offset = end + len(b"ENDHDR\n")
+    if not head.startswith(b"P7\n") or end < 0 or any(fields.get(k, b"").strip() != v for k, v in expected.items()) \
+            or os.path.getsize(path) != offset + width * height * 4:
+        raise CorruptImageError("Ghostscript's CMYK rendering is not the expected PAM image")
+    return offset

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from openips.models.domain import ImageMapArea, OverwriteMode, Role
+from openips.models.domain import ImageMapArea, OverwriteMode, PsdLayer, PsdTemplate, Role
 from openips.models.processing import CropRect
 from openips.models.upload_job import IpsModel, UploadPostJob
 
@@ -182,6 +182,28 @@ class AssetFiles(IpsModel):
     mask: AssetFile | None = None
 
 
+class AssetVideo(IpsModel):
+    """A Video or MasterVideo asset's streams (docs/formats-video.md); codec names are FFmpeg's.
+
+    ``posterTimeMs``: the frame that became the pyramid TIFF (null: no poster). The encodings
+    are those the job asked for; this version stores them and does not transcode.
+    """
+
+    container: str
+    format_name: str
+    duration_ms: int | None = None
+    width: int
+    height: int
+    video_codec: str
+    frame_rate: float | None = None
+    bit_rate: int | None = None
+    audio_codec: str | None = None
+    poster_time_ms: int | None = None
+    encoding_presets: list[str] = Field(default_factory=list)
+    encodings: list[str] = Field(default_factory=list)
+    avs_encodings: list[str] = Field(default_factory=list)
+
+
 class AssetResponse(IpsModel):
     asset_handle: str
     company_handle: str
@@ -208,6 +230,10 @@ class AssetResponse(IpsModel):
     page_count: int | None = None
     search_words: list[str] = Field(default_factory=list)
     image_map: list[ImageMapArea] = Field(default_factory=list)
+    # Photoshop files with MaintainLayers (docs/formats.md#photoshop-layers).
+    psd_layer: PsdLayer | None = None
+    template: PsdTemplate | None = None
+    video: AssetVideo | None = None  # Video and MasterVideo assets
 
 
 class AssetsResponse(IpsModel):

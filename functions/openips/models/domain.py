@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 
 from openips.models.messages import MESSAGES, render
 from openips.models.processing import CropRect
-from openips.models.upload_job import UploadPostJob
+from openips.models.upload_job import IpsModel, UploadPostJob
 
 Role = Literal[
     "IpsAdmin", "IpsCompanyAdmin", "IpsUser", "ImagePortalUser",
@@ -58,6 +58,7 @@ class LogType(StrEnum):
     UPLOAD_ERROR = "UploadError"
     FILE_CANCEL = "FileCancel"
     FATAL_ERROR = "FatalError"
+    PDF_RIP_ERROR = "PdfRipError"  # a page of a PDF, Illustrator or InDesign file that could not be rendered
     # openips extension: a job-end e-mail or webhook that was delivered (docs/notifications.md);
     # failed notifications are UploadWarning rows.
     NOTIFICATION_SENT = "NotificationSent"
@@ -201,6 +202,60 @@ class ImageMapArea(BaseModel):
     href: str
 
 
+class PsdLayer(IpsModel):
+    """A Photoshop layer made an asset (``MaintainLayers``): where its image sits in the document.
+
+    ``x``/``y``/``width``/``height`` place the stored image on the canvas (after any crop the
+    job's options applied); ``opacity`` is in percent; ``text`` only with ``extractText``.
+    """
+
+    number: int  # Photoshop's layer number, bottom to top
+    name: str  # the layer's own name
+    kind: str
+    groups: list[str] = Field(default_factory=list)  # enclosing layer groups, outermost first
+    visible: bool
+    opacity: int
+    blend_mode: str
+    x: int
+    y: int
+    width: int
+    height: int
+    text: str | None = None
+    asset_handle: str | None = None  # set in a template's layer list
+
+
+class PsdTemplate(IpsModel):
+    """``createTemplate``: the layer stack of a Photoshop document, bottom to top, and its anchor."""
+
+    width: int
+    height: int
+    anchor: str
+    layers: list[PsdLayer]
+
+
+class VideoInfo(BaseModel):
+    """A video asset's streams as its headers say (docs/formats-video.md), and the encodings asked for.
+
+    Codec names are FFmpeg's (``h264``, ``vp9``, ``aac``). ``poster_time_ms`` is the time of
+    the frame that became the pyramid TIFF, None when no poster was made. Encodings are
+    stored, not transcoded, in this version.
+    """
+
+    container: str  # "MP4", "MOV", "WebM", "MPEG-TS", …
+    format_name: str  # FFmpeg's demuxer: "mov", "matroska", "mpegts", …
+    duration_ms: int | None = None
+    width: int
+    height: int
+    video_codec: str
+    frame_rate: float | None = None
+    bit_rate: int | None = None  # bits per second, whole file
+    audio_codec: str | None = None  # None: no audio stream
+    poster_time_ms: int | None = None
+    encoding_presets: list[str] = Field(default_factory=list)  # mediaOptions.videoEncodingPresetsArray
+    encodings: list[str] = Field(default_factory=list)  # names of mediaOptions.videoEncodingArray items
+    avs_encodings: list[str] = Field(default_factory=list)  # names of mediaOptions.avsEncodingArray items
+
+
 class Asset(BaseModel):
     asset_handle: str
     company_handle: str
@@ -237,6 +292,9 @@ class Asset(BaseModel):
     search_words: list[str] = Field(default_factory=list)
     # pdfOptions.extractLinks: a page image's links, in its pixels: {x, y, width, height, href}.
     image_map: list[ImageMapArea] = Field(default_factory=list)
+    psd_layer: PsdLayer | None = None  # a Photoshop layer asset (docs/formats.md#photoshop-layers)
+    template: PsdTemplate | None = None  # a Photoshop document's Template asset
+    video: VideoInfo | None = None  # Video and MasterVideo assets (docs/formats-video.md)
 
 
 FileOutcome = Literal["UploadSuccess", "FileUpdated", "DuplicateSkipped", "UploadError"]

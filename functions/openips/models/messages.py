@@ -84,9 +84,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         "ko": "{kind}, 저장됨, 래스터화되지 않음",
     },
     "postscript.not_rasterised": {
-        "en": ("not rasterised: {reason}, and rendering PostScript needs Ghostscript, which openips does not run; "
-               "the {kind} file is stored as a PostScript asset (master only)"),
-        "ko": ("래스터화되지 않았습니다: {reason}. PostScript를 렌더링하려면 openips가 실행하지 않는 Ghostscript가 "
+        "en": ("not rasterised: {reason}, and rendering PostScript needs Ghostscript, which this deployment does "
+               "not have (an opt-in layer); the {kind} file is stored as a PostScript asset (master only)"),
+        "ko": ("래스터화되지 않았습니다: {reason}. PostScript를 렌더링하려면 이 배포에 없는 Ghostscript(선택 계층)가 "
                "필요합니다. {kind} 파일은 PostScript 자산(마스터만)으로 저장되었습니다"),
     },
     "postscript.reason.no_preview": {
@@ -96,6 +96,43 @@ MESSAGES: dict[str, dict[str, str]] = {
     "postscript.reason.wmf_only": {
         "en": "its only preview is a Windows Metafile (WMF), which openips cannot decode",
         "ko": "미리 보기가 openips가 디코딩할 수 없는 Windows 메타파일(WMF)뿐입니다",
+    },
+    "postscript.rendered": {
+        "en": "{kind}, rendered by {by}: {raster}",
+        "ko": "{kind}, {by}(으)로 렌더링됨: {raster}",
+    },
+    "postscript.ghostscript_failed_preview": {
+        "en": ("Ghostscript could not render the PostScript ({reason}); the image was made from the file's embedded "
+               "TIFF preview instead"),
+        "ko": "Ghostscript가 PostScript를 렌더링하지 못했습니다 ({reason}). 대신 파일에 내장된 TIFF 미리 보기로 이미지를 만들었습니다",
+    },
+    "postscript.ghostscript_failed_stored": {
+        "en": ("not rasterised: Ghostscript could not render the PostScript ({reason}) and the file has no usable "
+               "TIFF preview; the {kind} file is stored as a PostScript asset (master only)"),
+        "ko": ("래스터화되지 않았습니다: Ghostscript가 PostScript를 렌더링하지 못했고 ({reason}) 사용할 수 있는 TIFF 미리 "
+               "보기도 없습니다. {kind} 파일은 PostScript 자산(마스터만)으로 저장되었습니다"),
+    },
+    "postscript.words_not_extracted": {
+        "en": "postScriptOptions.extractSearchWords: not applied ({reason})",
+        "ko": "postScriptOptions.extractSearchWords: 적용되지 않았습니다 ({reason})",
+    },
+    "postscript.reason.no_ghostscript": {
+        "en": "extracting words from PostScript needs Ghostscript, which this deployment does not have",
+        "ko": "PostScript에서 단어를 추출하려면 이 배포에 없는 Ghostscript가 필요합니다",
+    },
+    "postscript.reason.ghostscript_failed": {
+        "en": "Ghostscript could not run the file",
+        "ko": "Ghostscript가 파일을 실행하지 못했습니다",
+    },
+    "postscript.text_truncated": {
+        "en": "postScriptOptions.extractSearchWords: the file's text is longer than {limit} MiB; words were taken "
+              "from its first {limit} MiB",
+        "ko": "postScriptOptions.extractSearchWords: 파일의 텍스트가 {limit} MiB를 넘습니다. 처음 {limit} MiB에서 단어를 추출했습니다",
+    },
+    "postscript.words_truncated": {
+        "en": ("postScriptOptions.extractSearchWords: more words than an asset keeps; the first {count} unique "
+               "words were stored"),
+        "ko": "postScriptOptions.extractSearchWords: 자산에 저장할 수 있는 단어 수를 넘었습니다. 처음 고유 단어 {count}개를 저장했습니다",
     },
     "pdf.page_created": {
         "en": "Page {page} of {path} was rendered into asset {asset} ({summary}){details}",
@@ -141,11 +178,91 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "{path}: more words than an asset keeps; the first {count} unique words were stored",
         "ko": "{path}: 자산에 저장할 수 있는 단어 수를 넘었습니다. 처음 고유 단어 {count}개를 저장했습니다",
     },
+    "psd.layer_created": {
+        "en": "Layer {number} ('{layer}') of {path} became asset {asset} ({summary}){details}",
+        "ko": "{path}의 레이어 {number}('{layer}')이(가) 자산 {asset}이(가) 되었습니다 ({summary}){details}",
+    },
+    "psd.layer_updated": {
+        "en": "Layer {number} ('{layer}') of {path} replaced asset {asset} ({summary}){details}",
+        "ko": "{path}의 레이어 {number}('{layer}')이(가) 자산 {asset}을(를) 대체했습니다 ({summary}){details}",
+    },
+    "psd.layer_duplicate": {
+        "en": ("Layer {number} ('{layer}') of {path} was skipped: asset {asset} already exists and the job's "
+               "overwrite option is false"),
+        "ko": ("{path}의 레이어 {number}('{layer}')을(를) 건너뛰었습니다: 자산 {asset}이(가) 이미 있고 작업의 "
+               "overwrite 옵션이 false입니다"),
+    },
+    "psd.layer_refused": {
+        "en": "Layer {number} ('{layer}') of {path} was not extracted: {reason}",
+        "ko": "{path}의 레이어 {number}('{layer}')을(를) 추출하지 않았습니다: {reason}",
+    },
+    "psd.template_created": {
+        "en": "Template {asset} was created from {path} with {count} layers (anchor {anchor})",
+        "ko": "{path}에서 레이어 {count}개로 템플릿 {asset}을(를) 만들었습니다 (기준점 {anchor})",
+    },
+    "psd.template_updated": {
+        "en": "Template {asset} was updated from {path}: {count} layers (anchor {anchor})",
+        "ko": "{path}에서 템플릿 {asset}을(를) 업데이트했습니다: 레이어 {count}개 (기준점 {anchor})",
+    },
+    "psd.template_duplicate": {
+        "en": "Template {asset} for {path} was not made: the asset exists and the job's overwrite option is false",
+        "ko": "{path}의 템플릿 {asset}을(를) 만들지 않았습니다: 자산이 이미 있고 작업의 overwrite 옵션이 false입니다",
+    },
+    "psd.no_pixels": {
+        "en": "{path}: {count} adjustment or empty layers have no image of their own and became no asset",
+        "ko": "{path}: 조정 레이어 또는 빈 레이어 {count}개는 자체 이미지가 없어 자산이 되지 않았습니다",
+    },
+    "psd.layer_limit": {
+        "en": "{path} has {count} layers; only the bottom {limit} were extracted",
+        "ko": "{path}에는 레이어가 {count}개 있으며 아래쪽 {limit}개만 추출했습니다",
+    },
+    "psd.groups_too_deep": {
+        "en": ("{path}: {count} layers sit more than {limit} layer groups deep; their folders stop at the "
+               "{limit}th level"),
+        "ko": "{path}: 레이어 {count}개가 레이어 그룹 {limit}단계보다 깊이 있어 폴더는 {limit}단계까지만 만들었습니다",
+    },
     "illustrator.not_rasterised": {
         "en": "{path} is an Illustrator file that is not PDF-compatible (PostScript-based); only the master was "
               "stored, no image was rendered",
         "ko": "{path}은(는) PDF 호환이 아닌(PostScript 기반) Illustrator 파일입니다. 원본만 저장했고 이미지는 "
               "렌더링하지 않았습니다",
+    },
+    "video.summary": {
+        "en": "{type}: {streams}{playable}{poster}{encodings}",
+        "ko": "{type}: {streams}{playable}{poster}{encodings}",
+    },
+    "video.not_playable": {
+        "en": "; not played by web browsers ({why}), so stored as it is and not previewable",
+        "ko": "; 웹 브라우저에서 재생되지 않으므로({why}) 그대로 저장되었으며 미리 볼 수 없습니다",
+    },
+    "video.poster": {
+        "en": "; poster: the frame at {time} ms, {raster}",
+        "ko": "; 포스터: {time} ms 지점의 프레임, {raster}",
+    },
+    "video.no_poster": {
+        "en": "; no poster (mediaOptions.generateThumbnail is false), so no pyramid TIFF",
+        "ko": "; 포스터 없음 (mediaOptions.generateThumbnail이 false), 따라서 피라미드 TIFF 없음",
+    },
+    "video.encodings": {
+        "en": "; requested encodings stored, not transcoded in this version: {names}",
+        "ko": "; 요청된 인코딩은 저장되었지만 이 버전에서는 트랜스코딩하지 않습니다: {names}",
+    },
+    "video.time_beyond_end": {
+        "en": "thumbnailOptions.thumbnailTime {time} ms is past the end of the video ({duration}); the poster is "
+              "the first frame",
+        "ko": "thumbnailOptions.thumbnailTime {time} ms가 동영상의 끝({duration})을 지났으므로 첫 프레임을 포스터로 "
+              "사용했습니다",
+    },
+    "video.poster_capped": {
+        "en": "thumbnailOptions.thumbnailTime {time} ms: decoding stopped at its limit of {frames} frames; the "
+              "poster is the frame at {used} ms",
+        "ko": "thumbnailOptions.thumbnailTime {time} ms: 디코딩이 한도({frames}프레임)에서 멈췄으므로 {used} ms "
+              "지점의 프레임을 포스터로 사용했습니다",
+    },
+    "video.no_decoder": {
+        "en": "no poster was made: openips has no decoder for the {codec} video codec; the video is stored as it is",
+        "ko": "포스터를 만들지 않았습니다: openips에는 {codec} 동영상 코덱의 디코더가 없습니다. 동영상은 그대로 "
+              "저장되었습니다",
     },
     "set.preset": {
         "en": "batch set preset '{name}' ({handle})",

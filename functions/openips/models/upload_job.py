@@ -331,11 +331,16 @@ class UploadPostJob(IpsModel):
 NOT_YET_APPLIED: tuple[str, ...] = (
     "autoSmartCropOptionsArray",
     "cssOptions",
-    "mediaOptions",
     "audioCaptionsMetadata", "sourceVideoAssetHandle",
     # Undocumented elements (spec §4 #4, #27, #29–#33): stored and echoed (secrets excepted).
     "synchronizationComplete", "excludeMasterVideoFromAVS", "jwtToken", "imsOrg", "apikey",
     "ignoreSmartCropGeneration", "preserveSmartCrop",
+)
+# mediaOptions makes the poster and stores the encodings asked for (docs/formats-video.md); these
+# parts ask for work on the video itself (transcoding, smart crop, adaptive sets, CMAF), not built yet.
+MEDIA_NOT_YET_APPLIED: tuple[str, ...] = (
+    "videoEncodingPresetsArray", "videoEncodingArray", "avsEncodingArray", "videoSmartCropArray",
+    "videoSmartCropSampleRate", "cmafConformance",
 )
 
 
@@ -343,7 +348,6 @@ def options_not_yet_applied(job: UploadPostJob) -> list[str]:
     """Wire names of the options set on ``job`` that this version does not apply yet."""
     dumped = job.model_dump(by_alias=True, exclude_none=True)
     names = [name for name in NOT_YET_APPLIED if name in dumped]
-    psd = job.photoshop_options
-    if psd is not None and (psd.process == "MaintainLayers" or psd.layer_options is not None):
-        names.append("photoshopOptions")  # flattening (process None) is built; layers are not yet
+    media = dumped.get("mediaOptions", {})
+    names += [f"mediaOptions.{name}" for name in MEDIA_NOT_YET_APPLIED if media.get(name)]
     return names

@@ -20,6 +20,7 @@ class Deps:
     storage: Storage
     events: JobEvents
     process_queue: ProcessQueue
+    media_queue: ProcessQueue  # MediaFunction's: video uploads (docs/formats-video.md)
 
 
 _lock = threading.Lock()
@@ -36,6 +37,7 @@ def get_deps() -> Deps:
             storage=get_storage(settings.s3_public_endpoint),
             events=get_job_events(settings.job_events_queue_url),
             process_queue=get_process_queue(settings.process_queue_url),
+            media_queue=get_process_queue(settings.media_queue_url),
         )
 
 

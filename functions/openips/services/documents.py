@@ -22,8 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal
 
@@ -34,7 +33,7 @@ from openips.models.events import IncomingObject
 from openips.models.messages import details
 from openips.models.upload_job import IllustratorOptions, PdfOptions
 from openips.models.words import WordSet
-from openips.services import naming, processing
+from openips.services import derived, naming, processing
 from openips.services.deps import Deps
 from openips.services.options import processing_options
 
@@ -92,23 +91,11 @@ def plan_for(job: Job, kind: DocumentKind) -> Plan:
                 colorspace=a.colorspace or "Auto", alpha=bool(a.alpha), catalog=False, words=False, links=False)
 
 
-@dataclass
-class _Run:
-    """One document being ingested: what every page step needs, and what they produced."""
+@dataclass(kw_only=True)
+class _Run(derived.Derivation):
+    """One document being ingested; ``handles`` are its page assets."""
 
-    deps: Deps
-    job: Job
-    company: Company
-    claim: FileClaim
-    target: naming.TargetPath
-    now: datetime
-    projects: list[str]
-    tmp: str
     plan: Plan
-    parent: Asset | None = None
-    page_handles: list[str] = field(default_factory=list)
-    rows: list[LogEntry] = field(default_factory=list)
-    warned: bool = False
 
 
 def ingest(deps: Deps, job: Job, company: Company, claim: FileClaim, obj: IncomingObject,
@@ -117,7 +104,8 @@ def ingest(deps: Deps, job: Job, company: Company, claim: FileClaim, obj: Incomi
     """The whole document: its asset, its pages, its catalog, and every log row."""
     asset_type = ASSET_TYPES.get(kind, "Illustrator")
     plan = plan_for(job, kind)
-    run = _Run(deps, job, company, claim, target, now, projects, tmp, plan)
+    run = _Run(deps=deps, job=job, company=company, claim=claim, target=target, now=now, projects=projects,
+               tmp=tmp, plan=plan)
     aux: list[LogAux] = []
     if kind == "illustrator-ps":
         aux.append(_aux(now, "illustrator.not_rasterised", path=target.path))
@@ -194,30 +182,27 @@ def _finish(run: _Run, obj: IncomingObject, source: str, size: int, content: pro
         update |= {"page_count": document.page_count, "search_words": all_words.words}
         if run.plan.process != "None":
             summary += _render_pages(run, document, considered, page_words)
-            update["members"] = list(run.page_handles)
+            update["members"] = list(run.handles)
             if run.plan.process == "Rasterize" and run.plan.catalog and asset.type == "Pdf" and considered > 1 \
-                    and run.page_handles:
+                    and run.handles:
                 summary += _catalog(run)
         else:
             summary += ", not rendered (process None)"
         if run.plan.words:
             summary += f", {len(all_words.words)} search words"
+    detached = derived.detach_stale(run, asset.members)
+    if detached:
+        summary += f", page images of an earlier upload detached (kept): {detached}"
     final = asset.model_copy(update=update)
     deps.store.replace_asset(final)
     deps.store.index_asset_words(company.company_handle, final.asset_handle, old_words, final.search_words)
     deps.store.link_project_assets(run.projects, final.asset_handle)
 
-    created = outcome == "UploadSuccess"
-    aux = aux + [_aux(now, "file.warning", path=target.path, warning=w) for w in content.warnings]
-    params = {"path": target.path, "asset": final.name, "summary": summary, "details": details(content.notes)}
-    row = LogEntry.localised(LogType.UPLOAD_SUCCESS if created else LogType.FILE_UPDATED,
-                             "file.created" if created else "file.updated", params, now,
-                             asset_name=final.name, asset_type=FILE_TYPES[final.type],
-                             asset_handle=final.asset_handle, file_path=target.path, aux=aux)
-    counts = {"success" if created else "update": 1, "total_size": size}
-    if aux or run.warned:  # the file's warnings, or a page refused or warned
-        counts["warning"] = 1
-    return processing.FileResult(outcome, [row, *run.rows], counts, final.asset_handle)
+    row = processing.file_row(outcome, target, final, summary, content, now, aux=aux,
+                              asset_type=FILE_TYPES[final.type])
+    warned = bool(aux or content.warnings or run.warned)  # the file's warnings, or a page refused or warned
+    return processing.FileResult(outcome, [row, *run.rows], processing.file_counts(outcome, size, warned),
+                                 final.asset_handle)
 
 
 def _render_pages(run: _Run, document: pdf.PdfDocument, considered: int, page_words: list[list[str]]) -> str:
@@ -227,28 +212,24 @@ def _render_pages(run: _Run, document: pdf.PdfDocument, considered: int, page_wo
     for index in range(considered):
         _render_page(run, document, index, page_words[index] if plan.words else [], cmyk_profile)
     if run.parent is not None and run.parent.type == "InDesign":
-        return f", {len(run.page_handles)} of {considered} page previews extracted"
+        return f", {len(run.handles)} of {considered} page previews extracted"
     how = (f"long side {THUMBNAIL_LONG_SIDE} px (Thumbnail)" if plan.long_side else f"{plan.ppi:g} ppi")
-    return f", {len(run.page_handles)} of {considered} pages rendered at {how}"
+    return f", {len(run.handles)} of {considered} pages rendered at {how}"
 
 
 def _render_page(run: _Run, document: pdf.PdfDocument, index: int, words: list[str],
                  cmyk_profile: str | None) -> None:
-    deps, job, company, claim, target, now, plan = (run.deps, run.job, run.company, run.claim, run.target,
-                                                      run.now, run.plan)
+    deps, job, company, target, now, plan = run.deps, run.job, run.company, run.target, run.now, run.plan
     parent = run.parent
     assert parent is not None
     page_no = index + 1
     name = f"{parent.name}_{page_no}"
     page_target = naming.TargetPath(folder=target.folder, file_name=f"{name}.tif", asset_name=name, extension="tif")
-    existing = deps.store.find_asset_by_name(company.company_handle, name)
-    ours = existing is not None and _is_ours(existing, parent, claim)
-    if existing is not None and not ours and not job.options.overwrite:
+    existing, replacing, skipped = derived.blocked_by(run, page_target)
+    if skipped:
         run.rows.append(_page_row(run, "pdf.page_duplicate", page_no, LogType.DUPLICATE_SKIPPED,
                                   asset=name, asset_name=name))
         return
-    replacing = existing if existing is not None and (ours or naming.overwrite_matches(
-        company.overwrite_mode, existing, page_target)) else None
     rendered_path = os.path.join(run.tmp, f"page-{page_no}.tif")
     try:
         rendered = document.render(index, rendered_path, ppi=plan.ppi, long_side=plan.long_side,
@@ -258,7 +239,7 @@ def _render_page(run: _Run, document: pdf.PdfDocument, index: int, words: list[s
         content = processing.image_content(deps, job, company, page_target, rendered.path, run.tmp, replacing)
     except errors.FileRejectedError as exc:
         run.warned = True
-        run.rows.append(_page_row(run, "pdf.page_refused", page_no, LogType.UPLOAD_ERROR,
+        run.rows.append(_page_row(run, "pdf.page_refused", page_no, LogType.PDF_RIP_ERROR,
                                   reason=exc.message, code=exc.code))
         return
     finally:
@@ -274,28 +255,12 @@ def _render_page(run: _Run, document: pdf.PdfDocument, index: int, words: list[s
 
     assert content.optimized_path is not None
     size = os.path.getsize(content.optimized_path)
-    outcome, page, exists = _decide_derived(run, page_target, content, size, finish)
+    outcome, page, exists = derived.decide(run, page_target, content, size, finish)
     if page is None:
         run.rows.append(_page_row(run, "pdf.page_duplicate", page_no, LogType.DUPLICATE_SKIPPED,
                                   asset=name, asset_name=name))
         return
-    old_words = list(existing.search_words) if existing is not None and existing.asset_handle == page.asset_handle \
-        else []
-    bucket = deps.settings.assets_bucket
-    if page.optimized_key:
-        deps.storage.upload(content.optimized_path, bucket, page.optimized_key, "image/tiff")
-    if content.mask_path and page.mask_key:
-        deps.storage.upload(content.mask_path, bucket, page.mask_key, "image/tiff")
-    for path in (content.optimized_path, content.mask_path):
-        with contextlib.suppress(FileNotFoundError, TypeError):
-            os.remove(path)  # type: ignore[arg-type]
-    if exists:
-        deps.store.replace_asset(page)
-    deps.store.index_asset_words(company.company_handle, page.asset_handle, old_words, page.search_words)
-    deps.store.link_project_assets(run.projects, page.asset_handle)
-    run.page_handles.append(page.asset_handle)
-    if content.warnings:
-        run.warned = True
+    derived.store_image(run, content, page, exists, existing)
     created = outcome == "UploadSuccess"
     aux = [_aux(now, "file.warning", path=f"{target.path} page {page_no}", warning=w) for w in content.warnings]
     run.rows.append(_page_row(run, "pdf.page_created" if created else "pdf.page_updated", page_no,
@@ -307,70 +272,11 @@ def _render_page(run: _Run, document: pdf.PdfDocument, index: int, words: list[s
 
 def _catalog(run: _Run) -> str:
     """``pdfCatalog``: a Catalog asset over the page assets, in page order."""
-    parent = run.parent
-    assert parent is not None
-    name = f"{parent.name}_catalog"
-    catalog_target = naming.TargetPath(folder=run.target.folder, file_name=name, asset_name=name, extension="")
-    members = list(run.page_handles)
-    content = processing.Content(type="Catalog", summary=f"catalog of {len(members)} pages")
-
-    def finish(asset: Asset) -> Asset:
-        return asset.model_copy(update={"parent_handle": parent.asset_handle, "master_key": "", "members": members,
-                                        "optimized_key": None, "optimized_format": None, "mask_key": None})
-
-    outcome, catalog, exists = _decide_derived(run, catalog_target, content, 0, finish)
-    params = {"path": run.target.path, "asset": catalog.name if catalog else name, "count": len(members)}
-    if catalog is None:
-        run.rows.append(LogEntry.localised(LogType.DUPLICATE_SKIPPED, "pdf.catalog_duplicate", params, run.now,
-                                           asset_name=name, file_path=run.target.path))
-        return ", no catalog (name taken)"
-    if exists:
-        run.deps.store.replace_asset(catalog)
-    run.deps.store.link_project_assets(run.projects, catalog.asset_handle)
-    created = outcome == "UploadSuccess"
-    run.rows.append(LogEntry.localised(LogType.UPLOAD_SUCCESS if created else LogType.FILE_UPDATED,
-                                       "pdf.catalog_created" if created else "pdf.catalog_updated", params,
-                                       run.now, asset_name=catalog.name, asset_type="Catalog",
-                                       asset_handle=catalog.asset_handle, file_path=run.target.path))
-    return f", catalog {catalog.name}"
-
-
-def _is_ours(existing: Asset, parent: Asset, claim: FileClaim) -> bool:
-    """A page or catalog of this document (a re-upload updates it), or written by this file's earlier attempt."""
-    return existing.parent_handle == parent.asset_handle or existing.last_claim == claim.claim_id
-
-
-def _decide_derived(run: _Run, target: naming.TargetPath, content: processing.Content, size: int,
-                    finish: Callable[[Asset], Asset]) -> tuple[str, Asset | None, bool]:
-    """A page's or catalog's asset: the upload rules of spec §9.2 (``decide_asset``), plus its own.
-
-    Returns (outcome, asset, whether the asset already existed). An asset of the same name that
-    belongs to this document (or to an earlier attempt of this file) is always updated; any
-    other follows the job's ``overwrite`` and the company's ``overwriteMode``, taking
-    ``name-1``, ``name-2``… when it may not be replaced.
-    """
-    deps, job, company, claim, parent, now = run.deps, run.job, run.company, run.claim, run.parent, run.now
-    assert parent is not None
-    n = 0
-    while n <= naming.MAX_SUFFIX:
-        name = naming.suffixed(target.asset_name, n)
-        existing = deps.store.find_asset_by_name(company.company_handle, name)
-        if existing is None:
-            asset = finish(processing.new_asset(job, company, target, name, content, size, claim, now, run.projects))
-            if deps.store.create_asset(asset):
-                return "UploadSuccess", asset, False
-            continue  # taken meanwhile: look again
-        if _is_ours(existing, parent, claim) or (
-                job.options.overwrite and naming.overwrite_matches(company.overwrite_mode, existing, target)):
-            # Created by an earlier attempt of this same file: still a creation in the log.
-            retried = existing.last_claim == claim.claim_id and existing.created == existing.updated
-            updated = processing.updated_asset(existing, job, company, target, content, size, claim, now,
-                                          "FileUpdated", run.projects)
-            return ("UploadSuccess" if retried else "FileUpdated"), finish(updated), True
-        if not job.options.overwrite:
-            return "DuplicateSkipped", None, False
-        n += 1
-    raise errors.FileRejectedError(f"no free asset ID for {target.asset_name}", "asset.no_free_name")
+    assert run.parent is not None
+    content = processing.Content(type="Catalog", summary=f"catalog of {len(run.handles)} pages")
+    catalog = derived.store_container(run, f"{run.parent.name}_catalog", content, {}, messages="pdf.catalog",
+                                      params={"count": len(run.handles)}, asset_type="Catalog")
+    return f", catalog {catalog.name}" if catalog else ", no catalog (name taken)"
 
 
 def _image_map(links: list[pdf.LinkArea], content: processing.Content) -> list[ImageMapArea]:

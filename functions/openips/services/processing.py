@@ -31,7 +31,7 @@ import zipfile
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from openips.imaging import photoshop
+from openips.imaging import photoshop, video_sniff
 from openips.imaging.optimize import optimize
 from openips.imaging.pipeline import StepContext
 from openips.models import errors
@@ -45,6 +45,7 @@ from openips.models.domain import (
     LogEntry,
     LogType,
     PublishState,
+    VideoInfo,
     new_handle,
     utcnow,
 )
@@ -54,7 +55,7 @@ from openips.models.metadata import apply_updates
 from openips.models.messages import details, message
 from openips.models.processing import CropRect
 from openips.observability import logger
-from openips.services import archives, documents, naming, postscript
+from openips.services import archives, documents, naming, photoshop_layers, postscript
 from openips.services.deps import Deps
 from openips.services.jobs import finish_if_complete
 from openips.services.keys import (
@@ -70,6 +71,7 @@ from openips.services.projects import live_projects
 LEASE = PROCESSING_LEASE
 MAX_ATTEMPTS = 4  # below the queue's maxReceiveCount (5): the last try is logged, not lost
 PAUSED = "Paused"
+HANDED_TO_MEDIA = "HandedToMedia"  # a video: MediaFunction claims and processes it
 
 
 @dataclass
@@ -81,25 +83,42 @@ class FileResult:
     more_expected: int = 0  # archive members written for processing
 
 
-def process_notification(deps: Deps, notification: S3Notification, body: str, now: datetime) -> list[str]:
-    """Process every uploaded object of one ProcessQueue message; returns their outcomes."""
+def process_notification(deps: Deps, notification: S3Notification, body: str, now: datetime, *,
+                         media: bool = False) -> list[str]:
+    """Process every uploaded object of one ProcessQueue (or, with ``media``, MediaQueue) message.
+
+    Returns their outcomes. ProcessFileFunction has no PyAV: a video it is given goes to
+    MediaQueue unclaimed and uncounted (``HandedToMedia``), and MediaFunction, which calls this
+    with ``media=True``, processes it the same way as any file (docs/formats-video.md).
+    """
     outcomes = []
     for record in notification.records:
         if not record.event_name.startswith("ObjectCreated:"):
             continue
         obj = IncomingObject.from_record(record)
         logger.append_keys(s3_key=obj.key)
-        outcome = process_object(deps, obj, now)
+        if not media and _is_video(deps, obj):
+            deps.media_queue.send(S3Notification(records=[record]).model_dump_json(by_alias=True, exclude_none=True))
+            outcome = HANDED_TO_MEDIA
+        else:
+            outcome = process_object(deps, obj, now, media=media)
         logger.info("file handled", outcome=outcome, size=obj.size)
         outcomes.append(outcome)
     if PAUSED in outcomes:
         # A new delayed message, and this one acknowledged: waiting burns none of the
         # queue's receives (maxReceiveCount) and does not sit out its 90-minute visibility.
-        deps.process_queue.defer(body, deps.settings.paused_file_delay_seconds)
+        queue = deps.media_queue if media else deps.process_queue
+        queue.defer(body, deps.settings.paused_file_delay_seconds)
     return outcomes
 
 
-def process_object(deps: Deps, obj: IncomingObject, now: datetime) -> str:
+def _is_video(deps: Deps, obj: IncomingObject) -> bool:
+    """Whether the object starts like a video container (one ranged GET; a gone object is not)."""
+    head = deps.storage.read_prefix(obj.bucket, obj.key, video_sniff.SNIFF_BYTES)
+    return head is not None and video_sniff.sniff(head, obj.size) is not None
+
+
+def process_object(deps: Deps, obj: IncomingObject, now: datetime, *, media: bool = False) -> str:
     """Process one uploaded object; returns what happened (for logs and metrics)."""
     parsed = parse_incoming_key(obj.key)
     job = deps.store.get_job(parsed.job_handle) if parsed else None
@@ -139,7 +158,7 @@ def process_object(deps: Deps, obj: IncomingObject, now: datetime) -> str:
             "every file of a job must come from the IP address that opened it"), now)
     else:
         try:
-            result = _ingest(deps, job, company, claim, obj, parsed, now)
+            result = _ingest(deps, job, company, claim, obj, parsed, now, media=media)
         except errors.FileRejectedError as exc:
             result = _reject(deps, obj, parsed, exc, now)
 
@@ -207,15 +226,17 @@ class Content:
     crop: CropRect | None = None
     notes: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
+    video: VideoInfo | None = None  # Video and MasterVideo assets
 
 
 # Job Log File Types (spec §8.7) for the asset a row names.
 LOG_FILE_TYPES = {"Image": "MasterImage", "IccProfile": "IccProfile", "Zip": "Zip",
-                  "PostScript": "NoType"}  # Job Log File Types have no PostScript value
+                  "PostScript": "NoType",  # Job Log File Types have no PostScript value
+                  "Video": "Video", "MasterVideo": "Video"}  # nor a MasterVideo one
 
 
 def _ingest(deps: Deps, job: Job, company: Company | None, claim: FileClaim, obj: IncomingObject,
-            parsed: IncomingKey, now: datetime) -> FileResult:
+            parsed: IncomingKey, now: datetime, *, media: bool = False) -> FileResult:
     target = naming.target_path(job.dest_folder, parsed.relative)
     if company is None:
         raise errors.TransientError(f"company {job.company_handle} not found")
@@ -241,6 +262,11 @@ def _ingest(deps: Deps, job: Job, company: Company | None, claim: FileClaim, obj
         size = os.path.getsize(source)
         if size == 0:
             raise errors.EmptyFileError("the file is empty (0 bytes)")
+        if media:  # MediaFunction: what the video sniff routed to it (docs/formats-video.md)
+            from openips.services import media as videos  # PyAV is in MediaLayer only, never in ProcessFile
+
+            return videos.ingest(deps, job, company, claim, obj, target, source, size, tmp, now, projects, gone,
+                                 replacing)
         kind = archives.archive_kind(source)
         if kind is not None and _uncompress(job):
             return _extract(deps, job, claim, obj, parsed, target, source, size, kind, max_size, now)
@@ -248,6 +274,9 @@ def _ingest(deps: Deps, job: Job, company: Company | None, claim: FileClaim, obj
         if document is not None:  # PDF, Illustrator (docs/formats.md)
             return documents.ingest(deps, job, company, claim, obj, target, source, size, tmp, document, now,
                                     projects, gone)
+        if kind is None and photoshop_layers.maintain_layers(job) and photoshop.is_psd_file(source):
+            return photoshop_layers.ingest(deps, job, company, claim, obj, target, source, size, tmp, now,
+                                           projects, gone, replacing)
         if kind is not None:
             content = Content(type="Zip", summary=f"{archives.KIND_LABELS[kind]} archive, stored whole")
         elif target.extension in ICC_EXTENSIONS:
@@ -255,7 +284,9 @@ def _ingest(deps: Deps, job: Job, company: Company | None, claim: FileClaim, obj
         elif photoshop.is_psd_file(source):  # PSD (docs/formats.md#photoshop-files-photoshopoptions)
             content = _photoshop_content(deps, job, company, target, source, tmp, replacing)
         elif postscript.is_postscript(source, target.extension):  # EPS, PS (docs/formats-postscript.md)
-            content = _postscript_content(deps, job, company, target, source, tmp, replacing)
+            # Its own flow: the asset may carry search words (extractSearchWords), as documents' do.
+            return postscript.ingest(deps, job, company, claim, obj, target, source, size, tmp, now, projects, gone,
+                                     replacing)
         else:
             content = image_content(deps, job, company, target, source, tmp, replacing)
         content = with_job_metadata(job, content, projects, gone)
@@ -263,30 +294,43 @@ def _ingest(deps: Deps, job: Job, company: Company | None, claim: FileClaim, obj
         if outcome == "DuplicateSkipped":
             return duplicate_result(deps, claim, target, now, size)
         assert asset is not None
-        bucket = deps.settings.assets_bucket
-        deps.storage.copy(obj.bucket, obj.key, bucket, asset.master_key)
-        if content.optimized_path and asset.optimized_key:
-            deps.storage.upload(content.optimized_path, bucket, asset.optimized_key, "image/tiff")
-        if content.mask_path and asset.mask_key:
-            deps.storage.upload(content.mask_path, bucket, asset.mask_key, "image/tiff")
-        if outcome == "FileUpdated":
-            deps.store.replace_asset(asset)
-        deps.store.link_project_assets(projects, asset.asset_handle)
+        store_asset(deps, obj, outcome, asset, content, projects)
+    row = file_row(outcome, target, asset, content.summary, content, now)
+    return FileResult(outcome, [row], file_counts(outcome, size, bool(content.warnings)), asset.asset_handle)
 
+
+def store_asset(deps: Deps, obj: IncomingObject, outcome: str, asset: Asset, content: Content,
+                projects: list[str]) -> None:
+    """The upload's asset: its master (the uploaded bytes), pyramid TIFF and mask, its record, its projects."""
+    bucket = deps.settings.assets_bucket
+    deps.storage.copy(obj.bucket, obj.key, bucket, asset.master_key)
+    if content.optimized_path and asset.optimized_key:
+        deps.storage.upload(content.optimized_path, bucket, asset.optimized_key, "image/tiff")
+    if content.mask_path and asset.mask_key:
+        deps.storage.upload(content.mask_path, bucket, asset.mask_key, "image/tiff")
+    if outcome == "FileUpdated":
+        deps.store.replace_asset(asset)
+    deps.store.link_project_assets(projects, asset.asset_handle)
+
+
+def file_row(outcome: str, target: naming.TargetPath, asset: Asset, summary: str, content: Content,
+             now: datetime, aux: list[LogAux] | None = None, asset_type: str | None = None) -> LogEntry:
+    """The file's one row (spec §8.7): every colour and crop decision in it, each warning an ``auxArray`` entry."""
     created = outcome == "UploadSuccess"
-    # Every colour and crop decision goes in the row, so nothing changes silently; each
-    # warning is an auxArray entry of the same row (spec §8.7: one row per file).
-    params = {"path": target.path, "asset": asset.name, "summary": content.summary,
-              "details": details(content.notes)}
-    aux = [LogAux.warning("file.warning", {"path": target.path, "warning": w}, now) for w in content.warnings]
-    rows = [LogEntry.localised(LogType.UPLOAD_SUCCESS if created else LogType.FILE_UPDATED,
-                               "file.created" if created else "file.updated", params, now,
-                               asset_name=asset.name, asset_type=LOG_FILE_TYPES[content.type],
-                               asset_handle=asset.asset_handle, file_path=target.path, aux=aux)]
+    params = {"path": target.path, "asset": asset.name, "summary": summary, "details": details(content.notes)}
+    aux = [*(aux or []), *(LogAux.warning("file.warning", {"path": target.path, "warning": w}, now)
+                           for w in content.warnings)]
+    return LogEntry.localised(LogType.UPLOAD_SUCCESS if created else LogType.FILE_UPDATED,
+                              "file.created" if created else "file.updated", params, now,
+                              asset_name=asset.name, asset_type=asset_type or LOG_FILE_TYPES[content.type],
+                              asset_handle=asset.asset_handle, file_path=target.path, aux=aux)
+
+
+def file_counts(outcome: str, size: int, warned: bool) -> dict[str, int]:
     counts = {"success" if outcome == "UploadSuccess" else "update": 1, "total_size": size}
-    if content.warnings:
+    if warned:
         counts["warning"] = 1
-    return FileResult(outcome, rows, counts, asset.asset_handle)
+    return counts
 
 
 def _check_file_type(company: Company, extension: str) -> None:
@@ -369,34 +413,21 @@ def image_content(deps: Deps, job: Job, company: Company, target: naming.TargetP
                    notes=tuple(optimized.notes), warnings=tuple(optimized.warnings))
 
 
-def _postscript_content(deps: Deps, job: Job, company: Company, target: naming.TargetPath,
-                        source: str, tmp: str, replacing: Asset | None) -> Content:
-    """EPS/PS: stored as ``PostScript``, or an ``Image`` whose pyramid TIFF comes from the TIFF preview."""
-    prepared = postscript.prepare(source, tmp, job.options.post_script_options,
-                                  max_pixels=deps.settings.max_image_pixels)
-    if prepared.raster_path is None:
-        return Content(type=prepared.type, summary=prepared.summary, warnings=prepared.warnings)
-    raster = image_content(deps, job, company, target, prepared.raster_path, tmp, replacing)
-    return replace(raster, summary=postscript.rasterised_summary(prepared, raster.summary),
-                   notes=prepared.notes + raster.notes, warnings=prepared.warnings + raster.warnings)
-
-
 def _photoshop_content(deps: Deps, job: Job, company: Company, target: naming.TargetPath,
                        source: str, tmp: str, replacing: Asset | None) -> Content:
-    """A PSD is an ``Image`` asset: the master is the PSD, the pyramid TIFF its flattened image."""
     flat = photoshop.flatten(source, os.path.join(tmp, "flattened.tif"), max_pixels=deps.settings.max_image_pixels)
+    return photoshop_content(deps, job, company, target, flat, tmp, replacing)
+
+
+def photoshop_content(deps: Deps, job: Job, company: Company, target: naming.TargetPath,
+                      flat: photoshop.Flattened, tmp: str, replacing: Asset | None) -> Content:
+    """A PSD is an ``Image`` asset: the master is the PSD, the pyramid TIFF its flattened image."""
     raster = image_content(deps, job, company, target, flat.path, tmp, replacing)
     header = flat.header
     how = "composed from its layers (the file holds no composite)" if flat.from_layers else "its stored composite"
-    notes = (f"Photoshop {header.mode} {header.depth}-bit document, {header.width}×{header.height}; "
-             f"flattened image: {how}",)
-    warnings: tuple[str, ...] = ()
-    options = job.options.photoshop_options
-    if options is not None and options.process == "MaintainLayers":
-        warnings = (f"photoshopOptions MaintainLayers: layer assets are not built yet; the flattened image "
-                    f"was stored ({flat.layer_count} layers in the file)",)
-    return replace(raster, summary=f"Photoshop document, {raster.summary}", notes=notes + raster.notes,
-                   warnings=warnings + raster.warnings)
+    note = (f"Photoshop {header.mode} {header.depth}-bit document, {header.width}×{header.height}; "
+            f"flattened image: {how}")
+    return replace(raster, summary=f"Photoshop document, {raster.summary}", notes=(note, *raster.notes))
 
 
 def duplicate_result(deps: Deps, claim: FileClaim, target: naming.TargetPath, now: datetime,
@@ -461,7 +492,7 @@ def new_asset(job: Job, company: Company, target: naming.TargetPath, name: str,
         width=content.width, height=content.height, file_size=size, crop_rect=content.crop,
         created_job_handle=job.job_handle, updated_job_handle=job.job_handle,
         created=now, updated=now, last_claim=claim.claim_id, xmp_keywords=_job_keywords(job),
-        project_handles=projects, metadata=_job_metadata(job, {}),
+        project_handles=projects, metadata=_job_metadata(job, {}), video=content.video,
         **_asset_files(company.company_handle, handle, content),
     )
 
@@ -509,7 +540,7 @@ def updated_asset(existing: Asset, job: Job, company: Company, target: naming.Ta
         # Spec §9.7 says "merged": an update adds the job's keywords to those the asset has.
         "xmp_keywords": merge_keywords(existing.xmp_keywords, _job_keywords(job)),
         "project_handles": list(dict.fromkeys([*existing.project_handles, *projects])),
-        "metadata": _job_metadata(job, existing.metadata),
+        "metadata": _job_metadata(job, existing.metadata), "video": content.video,
         **_asset_files(company.company_handle, existing.asset_handle, content),
     })
 
