@@ -50,15 +50,7 @@ def ingest(deps: Deps, job: Job, company: Company, claim: FileClaim, obj: Incomi
            gone: list[str], replacing: Asset | None) -> processing.FileResult:
     """One video upload → its asset (master, poster pyramid TIFF, ``video`` info) and its one row."""
     content = video_content(deps, job, company, target, source, tmp, replacing)
-    content = processing.with_job_metadata(job, content, projects, gone)
-    outcome, asset = processing.decide_asset(deps, job, company, claim, target, content, size, now, projects)
-    if outcome == "DuplicateSkipped":
-        return processing.duplicate_result(deps, claim, target, now, size)
-    assert asset is not None
-    processing.store_asset(deps, obj, outcome, asset, content, projects)
-    row = processing.file_row(outcome, target, asset, content.summary, content, now)
-    return processing.FileResult(outcome, [row], processing.file_counts(outcome, size, bool(content.warnings)),
-                                 asset.asset_handle)
+    return processing.single_asset(deps, job, company, claim, obj, target, content, size, now, projects, gone)
 
 
 def video_content(deps: Deps, job: Job, company: Company, target: naming.TargetPath, source: str, tmp: str,

@@ -289,12 +289,19 @@ def _ingest(deps: Deps, job: Job, company: Company | None, claim: FileClaim, obj
                                      replacing)
         else:
             content = image_content(deps, job, company, target, source, tmp, replacing)
-        content = with_job_metadata(job, content, projects, gone)
-        outcome, asset = decide_asset(deps, job, company, claim, target, content, size, now, projects)
-        if outcome == "DuplicateSkipped":
-            return duplicate_result(deps, claim, target, now, size)
-        assert asset is not None
-        store_asset(deps, obj, outcome, asset, content, projects)
+        return single_asset(deps, job, company, claim, obj, target, content, size, now, projects, gone)
+
+
+def single_asset(deps: Deps, job: Job, company: Company, claim: FileClaim, obj: IncomingObject,
+                 target: naming.TargetPath, content: Content, size: int, now: datetime, projects: list[str],
+                 gone: list[str]) -> FileResult:
+    """A file that is one asset, once its content is made: decided (spec §9.2), stored, and its one row."""
+    content = with_job_metadata(job, content, projects, gone)
+    outcome, asset = decide_asset(deps, job, company, claim, target, content, size, now, projects)
+    if outcome == "DuplicateSkipped":
+        return duplicate_result(deps, claim, target, now, size)
+    assert asset is not None
+    store_asset(deps, obj, outcome, asset, content, projects)
     row = file_row(outcome, target, asset, content.summary, content, now)
     return FileResult(outcome, [row], file_counts(outcome, size, bool(content.warnings)), asset.asset_handle)
 
