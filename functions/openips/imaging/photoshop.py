@@ -45,7 +45,6 @@ class Flattened:
     path: str
     header: Header
     from_layers: bool  # composed by psd-tools: the file held no composite image
-    layer_count: int
 
 
 def is_psd_file(path: str) -> bool:
@@ -152,7 +151,7 @@ class PhotoshopDocument:
         if isinstance(self._icc, bytes) and self._icc:
             save["icc_profile"] = self._icc
         image.save(out_path, format="TIFF", **save)
-        return Flattened(out_path, self.header, from_layers=not has_composite, layer_count=len(self._walk))
+        return Flattened(out_path, self.header, from_layers=not has_composite)
 
     def render_layer(self, layer: LayerInfo, out_path: str, *, extend: bool) -> RenderedLayer:
         """One layer alone — its mask and effects applied, hidden or not — as an 8-bit TIFF with alpha.

@@ -42,7 +42,6 @@ DocumentKind = Literal["pdf", "illustrator", "illustrator-ps", "indesign"]
 DEFAULT_PPI = 150.0  # spec §5.8 (UI)
 THUMBNAIL_LONG_SIDE = 256  # pdfOptions.process Thumbnail: each page's long side, in pixels
 MAX_PAGES = pdf.MAX_PAGES
-FILE_TYPES = {"Pdf": "Pdf", "Illustrator": "NoType", "InDesign": "NoType"}  # Job Log File Types of its own row
 ASSET_TYPES = {"pdf": "Pdf", "indesign": "InDesign"}  # else Illustrator
 
 
@@ -198,8 +197,7 @@ def _finish(run: _Run, obj: IncomingObject, source: str, size: int, content: pro
     deps.store.index_asset_words(company.company_handle, final.asset_handle, old_words, final.search_words)
     deps.store.link_project_assets(run.projects, final.asset_handle)
 
-    row = processing.file_row(outcome, target, final, summary, content, now, aux=aux,
-                              asset_type=FILE_TYPES[final.type])
+    row = processing.file_row(outcome, target, final, summary, content, now, aux=aux)
     warned = bool(aux or content.warnings or run.warned)  # the file's warnings, or a page refused or warned
     return processing.FileResult(outcome, [row, *run.rows], processing.file_counts(outcome, size, warned),
                                  final.asset_handle)

@@ -232,7 +232,8 @@ class Content:
 # Job Log File Types (spec §8.7) for the asset a row names.
 LOG_FILE_TYPES = {"Image": "MasterImage", "IccProfile": "IccProfile", "Zip": "Zip",
                   "PostScript": "NoType",  # Job Log File Types have no PostScript value
-                  "Video": "Video", "MasterVideo": "Video"}  # nor a MasterVideo one
+                  "Video": "Video", "MasterVideo": "Video",  # nor a MasterVideo one
+                  "Pdf": "Pdf", "Illustrator": "NoType", "InDesign": "NoType"}
 
 
 def _ingest(deps: Deps, job: Job, company: Company | None, claim: FileClaim, obj: IncomingObject,
@@ -321,7 +322,7 @@ def store_asset(deps: Deps, obj: IncomingObject, outcome: str, asset: Asset, con
 
 
 def file_row(outcome: str, target: naming.TargetPath, asset: Asset, summary: str, content: Content,
-             now: datetime, aux: list[LogAux] | None = None, asset_type: str | None = None) -> LogEntry:
+             now: datetime, aux: list[LogAux] | None = None) -> LogEntry:
     """The file's one row (spec §8.7): every colour and crop decision in it, each warning an ``auxArray`` entry."""
     created = outcome == "UploadSuccess"
     params = {"path": target.path, "asset": asset.name, "summary": summary, "details": details(content.notes)}
@@ -329,7 +330,7 @@ def file_row(outcome: str, target: naming.TargetPath, asset: Asset, summary: str
                            for w in content.warnings)]
     return LogEntry.localised(LogType.UPLOAD_SUCCESS if created else LogType.FILE_UPDATED,
                               "file.created" if created else "file.updated", params, now,
-                              asset_name=asset.name, asset_type=asset_type or LOG_FILE_TYPES[content.type],
+                              asset_name=asset.name, asset_type=LOG_FILE_TYPES[content.type],
                               asset_handle=asset.asset_handle, file_path=target.path, aux=aux)
 
 
