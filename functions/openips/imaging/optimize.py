@@ -23,7 +23,8 @@ def optimize(
     info = probe(src_path, max_pixels=max_pixels)
     ctx.info, ctx.source_path = info, src_path
     if info.pages > 1:
-        ctx.warnings.append(f"multi-page file ({info.pages} pages): only page 1 was processed")
+        count = f"more than {info.pages}" if info.more_pages else str(info.pages)
+        ctx.warnings.append(f"multi-page file ({count} pages): only page 1 was processed")
     image = vips.open_image(src_path, LOADERS[info.format])
     if ctx.options.create_mask:
         problems: list[str] = []

@@ -3,11 +3,15 @@
 What the rest of openips gets from here is plain data and file paths:
 
 * ``sniff`` tells a PDF from a PostScript-based file by content (never by extension);
-* ``open_document`` opens a PDF (refusing encrypted and damaged ones with a ``FileRejectedError``)
-  and gives its page count, the active content it carries (JavaScript, launch and
-  additional actions — found, never run: this pdfium build has no JavaScript engine and no
-  form environment is ever initialised), each page's words, and each page rendered to an
-  uncompressed TIFF that ``optimize`` then reads like any upload;
+* ``open_document`` opens a PDF (refusing encrypted and damaged ones with a ``FileRejectedError``,
+  among them a page tree in which a considered page cannot be found: a /Pages node listing
+  itself or a parent, or a /Count larger than the pages it holds) and gives its page count,
+  the active content it carries (JavaScript, launch and additional actions — found, never run:
+  this pdfium build has no JavaScript engine and no form environment is ever initialised), each
+  page's words, and each page rendered to an uncompressed TIFF that ``optimize`` then reads like
+  any upload;
+* no ``PdfiumError`` leaves this module: each is a ``PdfDamagedError`` (the document) or a
+  ``PageRefusedError`` (one page);
 * a page is rendered in horizontal strips of at most ``STRIP_BYTES`` into a raw file, so the
   memory one page needs is bounded whatever its size; the pixel count is checked first.
 """
@@ -130,12 +134,31 @@ class PdfDocument:
         if self.page_count < 1:
             self._pdf.close()
             raise PdfDamagedError("the PDF has no pages (damaged page tree)")
+        try:
+            self._check_page_tree()
+        except PdfDamagedError:
+            self._pdf.close()
+            raise
         # An owner password alone (permissions) does not stop reading; say so in the row.
         self.encrypted = pdfium_c.FPDF_GetSecurityHandlerRevision(self._pdf.raw) != -1
         scripts = pdfium_c.FPDFDoc_GetJavaScriptActionCount(self._pdf.raw)
         self.active_content = active_content(path)
         if scripts > 0 and "JavaScript" not in self.active_content:
             self.active_content.insert(0, "JavaScript")
+
+    def _check_page_tree(self) -> None:
+        """Every page that will be considered can be found. pdfium counts pages from /Count but
+        cannot reach a page under a /Pages node that lists itself or a parent (it stops at the
+        loop), so such a page would fail later, after the document's asset had been made."""
+        considered = min(self.page_count, MAX_PAGES)
+        for index in range(considered):
+            try:
+                self._pdf.get_page_size(index)
+            except pdfium.PdfiumError as exc:
+                declared = "1 page" if self.page_count == 1 else f"{self.page_count} pages"
+                raise PdfDamagedError(
+                    f"the PDF is damaged: its page tree declares {declared}, but page {index + 1} cannot be "
+                    "found in it (a page list that contains itself, or a wrong page count)") from exc
 
     @staticmethod
     def _check_trailer(path: str) -> None:
@@ -150,16 +173,22 @@ class PdfDocument:
 
     def page_size(self, index: int) -> tuple[float, float]:
         """Width and height in points (1/72 inch), as displayed (after the page's /Rotate)."""
-        return self._pdf.get_page_size(index)
+        try:
+            return self._pdf.get_page_size(index)
+        except pdfium.PdfiumError as exc:
+            raise PageRefusedError(f"page {index + 1} cannot be read ({_reason(exc)})") from exc
 
     def words(self, index: int) -> list[str]:
         """The words of one page, in reading order (duplicates kept); [] for a page without text."""
         with self._page(index) as page:
-            textpage = page.get_textpage()
             try:
-                return tokenize(textpage.get_text_range())
-            finally:
-                textpage.close()
+                textpage = page.get_textpage()
+                try:
+                    return tokenize(textpage.get_text_range())
+                finally:
+                    textpage.close()
+            except pdfium.PdfiumError as exc:
+                raise PageRefusedError(f"the text of page {index + 1} cannot be read ({_reason(exc)})") from exc
 
     def render(self, index: int, out_path: str, *, ppi: float | None = None, long_side: int | None = None,
                colorspace: Colorspace = "Auto", alpha: bool = False, max_pixels: int,

@@ -23,6 +23,7 @@ class ImageInfo:
     bits_per_sample: int
     pages: int = 1
     has_icc_profile: bool = False
+    more_pages: bool = False  # the file has more than ``pages`` pages (a TIFF's directories are counted up to a cap)
 
     @property
     def pixels(self) -> int:

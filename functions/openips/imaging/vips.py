@@ -20,6 +20,10 @@ pyvips.cache_set_max_files(0)
 # TRUNCATED (not the default NONE) makes a cut-off JPEG/PNG fail; with NONE libvips
 # only logs a warning and pads the missing rows with grey.
 FAIL_ON = "truncated"
+# libtiff reports a strip it cannot read (cut off, corrupt) as an error, which tiffload passes
+# over below ERROR, leaving the strip black. tiff_layout refuses strips past the end of the
+# file up front; this catches the damage only decoding finds.
+FAIL_ON_BY_LOADER = {"tiffload": "error"}
 
 
 def configure(concurrency: int | None = None) -> None:
@@ -47,7 +51,8 @@ def open_image(path: str, loader: str, *, page: int | None = None) -> pyvips.Ima
     """Open one page (default: the first) of ``path`` with ``loader`` for a sequential pass; reads the header only."""
     options = {} if page is None else {"page": page}
     try:
-        return pyvips.Operation.call(loader, path, access="sequential", fail_on=FAIL_ON, **options)
+        return pyvips.Operation.call(loader, path, access="sequential",
+                                     fail_on=FAIL_ON_BY_LOADER.get(loader, FAIL_ON), **options)
     except pyvips.Error as exc:
         raise CorruptImageError(f"unreadable image: {error_summary(exc)}") from exc
 

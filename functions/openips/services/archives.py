@@ -12,27 +12,50 @@ Everything is checked before the first byte is written, from the archive's own i
   times its size (a decompression bomb), or is nested deeper than ``max_depth``;
 * one member is refused — with its own log row — when its path is absolute, climbs out
   with ``..``, holds a backslash or a forbidden segment, repeats another member's path, is
-  a link, a device or a FIFO, is encrypted, or is larger than the file-size limit.
+  a link, a device or a FIFO, is encrypted, is compressed with a method Python's ``zipfile``
+  cannot read (Deflate64, Implode, PPMd…), or is larger than the file-size limit.
+
+A member whose data turns out damaged while it is streamed (a corrupt deflate stream, a bad
+CRC) raises one of ``MEMBER_READ_ERRORS`` whatever the decoder raised (``zlib.error``…), so
+the caller refuses that member alone and goes on with the others.
 
 macOS metadata (``__MACOSX/``, ``._*``, ``.DS_Store``) is skipped and counted in the row.
 """
 
 from __future__ import annotations
 
+import io
+import lzma
 import posixpath
 import stat
 import tarfile
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import IO, Literal
+from typing import IO, Literal, TypeVar
 
 from openips.models.errors import FileRejectedError, InvalidPathError
 from openips.services import naming
 
+T = TypeVar("T")
 ArchiveKind = Literal["zip", "tar", "tar.gz"]
 KIND_LABELS = {"zip": "ZIP", "tar": "TAR", "tar.gz": "TAR.GZ"}
+# What reading a member may raise once the decoders' own errors are translated by ``opened``:
+# the caller catches exactly these per member.
+MEMBER_READ_ERRORS = (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError)
+# ZIP compression methods this Python reads (bz2 and lzma are part of the standard library
+# builds openips runs on); names for the others, so a refusal says which one it was.
+READABLE_ZIP_METHODS = frozenset({zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA})
+ZIP_METHOD_NAMES = {1: "Shrink", 2: "Reduce", 3: "Reduce", 4: "Reduce", 5: "Reduce", 6: "Implode",
+                    9: "Deflate64", 10: "PKWARE DCL Implode", 18: "IBM TERSE", 19: "IBM LZ77",
+                    93: "Zstandard", 94: "MP3", 95: "XZ", 96: "JPEG", 97: "WavPack", 98: "PPMd",
+                    99: "AES encryption"}
+# Decoder errors that are not OSError/EOFError: zlib's and lzma's (a gzip stream or a ZIP member
+# may raise them from any read), zipfile's NotImplementedError, a local name that is not UTF-8.
+_DECODE_ERRORS = (zlib.error, lzma.LZMAError, NotImplementedError, UnicodeDecodeError)
+_DAMAGED = (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError, ValueError, *_DECODE_ERRORS)
 
 
 class ArchiveRefusedError(FileRejectedError):
@@ -82,7 +105,7 @@ def archive_kind(path: str) -> ArchiveKind | None:
             with tarfile.open(path, mode="r:gz") as tar:
                 tar.next()  # a gzip stream that is not a TAR (a plain .gz) is not an archive here
             return "tar.gz"
-        except (tarfile.TarError, OSError, EOFError):
+        except (tarfile.TarError, OSError, EOFError, zlib.error):
             return None
     return None
 
@@ -114,7 +137,7 @@ def plan_extraction(path: str, kind: ArchiveKind, archive_size: int, limits: Lim
                 relative = _relative(entry.name)
                 seen.add(relative)
                 plan.members.append(Member(relative, entry.size, entry.name))
-    except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError, ValueError) as exc:
+    except _DAMAGED as exc:
         raise ArchiveRefusedError(f"the {KIND_LABELS[kind]} archive is damaged ({exc})") from exc
     return plan
 
@@ -124,15 +147,73 @@ def opened(path: str, kind: ArchiveKind) -> Iterator[Callable[[Member], IO[bytes
     """A function that opens one planned member for streaming, while the archive is open."""
     if kind == "zip":
         with zipfile.ZipFile(path) as archive:
-            yield lambda member: archive.open(member.name)
+            def open_zip_member(member: Member) -> IO[bytes]:
+                try:
+                    return _MemberStream(archive.open(member.name), zipfile.BadZipFile)
+                except _DECODE_ERRORS as exc:
+                    raise zipfile.BadZipFile(_decode_reason(exc)) from exc
+            yield open_zip_member
     else:
         with tarfile.open(path, mode="r:gz" if kind == "tar.gz" else "r:") as tar:
             def open_member(member: Member) -> IO[bytes]:
-                stream = tar.extractfile(member.name)
-                if stream is None:
-                    raise ArchiveRefusedError(f"{member.name} is not a regular file")
-                return stream
+                try:
+                    stream = tar.extractfile(member.name)
+                except _DECODE_ERRORS as exc:
+                    raise tarfile.ReadError(_decode_reason(exc)) from exc
+                if stream is None:  # the plan keeps regular files only; refused alone all the same
+                    raise tarfile.ReadError(f"{member.name} is not a regular file")
+                return _MemberStream(stream, tarfile.ReadError)
             yield open_member
+
+
+class _MemberStream(io.RawIOBase):
+    """A member's stream whose decoder errors (``zlib.error``…) are ``error`` (``BadZipFile``,
+    ``tarfile.ReadError``): one of ``MEMBER_READ_ERRORS``, which the caller catches per member,
+    so a damaged member never fails the whole archive (nor leaves its siblings unaccounted)."""
+
+    def __init__(self, raw: IO[bytes], error: type[Exception]) -> None:
+        super().__init__()
+        self._raw = raw
+        self._error = error
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return self._raw.seekable()
+
+    def read(self, size: int | None = -1) -> bytes:
+        return self._guard(self._raw.read, -1 if size is None else size)
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        data = self.read(len(buffer))
+        buffer[:len(data)] = data
+        return len(data)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        # A ZIP member seeks by decompressing up to the target: the same errors may surface.
+        return self._guard(self._raw.seek, offset, whence)
+
+    def tell(self) -> int:
+        return self._raw.tell()
+
+    def close(self) -> None:
+        try:
+            self._raw.close()
+        finally:
+            super().close()
+
+    def _guard(self, call: Callable[..., T], *args: int) -> T:
+        try:
+            return call(*args)
+        except _DECODE_ERRORS as exc:
+            raise self._error(_decode_reason(exc)) from exc
+
+
+def _decode_reason(exc: Exception) -> str:
+    if isinstance(exc, NotImplementedError):
+        return f"unsupported compression method: {exc}"
+    return f"corrupt compressed data: {exc}"
 
 
 @dataclass(frozen=True)
@@ -141,6 +222,7 @@ class _Entry:
     size: int
     is_dir: bool
     kind: str  # "file", "link", "device", "encrypted"
+    method: int = zipfile.ZIP_STORED  # ZIP compression method (TAR members: stored)
 
 
 def _entries(path: str, kind: ArchiveKind) -> Iterator[_Entry]:
@@ -152,7 +234,7 @@ def _entries(path: str, kind: ArchiveKind) -> Iterator[_Entry]:
                 what = ("encrypted" if info.flag_bits & 0x1 else
                         "link" if file_type == stat.S_IFLNK else
                         "device" if file_type not in (0, stat.S_IFREG, stat.S_IFDIR) else "file")
-                yield _Entry(info.filename, info.file_size, info.is_dir(), what)
+                yield _Entry(info.filename, info.file_size, info.is_dir(), what, info.compress_type)
         return
     with tarfile.open(path, mode="r:gz" if kind == "tar.gz" else "r:") as tar:
         for info in tar:  # streams the headers; members are not read
@@ -167,6 +249,10 @@ def _member_problem(entry: _Entry, seen: set[str], limits: Limits) -> str | None
         return "it is a device, FIFO or other special file"
     if entry.kind == "encrypted":
         return "it is encrypted"
+    if entry.method not in READABLE_ZIP_METHODS:
+        method = ZIP_METHOD_NAMES.get(entry.method, f"compression method {entry.method}")
+        return (f"it is compressed with {method}, which openips cannot read; "
+                "re-create the archive with standard Deflate compression")
     name = entry.name
     if "\\" in name:
         return "its path contains a backslash"
