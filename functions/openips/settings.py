@@ -25,7 +25,18 @@ class Settings(BaseModel, frozen=True):
     missing_file_grace_seconds: int = Field(default=900, gt=0)
     # A file of a paused job goes back to ProcessQueue with this delay (SQS allows 0-900 s).
     paused_file_delay_seconds: int = Field(default=30, ge=0, le=900)
+    # An ended job whose finalize event got lost (FinalizeJobFunction never ran) is sent to it
+    # again by the sweeper once it has been ended this long.
+    finalize_redrive_after_seconds: int = Field(default=300, gt=0)
     vips_concurrency: int | None = None
+    # A file's claim is held this long by the invocation processing it: longer than the
+    # function's timeout (900 s), so no two invocations ever process one file at once. The
+    # local stack, which has no timeout to kill a stuck worker, sets its own.
+    file_lease_seconds: int = Field(default=960, gt=0)
+    # Delays before attempt 2, 3, 4 of a file whose processing raised (the 4th failure is an
+    # UploadError row naming the error). The file goes back to its queue with the delay
+    # (at most SQS's 900 s), so waiting never spends the queue's maxReceiveCount.
+    file_retry_delays: tuple[int, ...] = (10, 60, 300)
     # Ghostscript for EPS/PostScript (docs/formats-postscript.md): its path (empty: the opt-in
     # layer's /opt/bin/gs, else gs on PATH) and the limits of each gs process it runs.
     ghostscript_path: str = ""
@@ -61,7 +72,10 @@ _ENV = {
     "upload_form_ttl_seconds": "UPLOAD_FORM_TTL_SECONDS",
     "missing_file_grace_seconds": "MISSING_FILE_GRACE_SECONDS",
     "paused_file_delay_seconds": "PAUSED_FILE_DELAY_SECONDS",
+    "finalize_redrive_after_seconds": "FINALIZE_REDRIVE_AFTER_SECONDS",
     "vips_concurrency": "VIPS_CONCURRENCY",
+    "file_lease_seconds": "FILE_LEASE_SECONDS",
+    "file_retry_delays": "FILE_RETRY_DELAYS_SECONDS",
     "ghostscript_path": "GHOSTSCRIPT_PATH",
     "ghostscript_timeout_seconds": "GHOSTSCRIPT_TIMEOUT_SECONDS",
     "ghostscript_memory_mb": "GHOSTSCRIPT_MEMORY_MB",
@@ -81,6 +95,7 @@ _ENV = {
 def get_settings() -> Settings:
     """Settings of this process; tests call ``get_settings.cache_clear()``."""
     values: dict = {field: os.environ[var] for field, var in _ENV.items() if os.environ.get(var)}
-    if "webhook_retry_delays" in values:  # "60,300,900"
-        values["webhook_retry_delays"] = tuple(int(v) for v in values["webhook_retry_delays"].split(",") if v.strip())
+    for name in ("webhook_retry_delays", "file_retry_delays"):  # "60,300,900"
+        if name in values:
+            values[name] = tuple(int(v) for v in values[name].split(",") if v.strip())
     return Settings.model_validate(values)

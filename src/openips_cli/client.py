@@ -310,6 +310,12 @@ class OpenIpsClient:
     def delete_job(self, job_handle: str) -> dict:
         return self.request("DELETE", f"/v1/jobs/{self._h(job_handle)}")
 
+    def verify_job(self, job_handle: str, repair: bool = False) -> dict:
+        """The job's counters against their recount (``repair``: heal what it finds; admins)."""
+        if repair:
+            return self.request("POST", f"/v1/jobs/{self._h(job_handle)}/accounting/repair")
+        return self.request("GET", f"/v1/jobs/{self._h(job_handle)}/accounting")
+
     # ---- assets
 
     def get_asset(self, asset_handle: str) -> dict:

@@ -438,11 +438,30 @@ def cmd_jobs(args: argparse.Namespace, client_factory: Callable[[], OpenIpsClien
     elif args.jobs_command == "delete":
         data = client.delete_job(args.job)
         out.result(data, lambda: print(f"deleted job {args.job}"))
+    elif args.jobs_command == "verify":
+        data = client.verify_job(args.job, repair=args.repair)
+        out.result(data, lambda: print(_verification_text(data)))
+        return EXIT_OK if data["healthy"] or data["repaired"] else EXIT_FAILED
     else:
         data = client.job_action(args.job, args.jobs_command)
         done = {"stop": "stopping", "pause": "paused", "resume": "resumed"}[args.jobs_command]
         out.result(data, lambda: print(f"{done} job {args.job}"))
     return EXIT_OK
+
+
+def _verification_text(data: dict) -> str:
+    """``openips jobs verify``: one line per finding, the verdict first."""
+    verdict = "accounting is exact" if data["healthy"] else "accounting needs repair"
+    lines = [f"job {data['jobHandle']} ({data['state']}): {verdict}; {data['filesClaimed']} files claimed, "
+             f"{data['filesInFlight']} in flight, {data['expectedFiles']} expected"]
+    lines += [f"  drift: {d['counter']} stored {d['stored']}, recounted {d['recounted']}" for d in data["drift"]]
+    lines += [f"  stalled: {f['path']} (attempt {f['attempts']}, lease ended {short_date(f['leaseUntil'])})"
+              + (f": {f['lastError']}" if f.get("lastError") else "") for f in data["stalledFiles"]]
+    lines += [f"  never claimed: {key}" for key in data["unclaimedUploads"]]
+    lines += [f"  repaired: {what}" for what in data["repaired"]]
+    if not data["healthy"] and not data["repaired"]:
+        lines.append("  run `openips jobs verify --repair JOB` (an admin) to repair it; the sweeper also does")
+    return "\n".join(lines)
 
 
 def _print_details(log: dict, page: int, per_page: int) -> None:
@@ -617,6 +636,10 @@ def build_parser() -> argparse.ArgumentParser:
     details.add_argument("--page", type=int)
     details.add_argument("--per-page", type=int)
     details.add_argument("--locale", help="language of the messages, e.g. en-US or ko-KR (default: the job's)")
+    verify = command(jobs_commands, "verify", "check a job's counters against its files and rows (exit 1: drift)")
+    verify.add_argument("job", metavar="JOB")
+    verify.add_argument("--repair", action="store_true",
+                        help="re-send files no attempt will finish, fix drifted counters, end the job if it can")
     for name, help_text in (("stop", "stop a job"), ("pause", "pause a job"), ("resume", "resume a paused job"),
                             ("end", "close an open upload job (no more files)"), ("delete", "delete a job")):
         command(jobs_commands, name, help_text).add_argument("job", metavar="JOB")

@@ -57,18 +57,43 @@ def test_activity_keeps_a_job_open(stack):
     assert sweep.sweep(deps, almost + timedelta(seconds=120)) == {}
 
 
-def test_closed_job_waiting_for_a_lost_event_is_ended_after_the_grace(stack):
+def _lose_notifications(stack) -> None:
+    import boto3
+
+    sqs = boto3.client("sqs")
+    for message in stack.receive("ProcessQueue"):
+        sqs.delete_message(QueueUrl=stack.resources.names["ProcessQueue"], ReceiptHandle=message["ReceiptHandle"])
+
+
+def test_a_lost_upload_event_is_sent_again_after_the_grace_and_the_job_ends_with_the_file(stack):
+    opened = stack.open_job()
+    job = opened.body["jobHandle"]
+    stack.post_file(opened.body["upload"], "lost.jpg", b"\xff\xd8 not really")
+    _lose_notifications(stack)
+    stack.call("POST", f"/v1/upload-jobs/{job}/end")
+    deps = get_deps()
+    assert deps.store.get_job(job).state != JobState.DONE  # waiting for the expected file
+    later = utcnow() + timedelta(seconds=deps.settings.missing_file_grace_seconds + 1)
+    assert sweep.sweep(deps, later) == {"repaired": 1}
+    stack.drain()
+    log = stack.job_log(job)
+    assert (log["logType"], log["totalFileCount"], log["fileErrorCount"]) == ("EndUpload", 1, 1)
+    messages = {d["logType"]: d["logMessage"] for d in log["detailArray"]}
+    assert "sent for processing again (lost.jpg)" in messages["UploadWarning"]
+    assert "never produced an upload event" not in messages["EndUpload"]
+
+
+def test_a_closed_job_whose_upload_vanished_is_ended_after_the_grace_with_the_shortfall(stack):
     import boto3
 
     opened = stack.open_job()
     job = opened.body["jobHandle"]
-    stack.post_file(opened.body["upload"], "lost.jpg", b"\xff\xd8 not really")
-    sqs = boto3.client("sqs")
-    for message in stack.receive("ProcessQueue"):  # the event is lost
-        sqs.delete_message(QueueUrl=stack.resources.names["ProcessQueue"], ReceiptHandle=message["ReceiptHandle"])
-    stack.call("POST", f"/v1/upload-jobs/{job}/end")
+    stack.post_file(opened.body["upload"], "gone.jpg", b"\xff\xd8 not really")
+    _lose_notifications(stack)
+    stack.call("POST", f"/v1/upload-jobs/{job}/end")  # counts the object, then it is deleted
+    boto3.client("s3").delete_object(Bucket=stack.resources.names["IncomingBucket"],
+                                     Key=opened.body["upload"]["keyPrefix"] + "gone.jpg")
     deps = get_deps()
-    assert deps.store.get_job(job).state != JobState.DONE  # waiting for the expected file
     later = utcnow() + timedelta(seconds=deps.settings.missing_file_grace_seconds + 1)
     assert sweep.sweep(deps, later) == {"forced_finish": 1}
     stack.drain()

@@ -173,32 +173,83 @@ def test_multi_page_file_is_processed_with_a_warning(stack):
     assert row["auxArray"][0]["logType"] == "UploadWarning" and "page" in row["auxArray"][0]["logMessage"]
 
 
-def test_retries_exhausted_become_an_error_row_not_a_stuck_job(stack, monkeypatch):
+def test_a_file_whose_code_keeps_raising_is_retried_then_an_error_row_naming_the_error(stack, monkeypatch):
+    """Whatever a format raises, the file comes back (a delayed message, no batch failure) and ends in a row."""
+    import zlib
+
+    from openips.handlers import process_file
     from openips.services import processing
+    from openips.services.deps import reset_caches
+
+    monkeypatch.setenv("FILE_RETRY_DELAYS_SECONDS", "0,0,0")
+    reset_caches()
+    calls = []
 
     def crash(*args, **kwargs):
-        raise RuntimeError("simulated crash")
+        calls.append(1)
+        raise zlib.error("Error -3 while decompressing data: invalid block type")
 
     monkeypatch.setattr(processing, "optimize", crash)
-    monkeypatch.setattr(processing, "LEASE", processing.LEASE * 0)  # let each retry re-claim at once
     opened = stack.open_job()
     job = opened.body["jobHandle"]
     stack.post_file(opened.body["upload"], "x.jpg", jpeg())
-    sqs = boto3.client("sqs")
-    url = stack.resources.names["ProcessQueue"]
-    (message,) = stack.receive("ProcessQueue")
-    sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-    from openips.handlers import process_file
-
-    event = stack.as_lambda_event([message], stack.resources.arns["ProcessQueue"])
-    outcomes = [process_file.lambda_handler(event, stack.context) for _ in range(processing.MAX_ATTEMPTS + 1)]
-    assert all(o["batchItemFailures"] for o in outcomes[:-1])
-    assert outcomes[-1] == {"batchItemFailures": []}
+    outcomes = []
+    for _ in range(processing.MAX_ATTEMPTS):
+        (message,) = stack.receive("ProcessQueue")
+        result = process_file.lambda_handler(stack.as_lambda_event([message], stack.resources.arns["ProcessQueue"]),
+                                             stack.context)
+        assert result == {"batchItemFailures": []}  # never a failed receive: the claim's attempts count
+        boto3.client("sqs").delete_message(QueueUrl=stack.resources.names["ProcessQueue"],
+                                           ReceiptHandle=message["ReceiptHandle"])
+        outcomes.append(stack.job_log(job)["totalFileCount"])
+    assert len(calls) == processing.MAX_ATTEMPTS and stack.receive("ProcessQueue") == []
     stack.call("POST", f"/v1/upload-jobs/{job}/end")
     stack.drain()
     (error,) = rows(stack, job, "UploadError")
     assert "failed 4 times" in error["logMessage"]
-    assert stack.job_log(job)["logType"] == "EndUpload"
+    assert "error: Error -3 while decompressing" in error["logMessage"]
+    log = stack.job_log(job)
+    assert (log["logType"], log["totalFileCount"], log["fileErrorCount"]) == ("EndUpload", 1, 1)
+
+
+def test_a_crashed_attempt_is_taken_over_when_its_lease_ends_without_spending_receives(stack, monkeypatch):
+    """A killed invocation never releases its claim: the redelivery waits for the lease, then takes over."""
+    from openips.handlers import process_file
+    from openips.services import processing
+    from openips.services.deps import get_deps, reset_caches
+
+    monkeypatch.setenv("FILE_LEASE_SECONDS", "600")
+    reset_caches()
+    opened = stack.open_job()
+    job = opened.body["jobHandle"]
+    stack.post_file(opened.body["upload"], "x.jpg", jpeg())
+    (message,) = stack.receive("ProcessQueue")
+    event = stack.as_lambda_event([message], stack.resources.arns["ProcessQueue"])
+
+    def killed(*args, **kwargs):
+        raise SystemExit("worker killed")  # not an Exception: nothing in the function may catch it
+
+    with monkeypatch.context() as m:
+        m.setattr(processing, "optimize", killed)
+        with pytest.raises(SystemExit):
+            process_file.lambda_handler(event, stack.context)
+    (claim,) = get_deps().store.list_claims(job)
+    assert claim.status == "Processing" and claim.attempts == 1
+    deferred = []
+    monkeypatch.setattr(get_deps().process_queue, "defer", lambda body, delay: deferred.append(delay))
+    # Redelivered while the lease (600 s) is live: acknowledged and deferred until it ends.
+    assert process_file.lambda_handler(event, stack.context) == {"batchItemFailures": []}
+    assert len(deferred) == 1 and 590 <= deferred[0] <= 602
+    assert stack.job_log(job)["totalFileCount"] == 1  # counted once
+    # The lease ends (here: made to end now); the next delivery is attempt 2 and finishes the file.
+    get_deps().store.hold_claim(claim, claim.claimed, "test: lease ended")
+    assert process_file.lambda_handler(event, stack.context) == {"batchItemFailures": []}
+    stack.call("POST", f"/v1/upload-jobs/{job}/end")
+    stack.drain()
+    (row,) = rows(stack, job, "UploadSuccess")
+    log = stack.job_log(job)
+    assert (log["logType"], log["totalFileCount"], log["fileSuccessCount"]) == ("EndUpload", 1, 1)
+    assert get_deps().store.list_claims(job)[0].attempts == 2
 
 
 def test_finalize_runs_once_under_duplicate_job_events(stack, lambda_context):

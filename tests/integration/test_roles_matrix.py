@@ -420,6 +420,18 @@ def resend_job_notifications(w: World, letter: str) -> Case:
                 accepted=lambda r: _assert(r.body["jobHandle"] == job and r.body["resendId"], r.body))
 
 
+def verify_job_accounting(w: World, letter: str) -> Case:
+    job = w.done_job[letter]
+    return Case("GET", f"/v1/jobs/{job}/accounting",
+                accepted=lambda r: _assert(r.body["jobHandle"] == job and r.body["healthy"], r.body))
+
+
+def repair_job_accounting(w: World, letter: str) -> Case:
+    job = w.done_job[letter]
+    return Case("POST", f"/v1/jobs/{job}/accounting/repair", state=lambda: w.job_state(job),
+                accepted=lambda r: _assert(r.body["jobHandle"] == job and r.body["repaired"] == [], r.body))
+
+
 def _stopped(job: Job) -> bool:
     return job.closed and (job.stopping or job.finished)
 
@@ -467,6 +479,9 @@ EXPECTED: dict[str, Expect] = {
     "getWebhookSecret": Expect(ADMINS, get_webhook_secret),
     "rotateWebhookSecret": Expect(ADMINS, rotate_webhook_secret),
     "resendJobNotifications": Expect(ADMINS, resend_job_notifications),
+    # job accounting (openips jobs verify): the audit is a read, the repair an admin's act
+    "verifyJobAccounting": Expect(EVERYONE, verify_job_accounting),
+    "repairJobAccounting": Expect(ADMINS, repair_job_accounting),
 }
 
 # Routes an HTTP function serves that the OpenAPI document does not list yet:

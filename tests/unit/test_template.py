@@ -328,10 +328,12 @@ def test_least_privilege_policies(resources: dict[str, Any], function: str) -> N
             assert policy["DynamoDBCrudPolicy"] == {"TableName": {"Ref": "JobsTable"}}
         if isinstance(policy, dict) and "SQSSendMessagePolicy" in policy:
             queue = policy["SQSSendMessagePolicy"]["QueueName"]["Fn::GetAtt"]
-            # Only ProcessFileFunction re-sends files (of paused jobs) to ProcessQueue; it and MediaFunction
-            # (paused jobs' videos) write to MediaQueue; only the API (re-send requests), finalize (first
-            # attempt) and NotificationFunction (next attempts) write to NotificationQueue.
-            allowed = ["JobEventsQueue"] + (["ProcessQueue"] if function == "ProcessFileFunction" else [])
+            # Only ProcessFileFunction (files that must wait) and SweepFunction (files an accounting repair
+            # re-sends) send to ProcessQueue; ProcessFile and MediaFunction (videos that wait) write to
+            # MediaQueue; only the API (re-send requests), finalize (first attempt) and NotificationFunction
+            # (next attempts) write to NotificationQueue.
+            resend = function in ("ProcessFileFunction", "SweepFunction")
+            allowed = ["JobEventsQueue"] + (["ProcessQueue"] if resend else [])
             if function in ("ProcessFileFunction", "MediaFunction"):
                 allowed.append("MediaQueue")
             if function in ("ApiFunction", "FinalizeJobFunction", "NotificationFunction"):
@@ -363,13 +365,22 @@ def test_api_function_s3_scope(resources: dict[str, Any]) -> None:
 
 def test_alarms_notify_only_when_topic_is_set(template: dict[str, Any], resources: dict[str, Any]) -> None:
     assert "HasAlarmTopic" in template["Conditions"]
-    expected = ({"ProcessDLQAlarm", "MediaDLQAlarm", "JobEventsDLQAlarm", "NotificationDLQAlarm"}
-                | {f"{f}ErrorsAlarm" for f in FUNCTIONS})
+    expected = ({"ProcessDLQAlarm", "MediaDLQAlarm", "JobEventsDLQAlarm", "NotificationDLQAlarm",
+                 "JobAccountingDriftAlarm"} | {f"{f}ErrorsAlarm" for f in FUNCTIONS})
     alarms = {k for k, v in resources.items() if v["Type"] == "AWS::CloudWatch::Alarm"}
     assert alarms == expected
     for name in alarms:
         actions = props(resources, name)["AlarmActions"]
         assert actions == {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]}
+
+
+def test_accounting_drift_alarm_watches_the_sweepers_metric(resources: dict[str, Any]) -> None:
+    from openips.handlers.sweep import METRICS
+
+    alarm = props(resources, "JobAccountingDriftAlarm")
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("openips", METRICS["drift_found"])
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": "openips"}]  # Powertools' EMF dimension
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")
 
 
 def test_outputs(template: dict[str, Any]) -> None:

@@ -95,12 +95,12 @@ class Storage:
         paginator = self.s3.get_paginator("list_objects_v2")
         return sum(page.get("KeyCount", 0) for page in paginator.paginate(Bucket=bucket, Prefix=prefix))
 
-    def list_objects(self, bucket: str, prefix: str) -> Iterator[tuple[str, str]]:
-        """(key, ETag without quotes) of every object under ``prefix``."""
+    def list_objects(self, bucket: str, prefix: str) -> Iterator[tuple[str, str, int]]:
+        """(key, ETag without quotes, size) of every object under ``prefix``."""
         paginator = self.s3.get_paginator("list_objects_v2")
         for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
             for obj in page.get("Contents", []):
-                yield obj["Key"], obj["ETag"].strip('"')
+                yield obj["Key"], obj["ETag"].strip('"'), obj["Size"]
 
     def delete_many(self, bucket: str, keys: list[str]) -> None:
         for start in range(0, len(keys), 1000):  # DeleteObjects takes 1000 keys a call

@@ -289,26 +289,32 @@ class JobStore:
                 return False
             raise _translate(exc) from exc
 
-    def try_finish(self, job_handle: str, now: datetime, end_row: LogEntry,
-                   force: bool = False) -> bool:
+    def try_finish(self, job: Job, now: datetime, end_row: LogEntry, force: bool = False) -> bool:
         """Exactly-one finisher: the conditional update that wins writes ``EndUpload``.
 
-        ``force`` (the sweeper's grace expiry) drops the wait for expected files that
-        never produced an event; files in flight still hold the job open.
+        The update is conditioned on the very counts ``job`` holds, which ``end_row`` reports:
+        if any file's counters landed after ``job`` was read, nothing is written (False), and
+        the caller reads again. ``force`` (the sweeper's grace expiry) drops the wait for
+        expected files that never produced an event; files in flight still hold the job open.
         """
-        condition = ("#closed = :t AND #state <> :done AND n_done = n_received"
-                     + ("" if force else " AND n_received >= expected_files"))
+        counted = {name: getattr(job.counts, name) for name in _COUNT_ATTRS if name != "log_rows"}
+        condition = " AND ".join(["#closed = :t", "#state <> :done", "n_done = n_received",
+                                  "expected_files = :expected",
+                                  *(f"{_COUNT_ATTRS[name]} = :c_{name}" for name in counted)])
+        if not force:
+            condition += " AND n_received >= expected_files"
         try:
             self._transact([
                 {"Update": {
-                    "TableName": self.table_name, "Key": _clean(_job_key(job_handle)),
+                    "TableName": self.table_name, "Key": _clean(_job_key(job.job_handle)),
                     "UpdateExpression": "SET #state = :done, end_date = :now ADD n_log_rows :one",
                     "ConditionExpression": condition,
                     "ExpressionAttributeNames": {"#state": "state", "#closed": "closed"},
                     "ExpressionAttributeValues": _clean(
-                        {":t": True, ":done": JobState.DONE.value, ":now": _iso(now), ":one": 1}),
+                        {":t": True, ":done": JobState.DONE.value, ":now": _iso(now), ":one": 1,
+                         ":expected": job.expected_files, **{f":c_{k}": v for k, v in counted.items()}}),
                 }},
-                self._log_put(job_handle, end_row),
+                self._log_put(job.job_handle, end_row),
             ], conditional=True)
             return True
         except _ConditionFailed:
@@ -406,16 +412,34 @@ class JobStore:
         try:
             self.table.update_item(
                 Key=_claim_key(claim.job_handle, claim.claim_id),
-                UpdateExpression="SET lease_until = :lease ADD attempts :one",
-                ConditionExpression=Attr("lease_until").eq(_iso(existing.lease_until)),
-                ExpressionAttributeValues={":lease": _iso(claim.lease_until), ":one": 1},
+                UpdateExpression="SET lease_until = :lease, attempt_started = :now ADD attempts :one",
+                ConditionExpression=Attr("lease_until").eq(_iso(existing.lease_until)) & Attr("status").ne("Done"),
+                ExpressionAttributeValues={":lease": _iso(claim.lease_until), ":now": _iso(now), ":one": 1},
             )
         except ClientError as exc:
             if _is_condition_failure(exc):
                 return ClaimResult("busy", existing)
             raise _translate(exc) from exc
-        return ClaimResult("retry", existing.model_copy(update={"lease_until": claim.lease_until,
+        return ClaimResult("retry", existing.model_copy(update={"lease_until": claim.lease_until, "attempt_started": now,
                                                                   "attempts": existing.attempts + 1}))
+
+    def hold_claim(self, claim: FileClaim, until: datetime, error: str) -> bool:
+        """Keep a failed attempt's claim until its retry is due (``until``), saying why it failed.
+
+        A no-op (False) when the claim is no longer ours: done, or taken over by a later attempt.
+        """
+        try:
+            self.table.update_item(
+                Key=_claim_key(claim.job_handle, claim.claim_id),
+                UpdateExpression="SET lease_until = :until, last_error = :error",
+                ConditionExpression=Attr("lease_until").eq(_iso(claim.lease_until)) & Attr("status").ne("Done"),
+                ExpressionAttributeValues={":until": _iso(until), ":error": error},
+            )
+            return True
+        except ClientError as exc:
+            if _is_condition_failure(exc):
+                return False
+            raise _translate(exc) from exc
 
     def list_claims(self, job_handle: str, processing_only: bool = False) -> list[FileClaim]:
         """The job's files as claimed for processing (one Query; the in-flight ones if asked)."""
@@ -457,10 +481,11 @@ class JobStore:
         items: list[dict] = [
             {"Update": {"TableName": self.table_name,
                         "Key": _clean(_claim_key(claim.job_handle, claim.claim_id)),
-                        "UpdateExpression": "SET #status = :done, completed = :at, #result = :result",
+                        "UpdateExpression": "SET #status = :done, completed = :at, #result = :result, #counts = :counts",
                         "ConditionExpression": "#status <> :done",
-                        "ExpressionAttributeNames": {"#status": "status", "#result": "result"},
+                        "ExpressionAttributeNames": {"#status": "status", "#result": "result", "#counts": "counts"},
                         "ExpressionAttributeValues": {":done": "Done", ":result": result,
+                                                      ":counts": {**adds, "more_expected": more_expected},
                                                       ":at": _iso(completed) if completed else None}}},
             {"Update": {"TableName": self.table_name, "Key": _clean(_job_key(claim.job_handle)),
                         "UpdateExpression": expr, "ExpressionAttributeValues": _clean(values)}},
@@ -480,7 +505,50 @@ class JobStore:
             for put in puts[room:]:
                 batch.put_item(Item=put["Put"]["Item"])
 
+    def repair_counts(self, job: Job, counts: JobCounts, row: LogEntry) -> bool:
+        """Set the job's counters to ``counts`` and log ``row`` saying so, if they are still ``job``'s.
+
+        False (nothing written) when a counter moved since ``job`` was read.
+        """
+        names = [name for name in _COUNT_ATTRS if name != "log_rows"]
+        sets = ", ".join(f"{_COUNT_ATTRS[n]} = :new_{n}" for n in names)
+        condition = " AND ".join(f"{_COUNT_ATTRS[n]} = :old_{n}" for n in [*names, "log_rows"])
+        values = {**{f":new_{n}": getattr(counts, n) for n in names},
+                  **{f":old_{n}": getattr(job.counts, n) for n in [*names, "log_rows"]},
+                  ":rows": counts.log_rows + 1, ":one": 1}
+        try:
+            self._transact([
+                {"Update": {"TableName": self.table_name, "Key": _clean(_job_key(job.job_handle)),
+                            "UpdateExpression": f"SET {sets}, n_log_rows = :rows ADD repairs :one",
+                            "ConditionExpression": condition, "ExpressionAttributeValues": _clean(values)}},
+                self._log_put(job.job_handle, row),
+            ], conditional=True)
+            return True
+        except _ConditionFailed:
+            return False
+
+    def note_repair(self, job_handle: str, row: LogEntry) -> None:
+        """Log a repair that changed no counter (files re-sent), and count it against the job's repairs."""
+        self._transact([
+            {"Update": {"TableName": self.table_name, "Key": _clean(_job_key(job_handle)),
+                        "UpdateExpression": "ADD n_log_rows :one, repairs :one",
+                        "ExpressionAttributeValues": _clean({":one": 1})}},
+            self._log_put(job_handle, row),
+        ])
+
     # ---- log rows -------------------------------------------------------------------
+
+    def count_log_rows(self, job_handle: str) -> int:
+        """How many log rows the job holds (a COUNT query: no row is read out)."""
+        kwargs: dict[str, Any] = {"Select": "COUNT",
+                                  "KeyConditionExpression": Key("pk").eq(f"J#{job_handle}") & Key("sk").begins_with("L#")}
+        total = 0
+        while True:
+            page = self.table.query(**kwargs)
+            total += page["Count"]
+            if "LastEvaluatedKey" not in page:
+                return total
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def _log_put(self, job_handle: str, row: LogEntry, seq: int | None = None) -> dict:
         # Rows of one millisecond keep the job's story in order: begin, files, end; and the
@@ -538,8 +606,14 @@ class JobStore:
         guard = self.table.get_item(Key=_name_key(company_handle, name), ConsistentRead=True).get("Item")
         return self.get_asset(guard["asset_handle"]) if guard else None
 
+    def _job_link_put(self, asset: Asset) -> dict:
+        """The job→asset link of the job that last wrote the asset (``GET /v1/assets?jobHandle=``)."""
+        link = {"pk": f"J#{asset.updated_job_handle}", "sk": f"A#{asset.asset_handle}",
+                "asset_handle": asset.asset_handle}
+        return {"Put": {"TableName": self.table_name, "Item": link}}
+
     def create_asset(self, asset: Asset) -> bool:
-        """Create the asset and claim its company-unique ID; False if the ID is taken."""
+        """Create the asset, claim its company-unique ID and link it to its job; False if the ID is taken."""
         guard = {**_name_key(asset.company_handle, asset.name), "asset_handle": asset.asset_handle}
         try:
             self._transact([
@@ -547,15 +621,22 @@ class JobStore:
                          "ConditionExpression": "attribute_not_exists(pk)"}},
                 {"Put": {"TableName": self.table_name, "Item": _clean(self._asset_item(asset)),
                          "ConditionExpression": "attribute_not_exists(pk)"}},
+                self._job_link_put(asset),
             ], conditional=True)
             return True
         except _ConditionFailed:
             return False
 
     def replace_asset(self, asset: Asset) -> None:
-        self.table.put_item(Item=self._asset_item(asset), ConditionExpression=Attr("pk").exists())
+        """Write an existing asset anew, and link it to the job that wrote it (pages, layers, sets alike)."""
+        self._transact([
+            {"Put": {"TableName": self.table_name, "Item": _clean(self._asset_item(asset)),
+                     "ConditionExpression": "attribute_exists(pk)"}},
+            self._job_link_put(asset),
+        ])
 
     def list_job_assets(self, job_handle: str) -> list[Asset]:
+        """Every asset the job created or updated, whatever made it (file, page, layer, set, member)."""
         links = self._query(KeyConditionExpression=Key("pk").eq(f"J#{job_handle}") & Key("sk").begins_with("A#"))
         assets = [self.get_asset(link["asset_handle"]) for link in links]
         return [a for a in assets if a is not None]
@@ -627,13 +708,15 @@ class JobStore:
     def update_set_members(self, asset: Asset, old_members: list[str]) -> bool:
         """Replace a set asset's item if its members are still ``old_members``; False if not."""
         try:
-            self.table.put_item(Item=_clean(self._asset_item(asset)),
-                                ConditionExpression=Attr("pk").exists() & Attr("members").eq(old_members))
+            self._transact([
+                {"Put": {"TableName": self.table_name, "Item": _clean(self._asset_item(asset)),
+                         "ConditionExpression": "attribute_exists(pk) AND members = :old",
+                         "ExpressionAttributeValues": {":old": old_members}}},
+                self._job_link_put(asset),
+            ], conditional=True)
             return True
-        except ClientError as exc:
-            if _is_condition_failure(exc):
-                return False
-            raise _translate(exc) from exc
+        except _ConditionFailed:
+            return False
 
     def get_set_run(self, job_handle: str, marker: str) -> LogEntry | None:
         """The row a preset run already wrote for ``marker`` (``<preset>#<set>``) in this job."""

@@ -34,7 +34,7 @@ from openips.models.domain import User, utcnow
 from openips.models.projects import CreateProjectRequest, ProjectHandleResponse, ProjectsResponse
 from openips.models.set_presets import CreateSetPresetRequest, SetPresetHandleResponse, SetPresetListResponse
 from openips.observability import logger, metrics, tracer
-from openips.services import assets, auth, companies, control, jobs, notifications, projects, set_presets
+from openips.services import accounting, assets, auth, companies, control, jobs, notifications, projects, set_presets
 from openips.services.deps import Deps, get_deps
 from openips.services.openapi import openapi_document
 from openips.services.params import parse_body, query_bool, query_date, query_int, query_list
@@ -277,6 +277,16 @@ def rotate_webhook_secret(company_handle: str) -> Response:
 def resend_notifications(job_handle: str) -> Response:
     resend_id = notifications.request_resend(_deps(), _caller(), job_handle)
     return json_response(ResendNotificationsResponse(job_handle=job_handle, resend_id=resend_id), 202)
+
+
+@app.get("/v1/jobs/<job_handle>/accounting")
+def verify_job_accounting(job_handle: str) -> Response:
+    return json_response(accounting.verify_job(_deps(), _caller(), job_handle, utcnow()))
+
+
+@app.post("/v1/jobs/<job_handle>/accounting/repair")
+def repair_job_accounting(job_handle: str) -> Response:
+    return json_response(accounting.verify_job(_deps(), _caller(), job_handle, utcnow(), fix=True))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

@@ -356,3 +356,34 @@ class WebhookSecretResponse(IpsModel):
 class ResendNotificationsResponse(IpsModel):
     job_handle: str
     resend_id: str
+
+
+class CounterDrift(IpsModel):
+    counter: str  # received, done, success, error, warning, duplicate, update, cancelled, total_size, log_rows
+    stored: int
+    recounted: int
+
+
+class StalledFile(IpsModel):
+    path: str
+    attempts: int
+    lease_until: datetime
+    last_error: str | None = None
+
+
+class JobAccountingResponse(IpsModel):
+    """``openips jobs verify``: a job's counters against their recount from its claims and rows."""
+
+    job_handle: str
+    state: str
+    healthy: bool
+    counters: dict[str, int]
+    recounted: dict[str, int]
+    expected_files: int
+    files_claimed: int
+    files_in_flight: int
+    drift: list[CounterDrift]
+    stalled_files: list[StalledFile]
+    unclaimed_uploads: list[str]  # keys under the job's prefix that no claim names
+    repairs: int  # repairs made so far (the sweeper's, and requested ones)
+    repaired: list[str]  # what this request repaired (POST …/accounting/repair)

@@ -6,7 +6,7 @@ These are what the store persists; the API answers with the shapes in ``api.py``
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -118,6 +118,7 @@ class Job(BaseModel):
     closed: bool = False
     close_reason: str | None = None
     expected_files: int = 0
+    repairs: int = 0  # accounting repairs made (services.accounting); bounded before a forced end
     fatal_error: bool = False
     start_date: datetime
     last_activity: datetime
@@ -131,6 +132,11 @@ class Job(BaseModel):
     @property
     def finished(self) -> bool:
         return self.state == JobState.DONE
+
+    def drained(self, force: bool = False) -> bool:
+        """Every received file is done, and (unless ``force``) every expected one was received."""
+        counts = self.counts
+        return counts.done == counts.received and (force or counts.received >= self.expected_files)
 
     @property
     def paused(self) -> bool:
@@ -300,9 +306,6 @@ class Asset(BaseModel):
 FileOutcome = Literal["UploadSuccess", "FileUpdated", "DuplicateSkipped", "UploadError"]
 
 
-PROCESSING_LEASE = timedelta(minutes=16)  # longer than ProcessFileFunction's 15-minute timeout
-
-
 class FileClaim(BaseModel):
     """Per-S3-object processing record: the idempotency key of a file."""
 
@@ -315,5 +318,11 @@ class FileClaim(BaseModel):
     outcome: FileOutcome | None = None
     asset_handle: str | None = None
     claimed: datetime | None = None  # first attempt (getUploadTaskStatus)
+    attempt_started: datetime | None = None  # the current attempt (getActiveJobs' task items)
     completed: datetime | None = None
     result: str | None = None  # the log type of the file's row, once done
+    # What the file added to the job's counters, once done (``openips jobs verify`` sums them).
+    counts: dict[str, int] | None = None
+    last_error: str | None = None  # why the last attempt failed, while a retry waits
+    key: str | None = None  # the object's bucket key and version (ETag): what the sweeper re-sends
+    version: str | None = None

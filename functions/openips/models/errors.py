@@ -126,3 +126,12 @@ class SourceIpMismatchError(FileRejectedError):
 
 class TransientError(Exception):
     """A failure worth retrying (throttling, a concurrent claim, a timeout)."""
+
+
+class RetryLater(Exception):  # noqa: N818 - a signal, not an error
+    """The file must come back after ``seconds`` (paused job, claim held, retry not due); ``outcome`` says why."""
+
+    def __init__(self, seconds: int, outcome: str) -> None:
+        super().__init__(f"{outcome}: retry in {seconds} s")
+        self.seconds = seconds
+        self.outcome = outcome

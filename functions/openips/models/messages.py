@@ -324,6 +324,18 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "{path}: {problem}",
         "ko": "{path}: {problem}",
     },
+    "job.repaired": {
+        "en": "Job accounting repaired ({by}): {changes}",
+        "ko": "작업 집계를 바로잡았습니다 ({by}): {changes}",
+    },
+    "file.stalled": {
+        "en": "processing never finished: its last attempt ({attempts}) ended without a result{error}",
+        "ko": "처리가 끝나지 않았습니다: 마지막 시도({attempts}번째)가 결과 없이 끝났습니다{error}",
+    },
+    "file.upload_gone": {
+        "en": "its uploaded object is gone, so it could not be processed again",
+        "ko": "업로드된 객체가 없어 다시 처리할 수 없습니다",
+    },
     "job.end": {
         "en": ("Upload job {job} ended ({reason}): {received} files, {success} new, {update} updated, "
                "{duplicate} duplicates skipped, {error} errors{cancelled}, {warning} with warnings{missing}"),

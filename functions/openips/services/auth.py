@@ -13,6 +13,7 @@ from openips.models.errors import AuthenticationFault, AuthorizationFault
 
 UPLOAD_ROLES: frozenset[str] = frozenset({"IpsAdmin", "IpsCompanyAdmin", "IpsUser"})
 READ_ROLES: frozenset[str] = UPLOAD_ROLES | {"ImagePortalUser"}
+ADMIN_ROLES: frozenset[str] = frozenset({"IpsAdmin", "IpsCompanyAdmin"})
 KEY_PREFIX = "oips_"
 
 

@@ -43,7 +43,7 @@ def remove_processed_uploads(deps: Deps, job: Job) -> tuple[int, int]:
     """Delete the uploads whose processing is done; keep any other (still on its way)."""
     bucket = deps.settings.incoming_bucket
     done, kept = [], 0
-    for key, etag in deps.storage.list_objects(bucket, incoming_prefix(job)):
+    for key, etag, _ in deps.storage.list_objects(bucket, incoming_prefix(job)):
         claim = deps.store.get_claim(job.job_handle, claim_id_for(key, etag))
         if claim is not None and claim.status == "Done":
             done.append(key)

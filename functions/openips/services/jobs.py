@@ -134,17 +134,23 @@ def close(deps: Deps, job: Job, reason: str, now: datetime) -> bool:
     return closed
 
 
+FINISH_READS = 5
+
+
 def finish_if_complete(deps: Deps, job_handle: str, now: datetime, force: bool = False) -> bool:
     """Finish the job if it is closed and drained; exactly one caller wins."""
-    job = deps.store.get_job(job_handle)
-    if job is None or job.finished or not job.closed:
-        return False
-    # Dated now (not at the caller's start): after every row of the files it waited for.
-    end_row = LogEntry.localised(LogType.END_UPLOAD, "job.end", views.end_params(job, force), max(now, utcnow()))
-    if not deps.store.try_finish(job_handle, now, end_row, force=force):
-        return False
-    deps.events.job_finished(job_handle, job.company_handle)
-    return True
+    for _ in range(FINISH_READS):
+        job = deps.store.get_job(job_handle)
+        if job is None or job.finished or not job.closed or not job.drained(force):
+            return False
+        # Dated now (not at the caller's start): after every row of the files it waited for.
+        end_row = LogEntry.localised(LogType.END_UPLOAD, "job.end", views.end_params(job, force), max(now, utcnow()))
+        # Conditioned on the counts the row reports: a counter that moved since the read
+        # makes it fail, and the next read sees the move.
+        if deps.store.try_finish(job, now, end_row, force=force):
+            deps.events.job_finished(job_handle, job.company_handle)
+            return True
+    return False  # still moving after several reads: a later file's completion finishes it
 
 
 # ---- reading jobs ----------------------------------------------------------------

@@ -33,11 +33,11 @@ def extracted_prefix(job: Job, archive_claim: str, depth: int) -> str:
 def parse_incoming_key(key: str) -> IncomingKey | None:
     """``incoming/<company>/<job>/<path>`` or ``extracted/<company>/<job>/<tag>.<depth>/<path>``."""
     parts = key.split("/", 3)
-    if len(parts) != 4 or parts[0] not in ("incoming", "extracted") or not parts[3]:
+    if len(parts) != 4 or parts[0] not in ("incoming", "extracted"):
         return None
     if not parts[1].startswith("c-") or not parts[2].startswith("j-"):
         return None
-    if parts[0] == "incoming":
+    if parts[0] == "incoming":  # the bare prefix too ("" path): its job logs it as naming no file
         return IncomingKey(parts[1], parts[2], parts[3])
     tag, _, relative = parts[3].partition("/")
     _, _, depth = tag.rpartition(".")

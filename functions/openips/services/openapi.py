@@ -46,6 +46,8 @@ ROUTES: tuple[tuple[str, str, str, type | None, type | None, int], ...] = (
      api.WebhookSecretResponse, 200),
     ("post", "/v1/admin/companies/{companyHandle}/webhook-secret/rotate", "rotateWebhookSecret", None,
      api.WebhookSecretResponse, 200),
+    ("get", "/v1/jobs/{jobHandle}/accounting", "verifyJobAccounting", None, api.JobAccountingResponse, 200),
+    ("post", "/v1/jobs/{jobHandle}/accounting/repair", "repairJobAccounting", None, api.JobAccountingResponse, 200),
     ("post", "/v1/jobs/{jobHandle}/notifications/resend", "resendJobNotifications", None,
      api.ResendNotificationsResponse, 202),
     ("post", "/v1/projects", "createProject", projects.CreateProjectRequest, projects.ProjectHandleResponse, 201),

@@ -23,20 +23,19 @@ delay; a file whose processing had not started when its job was stopped is kept 
 
 from __future__ import annotations
 
+import math
 import os
 import posixpath
-import tarfile
 import tempfile
-import zipfile
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import NoReturn
 
 from openips.imaging import photoshop, video_sniff
 from openips.imaging.optimize import optimize
 from openips.imaging.pipeline import StepContext
 from openips.models import errors
 from openips.models.domain import (
-    PROCESSING_LEASE,
     Asset,
     Company,
     FileClaim,
@@ -68,9 +67,11 @@ from openips.services.keys import (
 from openips.services.options import ICC_EXTENSIONS, MAX_PROFILE_BYTES, is_icc_profile, processing_options
 from openips.services.projects import live_projects
 
-LEASE = PROCESSING_LEASE
 MAX_ATTEMPTS = 4  # below the queue's maxReceiveCount (5): the last try is logged, not lost
+MAX_SQS_DELAY = 900  # SQS DelaySeconds; a longer wait is another turn in the queue
 PAUSED = "Paused"
+BUSY = "Busy"  # another attempt holds the file's claim
+RETRYING = "Retrying"  # this attempt failed; the next is due after a delay
 HANDED_TO_MEDIA = "HandedToMedia"  # a video: MediaFunction claims and processes it
 
 
@@ -90,8 +91,15 @@ def process_notification(deps: Deps, notification: S3Notification, body: str, no
     Returns their outcomes. ProcessFileFunction has no PyAV: a video it is given goes to
     MediaQueue unclaimed and uncounted (``HandedToMedia``), and MediaFunction, which calls this
     with ``media=True``, processes it the same way as any file (docs/formats-video.md).
+
+    An object that must wait (its job is paused, another attempt holds its claim, or its last
+    attempt failed and the retry is not due) goes back to the queue in a new, delayed message,
+    and this one is acknowledged: waiting spends none of the queue's receives
+    (``maxReceiveCount``), so only a crashed invocation can move a file towards the
+    dead-letter queue, and the claim's attempts bound the retries on AWS and locally alike.
     """
     outcomes = []
+    queue = deps.media_queue if media else deps.process_queue
     for record in notification.records:
         if not record.event_name.startswith("ObjectCreated:"):
             continue
@@ -101,14 +109,16 @@ def process_notification(deps: Deps, notification: S3Notification, body: str, no
             deps.media_queue.send(S3Notification(records=[record]).model_dump_json(by_alias=True, exclude_none=True))
             outcome = HANDED_TO_MEDIA
         else:
-            outcome = process_object(deps, obj, now, media=media)
+            try:
+                outcome = process_object(deps, obj, now, media=media)
+            except errors.RetryLater as wait:
+                # The body as S3 sent it when it holds this record alone (every field kept).
+                alone = body if len(notification.records) == 1 else S3Notification(records=[record]).model_dump_json(
+                    by_alias=True, exclude_none=True)
+                queue.defer(alone, min(wait.seconds, MAX_SQS_DELAY))
+                outcome = wait.outcome
         logger.info("file handled", outcome=outcome, size=obj.size)
         outcomes.append(outcome)
-    if PAUSED in outcomes:
-        # A new delayed message, and this one acknowledged: waiting burns none of the
-        # queue's receives (maxReceiveCount) and does not sit out its 90-minute visibility.
-        queue = deps.media_queue if media else deps.process_queue
-        queue.defer(body, deps.settings.paused_file_delay_seconds)
     return outcomes
 
 
@@ -119,7 +129,10 @@ def _is_video(deps: Deps, obj: IncomingObject) -> bool:
 
 
 def process_object(deps: Deps, obj: IncomingObject, now: datetime, *, media: bool = False) -> str:
-    """Process one uploaded object; returns what happened (for logs and metrics)."""
+    """Process one uploaded object; returns what happened (for logs and metrics).
+
+    Raises ``RetryLater`` when the object must come back later (see ``process_notification``).
+    """
     parsed = parse_incoming_key(obj.key)
     job = deps.store.get_job(parsed.job_handle) if parsed else None
     if parsed is None or job is None or job.company_handle != parsed.company_handle:
@@ -131,42 +144,32 @@ def process_object(deps: Deps, obj: IncomingObject, now: datetime, *, media: boo
                      s3_key=obj.key, quarantine_key=kept)
         return "Unattributed"
     logger.append_keys(job_handle=job.job_handle, file_path=parsed.relative)
-    if job.paused:
-        return PAUSED  # not claimed: neither counted nor started until resumeJob
+    if job.paused:  # not claimed: neither counted nor started until resumeJob
+        raise errors.RetryLater(deps.settings.paused_file_delay_seconds, PAUSED)
 
+    lease = timedelta(seconds=deps.settings.file_lease_seconds)
     claim = FileClaim(job_handle=job.job_handle, claim_id=claim_id_for(obj.key, obj.version), path=parsed.relative,
-                      lease_until=now + LEASE, claimed=now)
+                      lease_until=now + lease, claimed=now, attempt_started=now, key=obj.key, version=obj.version)
     claimed = deps.store.claim_file(claim, now)
     if claimed.status == "done":
         return "DuplicateDelivery"
-    if claimed.status == "busy":
-        raise errors.TransientError(f"{parsed.relative} is being processed by another invocation")
+    if claimed.status == "busy":  # back when the holder's lease ends (a crash never released it)
+        wait = (claimed.claim.lease_until - now).total_seconds()
+        raise errors.RetryLater(math.ceil(max(wait, 0)) + 1, BUSY)
     claim = claimed.claim
-
-    company = deps.store.get_company(job.company_handle)
-    if claim.attempts > MAX_ATTEMPTS:
-        result = _reject(deps, obj, parsed, errors.FileRejectedError(
-            f"processing failed {claim.attempts - 1} times (crash or timeout)", "file.retries_exhausted"), now)
-    elif job.finished:
-        result = _reject(deps, obj, parsed, errors.JobClosedError(
-            f"the file arrived after job {job.name} had ended, so it was not processed"), now)
-    elif job.stopping and claimed.status == "new":  # a retry had started before the stop: it finishes
-        result = _cancel(deps, obj, parsed, job, now)
-    elif company is not None and company.enforce_same_ip and not parsed.extracted and _other_ip(job, obj):
-        result = _reject(deps, obj, parsed, errors.SourceIpMismatchError(
-            f"it was uploaded from {obj.source_ip}, but job {job.name} was opened from {job.source_ip}; "
-            "every file of a job must come from the IP address that opened it"), now)
-    else:
-        try:
-            result = _ingest(deps, job, company, claim, obj, parsed, now, media=media)
-        except errors.FileRejectedError as exc:
-            result = _reject(deps, obj, parsed, exc, now)
+    try:
+        result = _file_result(deps, job, claim, claimed.status == "new", obj, parsed, now, media=media)
+    except Exception as exc:  # noqa: BLE001 - whatever a format's code raises, the file ends in a row
+        result = _failed_attempt(deps, claim, obj, parsed, exc, now)
 
     # Rows are dated when they are written, so the log reads in completion order.
     written = max(now, utcnow())
     rows = [row.model_copy(update={"date_created": written}) for row in result.rows]
-    deps.store.complete_file(claim, result.counts, rows, result.asset_handle, completed=written,
-                             result=result.outcome, more_expected=result.more_expected)
+    try:
+        deps.store.complete_file(claim, result.counts, rows, result.asset_handle, completed=written,
+                                 result=result.outcome, more_expected=result.more_expected)
+    except Exception as exc:  # noqa: BLE001 - nothing was counted (one transaction): the retry repeats the file
+        _retry_later(deps, claim, exc, now)
     # An upload stays under incoming/ until the job ends: the objects there are what closing
     # the job counts. A late file, or an archive member (never counted that way), goes now.
     if job.finished or parsed.extracted:
@@ -176,9 +179,56 @@ def process_object(deps: Deps, obj: IncomingObject, now: datetime, *, media: boo
     return result.outcome
 
 
+def _file_result(deps: Deps, job: Job, claim: FileClaim, first: bool, obj: IncomingObject, parsed: IncomingKey,
+                 now: datetime, *, media: bool) -> FileResult:
+    """What becomes of one claimed file: its asset(s) and rows, or the row that says why not."""
+    company = deps.store.get_company(job.company_handle)
+    if claim.attempts > MAX_ATTEMPTS:  # the earlier attempts crashed or timed out without a word
+        return _reject(deps, obj, parsed, errors.FileRejectedError(
+            f"processing failed {claim.attempts - 1} times (crash or timeout)", "file.retries_exhausted"), now)
+    if job.finished:
+        return _reject(deps, obj, parsed, errors.JobClosedError(
+            f"the file arrived after job {job.name} had ended, so it was not processed"), now)
+    if job.stopping and first:  # a retry had started before the stop: it finishes
+        return _cancel(deps, obj, parsed, job, now)
+    if not parsed.relative.strip("/"):
+        return _reject(deps, obj, parsed, errors.InvalidPathError(
+            "its key ends at the job's key prefix and names no file; POST each file with "
+            "key = keyPrefix + its relative path"), now)
+    if company is not None and company.enforce_same_ip and not parsed.extracted and _other_ip(job, obj):
+        return _reject(deps, obj, parsed, errors.SourceIpMismatchError(
+            f"it was uploaded from {obj.source_ip}, but job {job.name} was opened from {job.source_ip}; "
+            "every file of a job must come from the IP address that opened it"), now)
+    try:
+        return _ingest(deps, job, company, claim, obj, parsed, now, media=media)
+    except errors.FileRejectedError as exc:
+        return _reject(deps, obj, parsed, exc, now)
+
+
+def _failed_attempt(deps: Deps, claim: FileClaim, obj: IncomingObject, parsed: IncomingKey, exc: Exception,
+                    now: datetime) -> FileResult:
+    """An attempt that raised: retried after a delay, and on the last attempt an ``UploadError`` naming the error."""
+    if claim.attempts > len(deps.settings.file_retry_delays) or claim.attempts >= MAX_ATTEMPTS:
+        logger.exception("file failed on its last attempt", attempts=claim.attempts)
+        error = f"{type(exc).__name__}: {exc}"[:500]
+        return _reject(deps, obj, parsed, errors.FileRejectedError(
+            f"processing failed {claim.attempts} times; the last error was {error}", "file.failed"), now)
+    _retry_later(deps, claim, exc, now)
+
+
+def _retry_later(deps: Deps, claim: FileClaim, exc: Exception, now: datetime) -> NoReturn:
+    delays = deps.settings.file_retry_delays
+    delay = delays[min(claim.attempts, len(delays)) - 1] if delays else 0
+    error = f"{type(exc).__name__}: {exc}"[:500]
+    logger.warning("file failed; it will be retried", attempts=claim.attempts, retry_in=delay, error=error)
+    # The claim is kept (lease) until the retry is due, so the retry, and no one else, takes it.
+    deps.store.hold_claim(claim, now + timedelta(seconds=delay), error)
+    raise errors.RetryLater(delay, RETRYING) from exc
+
+
 def _reject(deps: Deps, obj: IncomingObject, parsed: IncomingKey,
             exc: errors.FileRejectedError, now: datetime) -> FileResult:
-    params = {"path": parsed.relative, "reason": exc.message, "kept": _keep(deps, obj)}
+    params = {"path": parsed.relative or obj.key, "reason": exc.message, "kept": _keep(deps, obj)}
     logger.warning("file rejected", code=exc.code, reason=exc.message)
     row = LogEntry.localised(LogType.UPLOAD_ERROR, "file.rejected", params, now,
                              file_path=parsed.relative, code=exc.code)
@@ -330,7 +380,7 @@ def file_row(outcome: str, target: naming.TargetPath, asset: Asset, summary: str
                            for w in content.warnings)]
     return LogEntry.localised(LogType.UPLOAD_SUCCESS if created else LogType.FILE_UPDATED,
                               "file.created" if created else "file.updated", params, now,
-                              asset_name=asset.name, asset_type=LOG_FILE_TYPES[content.type],
+                              asset_name=asset.name, asset_type=LOG_FILE_TYPES.get(content.type, "NoType"),
                               asset_handle=asset.asset_handle, file_path=target.path, aux=aux)
 
 
@@ -375,7 +425,7 @@ def _extract(deps: Deps, job: Job, claim: FileClaim, obj: IncomingObject, parsed
                 with open_member(member) as stream:
                     deps.storage.upload_stream(stream, deps.settings.incoming_bucket, key)
                 written += 1
-            except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as exc:
+            except archives.MEMBER_READ_ERRORS as exc:
                 refused.append((member.name, f"its data is damaged ({exc})"))
     rows = [LogEntry.localised(LogType.UPLOAD_ERROR, "archive.member_refused",
                                {"member": name, "archive": target.path, "reason": why}, now,

@@ -15,7 +15,7 @@ from openips.models.api import (
     TaskItemProgress,
     TaskProgress,
 )
-from openips.models.domain import PROCESSING_LEASE, FileClaim, Job, JobState, LogEntry, LogType
+from openips.models.domain import FileClaim, Job, JobState, LogEntry, LogType
 from openips.models.messages import message
 
 
@@ -30,7 +30,7 @@ def reported_state(job: Job) -> str:
 
 def task_item(claim: FileClaim) -> TaskItemProgress:
     """A file in flight; openips knows when it started, not how far along it is (0.0 until done)."""
-    started = claim.lease_until - PROCESSING_LEASE
+    started = claim.attempt_started or claim.claimed or claim.lease_until
     retry = f" (attempt {claim.attempts})" if claim.attempts > 1 else ""
     return TaskItemProgress(item_name=claim.path, progress=0.0, progress_message=f"Processing{retry}",
                             last_progress_update=started)
