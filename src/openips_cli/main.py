@@ -8,6 +8,7 @@ import os
 import sys
 import threading
 import time
+import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import datetime, timedelta, timezone
@@ -133,6 +134,30 @@ class Progress:
         self.stream.write("\r" + text.ljust(self._width))
         self.stream.flush()
         self._width = len(text)
+
+
+def printable(text: str) -> str:
+    """``text`` with every control and invisible format character shown as an escape (``\\u001b``, ``\\u202e``).
+
+    Names and messages come from other people's uploads and jobs: an ESC sequence in a job name
+    must not rewrite the terminal of whoever lists it, nor U+202E reverse what they read.
+    """
+    # JSON's own escapes (``\\u001b``), so that ``--json`` output stays valid JSON through this too.
+    return "".join(ch if ch in "\n\t\r" or unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Co", "Cn")
+                   else json.dumps(ch)[1:-1] for ch in text)
+
+
+class PrintableStream:
+    """A text stream that writes ``printable(text)``: what a person reads (``--json`` escapes by itself)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        return self.stream.write(printable(text))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
 
 
 class Output:
@@ -694,6 +719,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0)
     out = Output(args.json, args.quiet)
     clients: list[OpenIpsClient] = []
+    streams = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = PrintableStream(sys.stdout), PrintableStream(sys.stderr)  # type: ignore[assignment]
 
     def client_factory() -> OpenIpsClient:
         found = configuration.resolve(args.api_url, args.api_key, args.state_dir,
@@ -720,6 +747,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.close()
         return EXIT_FAILED
     finally:
+        sys.stdout, sys.stderr = streams
         for client in clients:
             client.close()
 

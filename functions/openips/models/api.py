@@ -9,13 +9,14 @@ from pydantic import Field
 
 from openips.models.domain import ImageMapArea, OverwriteMode, PsdLayer, PsdTemplate, Role
 from openips.models.processing import CropRect
+from openips.models.text import PlainName, PlainText
 from openips.models.upload_job import IpsModel, UploadPostJob
 
 
 class CreateUploadJobRequest(IpsModel):
     company_handle: str | None = None
-    job_name: str = Field(min_length=1, max_length=256)
-    description: str = Field(default="", max_length=4096)
+    job_name: PlainName = Field(min_length=1, max_length=256)
+    description: PlainText = Field(default="", max_length=4096)
     locale: str = Field(default="en-US", pattern=r"^[a-z]{2}(-[A-Z]{2})?$")
     dest_folder: str = Field(default="", max_length=1024)
     upload_params: UploadPostJob
@@ -241,7 +242,7 @@ class AssetsResponse(IpsModel):
 
 
 class CreateCompanyRequest(IpsModel):
-    name: str = Field(min_length=1, max_length=256)
+    name: PlainName = Field(min_length=1, max_length=256)
     overwrite_mode: OverwriteMode = "OverwriteFullName"
     retain_publish_state: bool = False
     max_file_size: int | None = Field(default=None, gt=0, le=5 * 1024**3)
@@ -270,7 +271,7 @@ class UpdateCompanyRequest(IpsModel):
     """Company settings (IPS setCompanySettings subset); absent fields stay as they are."""
 
     # Absent: unchanged; these have no null value (a null here would reach the company record).
-    name: str = _unchanged_if_absent(min_length=1, max_length=256)
+    name: PlainName = _unchanged_if_absent(min_length=1, max_length=256)
     overwrite_mode: OverwriteMode = _unchanged_if_absent()
     retain_publish_state: bool = _unchanged_if_absent()
     max_file_size: int | None = Field(default=None, gt=0, le=5 * 1024**3)

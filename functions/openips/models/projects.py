@@ -6,6 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from openips.models.text import PlainName
 from openips.models.upload_job import IpsModel
 
 PROJECT_NAME = Field(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f/\\]+$")
@@ -21,7 +22,7 @@ class Project(BaseModel):
 
 class CreateProjectRequest(IpsModel):
     company_handle: str | None = None
-    name: str = PROJECT_NAME
+    name: PlainName = PROJECT_NAME
 
 
 class ProjectResponse(IpsModel):

@@ -20,6 +20,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from openips.models.text import PlainName
 from openips.models.upload_job import IpsModel
 
 try:  # the parser behind ``re.compile`` (``sre_parse`` before 3.11)
@@ -152,7 +153,7 @@ def _check_folder(folder: str) -> str:
 class SetPresetFields(IpsModel):
     """What a client gives when creating a preset (``POST /v1/set-presets``)."""
 
-    name: str = Field(min_length=1, max_length=256)
+    name: PlainName = Field(min_length=1, max_length=256)
     set_type: SetType
     match_pattern: str = Field(min_length=1, max_length=MAX_PATTERN_LENGTH)
     member_order: MemberOrder = "Alphanumeric"

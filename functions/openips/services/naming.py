@@ -10,11 +10,11 @@
 from __future__ import annotations
 
 import posixpath
-import unicodedata
 from dataclasses import dataclass
 
 from openips.models.domain import Asset, OverwriteMode
 from openips.models.errors import InvalidPathError
+from openips.models.text import SLASH_LOOKALIKES, hidden_characters
 
 # Spec §9.1: removed from file names on upload.
 FORBIDDEN_NAME_CHARS = frozenset('\\;/?:@&=+$,*"<>|\'{}%')
@@ -45,8 +45,12 @@ def normalize_folder(folder: str) -> str:
 def _check_segment(segment: str, whole: str) -> None:
     if segment in {".", ".."}:
         raise InvalidPathError(f"Path {whole!r} contains a {segment!r} segment; relative segments are not allowed")
-    if any(unicodedata.category(ch) == "Cc" for ch in segment):
-        raise InvalidPathError(f"Path {whole!r} contains control characters")
+    if hidden := hidden_characters(segment):
+        raise InvalidPathError(f"Path {whole!r} contains control or invisible format characters "
+                               f"({', '.join(hidden)}); they would make the name read as something else")
+    if lookalikes := sorted(SLASH_LOOKALIKES.intersection(segment)):
+        shown = ", ".join(f"U+{ord(ch):04X}" for ch in lookalikes)
+        raise InvalidPathError(f"Path {whole!r} contains characters that look like a slash ({shown})")
 
 
 def target_path(dest_folder: str, relative: str) -> TargetPath:
