@@ -340,6 +340,16 @@ class OpenIpsClient:
         return self.request("POST", "/v1/admin/users",
                             body={"companyHandle": company_handle, "email": email, "role": role})
 
+    def issue_key(self, user_handle: str) -> dict:
+        """A new API key for the user (shown once); its old key stops working."""
+        return self.request("POST", f"/v1/admin/users/{self._h(user_handle)}/api-key")
+
+    def revoke_key(self, user_handle: str) -> dict:
+        return self.request("DELETE", f"/v1/admin/users/{self._h(user_handle)}/api-key")
+
+    def delete_user(self, user_handle: str) -> dict:
+        return self.request("DELETE", f"/v1/admin/users/{self._h(user_handle)}")
+
 
 def _reason(exc: requests.RequestException) -> str:
     if isinstance(exc, requests.Timeout):

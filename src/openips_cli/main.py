@@ -563,8 +563,15 @@ def cmd_admin(args: argparse.Namespace, client_factory: Callable[[], OpenIpsClie
     if args.admin_command == "create-company":
         data = client.create_company(args.name, args.overwrite_mode, True if args.retain_publish_state else None)
         out.result(data, lambda: print(data["companyHandle"]))
+    elif args.admin_command == "revoke-key":
+        data = client.revoke_key(args.user)
+        out.result(data, lambda: print(f"revoked the API key of {args.user}; it has no key until `new-key`"))
+    elif args.admin_command == "delete-user":
+        data = client.delete_user(args.user)
+        out.result(data, lambda: print(f"deleted user {args.user} and its API key"))
     else:
-        data = client.create_user(args.company, args.email, args.role)
+        data = client.create_user(args.company, args.email, args.role) if args.admin_command == "create-user" \
+            else client.issue_key(args.user)
         Output.warn("warning: the API key is shown only this once (the server keeps a hash); store it now")
         out.result(data, lambda: print(f"user     {data['userHandle']}\napi key  {data['apiKey']}"))
     return EXIT_OK
@@ -692,6 +699,10 @@ def build_parser() -> argparse.ArgumentParser:
     user.add_argument("--company", required=True, help="company handle")
     user.add_argument("--email", required=True)
     user.add_argument("--role", required=True, choices=ROLES)
+    for name, help_text in (("new-key", "issue a new API key for a user (printed once; the old one stops working)"),
+                            ("revoke-key", "revoke a user's API key at once"),
+                            ("delete-user", "delete a user and its API key")):
+        command(admin_commands, name, help_text).add_argument("user", metavar="USER_HANDLE")
 
     local = command(commands, "local", "the local stack")
     local_commands = local.add_subparsers(dest="local_command", required=True, metavar="LOCAL_COMMAND")

@@ -270,6 +270,34 @@ def test_admin_commands_use_the_admin_key_of_local_json(stack, server, tmp_path,
     assert capsys.readouterr().err.startswith("error: authorizationFault 200")
 
 
+def test_admin_rotates_revokes_and_deletes_a_users_key(stack, server, tmp_path, capsys):
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "local.json").write_text(json.dumps({"apiUrl": server.url, "apiKey": stack.key,
+                                                  "adminApiKey": stack.admin_key}))
+    admin = ["--state-dir", str(state), "admin"]
+    assert cli.main([*admin, "create-user", "--company", stack.company, "--email", "k@acme.example",
+                     "--role", "IpsUser"]) == 0
+    out = capsys.readouterr().out
+    user, first = out.split()[1], out.split("api key")[1].split()[0]
+    assert run(server, first, "jobs", "active") == 0
+    assert cli.main([*admin, "new-key", user]) == 0
+    second = capsys.readouterr().out.split("api key")[1].split()[0]
+    assert run(server, first, "jobs", "active") == 1  # the old key stopped working at once
+    assert "authenticationFault" in capsys.readouterr().err
+    assert run(server, second, "jobs", "active") == 0
+    assert cli.main([*admin, "revoke-key", user]) == 0
+    assert run(server, second, "jobs", "active") == 1
+    assert cli.main([*admin, "new-key", user]) == 0
+    third = capsys.readouterr().out.split("api key")[1].split()[0]
+    assert run(server, third, "jobs", "active") == 0
+    assert cli.main([*admin, "delete-user", user]) == 0
+    assert run(server, third, "jobs", "active") == 1
+    capsys.readouterr()
+    assert cli.main([*admin, "delete-user", user]) == 1  # gone: 404
+    assert "Unknown user handle" in capsys.readouterr().err
+
+
 def test_faults_and_unreachable_apis_exit_1_with_a_clear_message(stack, server, capsys):
     assert run(server, stack.key, "jobs", "details", "j-doesnotexist") == 1
     err = capsys.readouterr().err

@@ -333,6 +333,39 @@ def create_user(w: World, letter: str) -> Case:
                 state=lambda: w.store.find_user_by_email(company, email), accepted=accepted)
 
 
+def _fresh_user(w: World, letter: str) -> tuple[str, str]:
+    """A new IpsUser of the company, and its key (made with the root key: never by the caller tried)."""
+    body = {"companyHandle": w.company[letter], "email": f"{w.unique('managed')}@matrix.example", "role": "IpsUser"}
+    created = w.call("POST", "/v1/admin/users", body, key=w.stack.key)
+    assert created.status == 201, created.body
+    return created.body["userHandle"], created.body["apiKey"]
+
+
+def _key_works(w: World, key: str) -> bool:
+    return w.call("GET", "/v1/jobs/active", key=key).status == 200
+
+
+def issue_api_key(w: World, letter: str) -> Case:
+    user, old = _fresh_user(w, letter)
+
+    def accepted(response: ApiResponse) -> None:
+        assert response.body["userHandle"] == user and _key_works(w, response.body["apiKey"])
+        assert not _key_works(w, old)
+    return Case("POST", f"/v1/admin/users/{user}/api-key", state=lambda: _key_works(w, old), accepted=accepted)
+
+
+def revoke_api_key(w: World, letter: str) -> Case:
+    user, key = _fresh_user(w, letter)
+    return Case("DELETE", f"/v1/admin/users/{user}/api-key", state=lambda: _key_works(w, key),
+                accepted=lambda r: _assert(not _key_works(w, key), "revoked key still works"))
+
+
+def delete_user(w: World, letter: str) -> Case:
+    user, key = _fresh_user(w, letter)
+    return Case("DELETE", f"/v1/admin/users/{user}", state=lambda: w.store.get_user(user) is not None,
+                accepted=lambda r: _assert(w.store.get_user(user) is None and not _key_works(w, key), user))
+
+
 def create_set_preset(w: World, letter: str) -> Case:
     company, name = w.company[letter], w.unique("created-preset")
 
@@ -465,6 +498,9 @@ EXPECTED: dict[str, Expect] = {
     "setCompanySettings": Expect(ADMINS, set_company_settings),
     "createCompany": Expect(ROOT, create_company, company_scoped=False),
     "createUser": Expect(ADMINS, create_user),
+    "issueApiKey": Expect(ADMINS, issue_api_key),
+    "revokeApiKey": Expect(ADMINS, revoke_api_key),
+    "deleteUser": Expect(ADMINS, delete_user),
     # batch set presets (docs/sets.md): reads for every role, changes for admins
     "createSetPreset": Expect(ADMINS, create_set_preset),
     "getSetPresets": Expect(EVERYONE, get_set_presets),
@@ -650,6 +686,17 @@ def test_company_admin_cannot_create_ipsadmin_users_ipsadmin_can(world):
     for role in ("IpsCompanyAdmin", "IpsUser", "ImagePortalUser"):
         body = {"companyHandle": world.company["A"], "email": f"{world.unique(role)}@matrix.example", "role": role}
         assert world.call("POST", "/v1/admin/users", body, key=world.key("IpsCompanyAdmin")).status == 201
+
+
+def test_keys_of_ipsadmins_are_theirs_to_manage_and_nobody_deletes_themselves(world):
+    root = world.user[("A", "IpsAdmin")]
+    for call in (("POST", f"/v1/admin/users/{root}/api-key"), ("DELETE", f"/v1/admin/users/{root}/api-key"),
+                 ("DELETE", f"/v1/admin/users/{root}")):
+        _refused(world.call(*call, key=world.key("IpsCompanyAdmin")), {20003})
+    assert world.call("GET", "/v1/jobs/active", key=world.key("IpsAdmin")).status == 200  # untouched
+    me = world.user[("A", "IpsCompanyAdmin")]
+    refused = world.call("DELETE", f"/v1/admin/users/{me}", key=world.key("IpsCompanyAdmin"))
+    assert (refused.status, refused.fault_code) == (409, 30001)
 
 
 @pytest.mark.parametrize("change", [{"maxFileSize": 5 * 1024**3}, {"name": "Renamed by its admin"}])

@@ -182,9 +182,10 @@ class JobStore:
             IndexName=OWNER_INDEX, KeyConditionExpression=Key("gsi1pk").eq("COMPANIES"))]
 
     def put_user(self, user: User, key_hash: str) -> None:
+        # The user item names its one live key: a key whose hash it does not name is revoked.
         user_item = {"pk": f"U#{user.user_handle}", "sk": "USER",
                      "gsi1pk": f"C#{user.company_handle}#USERS", "gsi1sk": user.email,
-                     **user.model_dump()}
+                     **user.model_dump(), "key_hash": key_hash}
         key_item = {"pk": f"K#{key_hash}", "sk": "KEY", **user.model_dump()}
         self.client.transact_write_items(TransactItems=[
             {"Put": {"TableName": self.table_name, "Item": _clean(user_item),
@@ -201,8 +202,42 @@ class JobStore:
         return User.model_validate(_plain(items[0])) if items else None
 
     def get_user_by_key_hash(self, key_hash: str) -> User | None:
+        """The user a live API key belongs to: None for an unknown, revoked or replaced key, or a deleted user."""
         item = self.table.get_item(Key={"pk": f"K#{key_hash}", "sk": "KEY"}).get("Item")
-        return User.model_validate(_plain(item)) if item else None
+        if not item:
+            return None
+        found = self.get_user(item["user_handle"])
+        # A user written before keys could be revoked names no key: its one key item is its key.
+        if found is None or (found[1] is not None and found[1] != key_hash):
+            return None
+        return found[0]
+
+    def get_user(self, user_handle: str) -> tuple[User, str | None] | None:
+        """A user and the hash of its live key ("" once revoked; None for a user that predates revocation)."""
+        item = self.table.get_item(Key={"pk": f"U#{user_handle}", "sk": "USER"}, ConsistentRead=True).get("Item")
+        if not item:
+            return None
+        return User.model_validate(_plain(_strip_keys(item))), item.get("key_hash")
+
+    def replace_user_key(self, user: User, old_hash: str | None, new_hash: str | None) -> None:
+        """Revoke the user's key (``new_hash`` None) or replace it, at once."""
+        items: list[dict] = [{"Update": {
+            "TableName": self.table_name, "Key": {"pk": f"U#{user.user_handle}", "sk": "USER"},
+            "UpdateExpression": "SET key_hash = :new", "ConditionExpression": "attribute_exists(pk)",
+            "ExpressionAttributeValues": {":new": new_hash or ""}}}]
+        if old_hash:
+            items.append({"Delete": {"TableName": self.table_name, "Key": {"pk": f"K#{old_hash}", "sk": "KEY"}}})
+        if new_hash:
+            items.append({"Put": {"TableName": self.table_name, "ConditionExpression": "attribute_not_exists(pk)",
+                                  "Item": {"pk": f"K#{new_hash}", "sk": "KEY", **user.model_dump()}}})
+        self._transact(items)
+
+    def delete_user(self, user: User, key_hash: str | None) -> None:
+        items: list[dict] = [{"Delete": {"TableName": self.table_name,
+                                         "Key": {"pk": f"U#{user.user_handle}", "sk": "USER"}}}]
+        if key_hash:
+            items.append({"Delete": {"TableName": self.table_name, "Key": {"pk": f"K#{key_hash}", "sk": "KEY"}}})
+        self._transact(items)
 
     # ---- jobs -------------------------------------------------------------------
 

@@ -201,6 +201,27 @@ def create_user() -> Response:
     return json_response(CreateUserResponse(user_handle=user.user_handle, api_key=api_key), 201)
 
 
+@app.post("/v1/admin/users/<user_handle>/api-key")
+def issue_api_key(user_handle: str) -> Response:
+    api_key = auth.issue_key(_deps().store, _caller(), user_handle)
+    logger.info("api key issued", user_handle=user_handle)
+    return json_response(CreateUserResponse(user_handle=user_handle, api_key=api_key), 201)
+
+
+@app.delete("/v1/admin/users/<user_handle>/api-key")
+def revoke_api_key(user_handle: str) -> Response:
+    auth.revoke_key(_deps().store, _caller(), user_handle)
+    logger.info("api key revoked", user_handle=user_handle)
+    return json_response(EmptyResponse())
+
+
+@app.delete("/v1/admin/users/<user_handle>")
+def delete_user(user_handle: str) -> Response:
+    auth.delete_user(_deps().store, _caller(), user_handle)
+    logger.info("user deleted", user_handle=user_handle)
+    return json_response(EmptyResponse())
+
+
 # ---- batch set presets (docs/sets.md) ----
 
 @app.post("/v1/set-presets")

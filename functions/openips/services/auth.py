@@ -67,7 +67,7 @@ def create_user(store: JobStore, caller: User | None, request: CreateUserRequest
     ``caller`` is None only for the bootstrap command, which runs with table access.
     """
     if caller is not None:
-        require_role(caller, frozenset({"IpsAdmin", "IpsCompanyAdmin"}), "createUser")
+        require_role(caller, ADMIN_ROLES, "createUser")
         check_owner(caller, request.company_handle)
         if request.role == "IpsAdmin" and caller.role != "IpsAdmin":
             raise AuthorizationFault(errors.NO_OPERATION_PERMISSION, "Only IpsAdmin may create IpsAdmin users")
@@ -79,6 +79,40 @@ def create_user(store: JobStore, caller: User | None, request: CreateUserRequest
     api_key = KEY_PREFIX + secrets.token_urlsafe(32)
     store.put_user(user, hash_key(api_key))
     return user, api_key
+
+
+def _managed_user(store: JobStore, caller: User, user_handle: str, operation: str) -> tuple[User, str | None]:
+    """The user an admin acts on: its own company's (any for IpsAdmin); IpsAdmin users only by IpsAdmin."""
+    require_role(caller, ADMIN_ROLES, operation)
+    found = store.get_user(user_handle)
+    if found is None:
+        raise errors.unknown_handle("user", user_handle)
+    check_owner(caller, found[0].company_handle)
+    if found[0].role == "IpsAdmin" and caller.role != "IpsAdmin":
+        raise AuthorizationFault(errors.NO_OPERATION_PERMISSION, "Only IpsAdmin may manage IpsAdmin users")
+    return found
+
+
+def revoke_key(store: JobStore, caller: User, user_handle: str) -> None:
+    """The user's API key stops working at once; the user stays, with no key until one is issued."""
+    user, key_hash = _managed_user(store, caller, user_handle, "revokeApiKey")
+    store.replace_user_key(user, key_hash, None)
+
+
+def issue_key(store: JobStore, caller: User, user_handle: str) -> str:
+    """A new API key for the user (shown once); the one it had stops working at once."""
+    user, key_hash = _managed_user(store, caller, user_handle, "issueApiKey")
+    api_key = KEY_PREFIX + secrets.token_urlsafe(32)
+    store.replace_user_key(user, key_hash, hash_key(api_key))
+    return api_key
+
+
+def delete_user(store: JobStore, caller: User, user_handle: str) -> None:
+    """Remove the user and its key; the jobs and log rows it made keep its e-mail."""
+    user, key_hash = _managed_user(store, caller, user_handle, "deleteUser")
+    if user.user_handle == caller.user_handle:
+        raise errors.invalid_parameter("You cannot delete your own user; another admin can", 409)
+    store.delete_user(user, key_hash)
 
 
 def bootstrap_admin(store: JobStore, email: str, company_name: str = "openips") -> tuple[User, str]:
