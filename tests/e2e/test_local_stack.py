@@ -235,7 +235,8 @@ def test_a_file_from_another_ip_is_refused_and_kept(local_stack, aws):
     assert "127.0.0.2" in details[0]["logMessage"] and "127.0.0.1" in details[0]["logMessage"]
     bucket = local_stack["resources"]["IncomingBucket"]
     kept = aws("s3").list_objects_v2(Bucket=bucket, Prefix="quarantine/")["Contents"]
-    assert any(o["Key"].endswith(f"{opened['jobHandle']}/elsewhere.jpg") for o in kept)
+    assert any(o["Key"].startswith(f"quarantine/{local_stack['companyHandle']}/{opened['jobHandle']}/")
+               and o["Key"].endswith("/elsewhere.jpg") for o in kept)
 
 
 def test_api_faults_travel_over_http(local_stack):

@@ -178,7 +178,7 @@ def test_hostile_pdfs_are_refused_once_and_kept_in_quarantine(stack, data, reaso
     assert row["logMessage"].startswith("bad/hostile.pdf could not be processed") and reason in row["logMessage"]
     assert "kept at s3://" in row["logMessage"]
     assert len(stack.job_log(job)["detailArray"]) == 3  # begin, the error, end
-    assert any(k.endswith("/bad/hostile.pdf") for k in keys(stack, "IncomingBucket", "quarantine/"))
+    assert any(k.endswith("/hostile.pdf") for k in keys(stack, "IncomingBucket", "quarantine/"))
     assert stack.call("GET", "/v1/assets", query={"folder": "bad/"}).body["assetArray"] == []
 
 

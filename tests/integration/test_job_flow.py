@@ -56,7 +56,7 @@ def test_job_with_good_and_bad_files_ends_with_assets_errors_and_counts(stack, t
     incoming = stack.resources.names["IncomingBucket"]
     for rel, message in errors.items():
         key = message.split(f"s3://{incoming}/")[1].rstrip(".")
-        assert key.startswith("quarantine/") and key.endswith(rel)
+        assert key.startswith("quarantine/") and key.endswith(rel.rsplit("/", 1)[-1])
         s3.head_object(Bucket=incoming, Key=key)
     # and nothing is left under incoming/
     assert s3.list_objects_v2(Bucket=incoming, Prefix="incoming/")["KeyCount"] == 0

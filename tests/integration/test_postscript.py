@@ -150,7 +150,7 @@ def test_hostile_eps_files_are_refused_and_kept(stack, data, reason):
     [row] = rows(stack, job, "UploadError")
     assert row["logMessage"].startswith("art/hostile.eps could not be processed") and reason in row["logMessage"]
     assert "kept at s3://" in row["logMessage"]
-    assert quarantined(stack, "art/hostile.eps")
+    assert quarantined(stack, "hostile.eps")
     assert stack.call("GET", "/v1/assets", query={"name": "hostile"}).body["assetArray"] == []
     assert stack.job_log(job)["logType"] == "EndUpload"
 

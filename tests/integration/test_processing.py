@@ -111,9 +111,12 @@ def test_hostile_paths_are_logged_and_kept(stack):
     stack.drain()
     errors = rows(stack, job, "UploadError")
     assert len(errors) == 4 and stack.job_log(job)["fileErrorCount"] == 4
-    kept = s3.list_objects_v2(Bucket=bucket, Prefix="quarantine/")["KeyCount"]
-    assert kept == 4
+    kept = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="quarantine/")["Contents"]]
+    assert len(kept) == 4
     assert all("kept at" in e["logMessage"] for e in errors)
+    # Kept under the job that received them, never under a name that resolves elsewhere.
+    owner = f"quarantine/{stack.company}/{job}/"
+    assert all(k.startswith(owner) and ".." not in k and "c-other" not in k for k in kept), kept
 
 
 def test_a_file_arriving_after_the_job_ended_is_an_error_on_that_job(stack):
@@ -132,6 +135,26 @@ def test_a_file_arriving_after_the_job_ended_is_an_error_on_that_job(stack):
     assert boto3.client("s3").list_objects_v2(Bucket=bucket, Prefix="quarantine/")["KeyCount"] == 1
 
 
+def test_the_form_of_an_ended_job_cannot_fill_quarantine(stack):
+    """Its form stays valid until it expires: past a few late files, they are logged but no longer copied."""
+    from openips.services.processing import MAX_LATE_KEPT
+
+    opened = stack.open_job()
+    job = opened.body["jobHandle"]
+    stack.call("POST", f"/v1/upload-jobs/{job}/end")
+    stack.drain()
+    for n in range(MAX_LATE_KEPT + 3):
+        stack.post_file(opened.body["upload"], f"late-{n}.jpg", b"x")
+    stack.drain()
+    late = rows(stack, job, "UploadError")
+    assert len(late) == MAX_LATE_KEPT + 3
+    assert sum("It was not kept" in r["logMessage"] for r in late) == 3
+    bucket = stack.resources.names["IncomingBucket"]
+    s3 = boto3.client("s3")
+    assert s3.list_objects_v2(Bucket=bucket, Prefix="quarantine/")["KeyCount"] == MAX_LATE_KEPT
+    assert s3.list_objects_v2(Bucket=bucket, Prefix="incoming/")["KeyCount"] == 0  # none left behind
+
+
 def test_an_object_of_no_known_job_is_quarantined_not_lost(stack):
     bucket = stack.resources.names["IncomingBucket"]
     s3 = boto3.client("s3")
@@ -139,7 +162,10 @@ def test_an_object_of_no_known_job_is_quarantined_not_lost(stack):
     s3.put_object(Bucket=bucket, Key=f"incoming/{stack.company}/j-forged/x.jpg", Body=b"abc")
     assert stack.drain()["ProcessQueue"] == []
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]]
-    assert sorted(keys) == sorted(["quarantine/c-nobody/j-nothing/x.jpg", f"quarantine/{stack.company}/j-forged/x.jpg"])
+    # Kept apart from every company's prefix (the path named no real job), the key in the copy's metadata.
+    assert len(keys) == 2 and all(k.startswith("quarantine/unattributed/") and k.endswith("/x.jpg") for k in keys)
+    originals = {s3.head_object(Bucket=bucket, Key=k)["Metadata"]["original-key"] for k in keys}
+    assert originals == {"incoming/c-nobody/j-nothing/x.jpg", f"incoming/{stack.company}/j-forged/x.jpg"}
 
 
 def test_a_file_of_another_tenants_job_prefix_cannot_be_attributed_to_it(stack):

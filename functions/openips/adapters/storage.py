@@ -77,9 +77,11 @@ class Storage:
                 return None
             raise _translate(exc) from exc
 
-    def copy(self, src_bucket: str, src_key: str, dst_bucket: str, dst_key: str) -> None:
+    def copy(self, src_bucket: str, src_key: str, dst_bucket: str, dst_key: str,
+             metadata: dict[str, str] | None = None) -> None:
         # Managed copy: multipart above 8 MB, so masters of any size up to 5 TB move.
-        self._call(self.s3.copy, {"Bucket": src_bucket, "Key": src_key}, dst_bucket, dst_key)
+        extra = {"Metadata": metadata, "MetadataDirective": "REPLACE"} if metadata else None
+        self._call(self.s3.copy, {"Bucket": src_bucket, "Key": src_key}, dst_bucket, dst_key, ExtraArgs=extra)
 
     def upload(self, path: str, bucket: str, key: str, content_type: str) -> None:
         self._call(self.s3.upload_file, path, bucket, key, ExtraArgs={"ContentType": content_type})

@@ -406,6 +406,12 @@ class JobStore:
                 return False
             raise _translate(exc) from exc
 
+    def count_late_file(self, job_handle: str) -> int:
+        """Count one more file that arrived after the job ended; returns how many have."""
+        response = self.table.update_item(Key=_job_key(job_handle), UpdateExpression="ADD late_files :one",
+                                          ExpressionAttributeValues={":one": 1}, ReturnValues="UPDATED_NEW")
+        return int(response["Attributes"]["late_files"])
+
     def mark_finalized(self, job_handle: str) -> bool:
         """Record that the job's finalize work ran; False if it already had."""
         try:

@@ -51,6 +51,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": " The file was kept at {location}.",
         "ko": " 파일은 {location}에 보관되었습니다.",
     },
+    "file.late_not_kept": {
+        "en": " It was not kept: more than {limit} files arrived after the job had ended.",
+        "ko": " 작업이 끝난 뒤 {limit}개가 넘는 파일이 도착하여 이 파일은 보관하지 않았습니다.",
+    },
     "file.gone": {
         "en": " The uploaded object no longer exists.",
         "ko": " 업로드된 객체가 더 이상 존재하지 않습니다.",

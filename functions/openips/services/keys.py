@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 
 from openips.models.domain import Job
@@ -46,8 +47,15 @@ def parse_incoming_key(key: str) -> IncomingKey | None:
     return IncomingKey(parts[1], parts[2], relative, int(depth))
 
 
-def quarantine_key(key: str) -> str:
-    return "quarantine/" + key.split("/", 1)[-1]
+def quarantine_key(key: str, owner: IncomingKey | None) -> str:
+    """Where a refused upload is kept: under its (verified) job, or ``unattributed/``, and a generated id.
+
+    Nothing of the upload's own path but a cleaned file name is used, so a key holding ``..``
+    can never name a place in another tenant's prefix; the copy's metadata keeps the key.
+    """
+    place = f"{owner.company_handle}/{owner.job_handle}" if owner else "unattributed"
+    name = re.sub(r"[^\w.\- ]", "_", key.rsplit("/", 1)[-1]).replace("..", "_").lstrip(".")[:200] or "upload"
+    return f"quarantine/{place}/{hashlib.sha256(key.encode()).hexdigest()[:16]}/{name}"
 
 
 def claim_id_for(key: str, version: str) -> str:

@@ -30,6 +30,7 @@ import tempfile
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import NoReturn
+from urllib.parse import quote
 
 from openips.imaging import photoshop, video_sniff
 from openips.imaging.optimize import optimize
@@ -68,6 +69,7 @@ from openips.services.options import ICC_EXTENSIONS, MAX_PROFILE_BYTES, is_icc_p
 from openips.services.projects import live_projects
 
 MAX_ATTEMPTS = 4  # below the queue's maxReceiveCount (5): the last try is logged, not lost
+MAX_LATE_KEPT = 10  # files arriving after their job ended that are still kept (quarantine/)
 MAX_SQS_DELAY = 900  # SQS DelaySeconds; a longer wait is another turn in the queue
 PAUSED = "Paused"
 BUSY = "Busy"  # another attempt holds the file's claim
@@ -137,7 +139,7 @@ def process_object(deps: Deps, obj: IncomingObject, now: datetime, *, media: boo
     job = deps.store.get_job(parsed.job_handle) if parsed else None
     if parsed is None or job is None or job.company_handle != parsed.company_handle:
         # No job to log against: keep the bytes and say so loudly in the function log.
-        kept = _quarantine(deps, obj)
+        kept = _quarantine(deps, obj, None)
         if kept:
             deps.storage.delete(obj.bucket, obj.key)
         logger.error("object under incoming/ belongs to no known job; kept in quarantine",
@@ -186,9 +188,11 @@ def _file_result(deps: Deps, job: Job, claim: FileClaim, first: bool, obj: Incom
     if claim.attempts > MAX_ATTEMPTS:  # the earlier attempts crashed or timed out without a word
         return _reject(deps, obj, parsed, errors.FileRejectedError(
             f"processing failed {claim.attempts - 1} times (crash or timeout)", "file.retries_exhausted"), now)
-    if job.finished:
+    if job.finished:  # the form outlives the job: past a few late files, they are not copied any more
+        late = deps.store.count_late_file(job.job_handle)
         return _reject(deps, obj, parsed, errors.JobClosedError(
-            f"the file arrived after job {job.name} had ended, so it was not processed"), now)
+            f"the file arrived after job {job.name} had ended, so it was not processed"), now,
+            keep=late <= MAX_LATE_KEPT)
     if job.stopping and first:  # a retry had started before the stop: it finishes
         return _cancel(deps, obj, parsed, job, now)
     if not parsed.relative.strip("/"):
@@ -227,8 +231,9 @@ def _retry_later(deps: Deps, claim: FileClaim, exc: Exception, now: datetime) ->
 
 
 def _reject(deps: Deps, obj: IncomingObject, parsed: IncomingKey,
-            exc: errors.FileRejectedError, now: datetime) -> FileResult:
-    params = {"path": parsed.relative or obj.key, "reason": exc.message, "kept": _keep(deps, obj)}
+            exc: errors.FileRejectedError, now: datetime, keep: bool = True) -> FileResult:
+    params = {"path": parsed.relative or obj.key, "reason": exc.message,
+              "kept": _keep(deps, obj, parsed) if keep else message("file.late_not_kept", limit=MAX_LATE_KEPT)}
     logger.warning("file rejected", code=exc.code, reason=exc.message)
     row = LogEntry.localised(LogType.UPLOAD_ERROR, "file.rejected", params, now,
                              file_path=parsed.relative, code=exc.code)
@@ -237,24 +242,24 @@ def _reject(deps: Deps, obj: IncomingObject, parsed: IncomingKey,
 
 def _cancel(deps: Deps, obj: IncomingObject, parsed: IncomingKey, job: Job, now: datetime) -> FileResult:
     """stopJob/deleteJob: a file not started yet is kept aside unprocessed (an error, logged ``FileCancel``)."""
-    params = {"path": parsed.relative, "job": job.name, "by": job.stopped_by, "kept": _keep(deps, obj)}
+    params = {"path": parsed.relative, "job": job.name, "by": job.stopped_by, "kept": _keep(deps, obj, parsed)}
     row = LogEntry.localised(LogType.FILE_CANCEL, "file.cancelled", params, now,
                              file_path=parsed.relative, code="job.stopped")
     return FileResult("FileCancel", [row], {"error": 1, "cancelled": 1, "total_size": obj.size})
 
 
-def _keep(deps: Deps, obj: IncomingObject) -> dict:
+def _keep(deps: Deps, obj: IncomingObject, owner: IncomingKey) -> dict:
     """Quarantine the upload; the sentence that says where it went, for its log row."""
-    kept = _quarantine(deps, obj)
+    kept = _quarantine(deps, obj, owner)
     return message("file.kept", location=f"s3://{obj.bucket}/{kept}") if kept else message("file.gone")
 
 
-def _quarantine(deps: Deps, obj: IncomingObject) -> str | None:
-    """Copy the upload under ``quarantine/``; None when the object is already gone."""
+def _quarantine(deps: Deps, obj: IncomingObject, owner: IncomingKey | None) -> str | None:
+    """Copy the upload under ``quarantine/`` (its job's, when verified); None when the object is already gone."""
     if deps.storage.head_size(obj.bucket, obj.key) is None:
         return None
-    target = quarantine_key(obj.key)
-    deps.storage.copy(obj.bucket, obj.key, obj.bucket, target)
+    target = quarantine_key(obj.key, owner)
+    deps.storage.copy(obj.bucket, obj.key, obj.bucket, target, metadata={"original-key": quote(obj.key, safe="/")})
     return target
 
 
@@ -434,7 +439,7 @@ def _extract(deps: Deps, job: Job, claim: FileClaim, obj: IncomingObject, parsed
     params = {"path": target.path, "kind": archives.KIND_LABELS[kind], "count": written,
               "skipped": message("archive.skipped", count=plan.skipped) if plan.skipped else "",
               "refused": message("archive.refused", count=len(refused)) if refused else "",
-              "kept": _keep(deps, obj) if refused else ""}  # the archive stays for inspection
+              "kept": _keep(deps, obj, parsed) if refused else ""}  # the archive stays for inspection
     rows.insert(0, LogEntry.localised(LogType.UPLOAD_SUCCESS, "archive.extracted", params, now,
                                       file_path=target.path, asset_type="Zip"))
     n = len(refused)  # each refused member is one file of the job, received and in error
