@@ -98,8 +98,44 @@ def build_irb_with_path(paths: dict[str, bytes], clipping: str | None = None, *,
 def jpeg_with_irb(jpeg: bytes, irb: bytes, *, segment_size: int = 65000) -> bytes:
     """``jpeg`` with ``irb`` in APP13 "Photoshop 3.0" segments right after SOI, split as Photoshop does."""
     assert jpeg[:2] == b"\xff\xd8"
-    segments = b""
+    segments = []
     for start in range(0, len(irb), segment_size):
         payload = b"Photoshop 3.0\x00" + irb[start : start + segment_size]
-        segments += b"\xff\xed" + struct.pack(">H", len(payload) + 2) + payload
-    return jpeg[:2] + segments + jpeg[2:]
+        segments.append(b"\xff\xed" + struct.pack(">H", len(payload) + 2) + payload)
+    return b"".join([jpeg[:2], *segments, jpeg[2:]])
+
+
+def clipping_tail(data: bytes, name: str = "Clip") -> bytes:
+    """Saved path 2000 holding ``data`` and resource 2999 naming it the clipping path."""
+    return resource(2000, data, name) + resource(2999, clipping_name_data(name))
+
+
+def padded_irb(total: int, resource_size: int, tail: bytes = b"") -> bytes:
+    """``tail`` after as many ``resource_size``-byte 8BIM resources (ids 4000–4999, no path ids) as fill ``total``."""
+    data_size = resource_size - len(resource(4000, b""))
+    assert data_size >= 0 and data_size % 2 == 0
+    count = (total - len(tail)) // resource_size
+    filler = b"".join(resource(4000 + index % 1000, bytes([index % 251]) * data_size) for index in range(count))
+    return filler + tail
+
+
+class SliceCountingBytes(bytes):
+    """bytes that count what slicing them copies, and stop a parser once that passes ``budget`` bytes.
+
+    A parser that re-slices the rest of the block for every resource does quadratic work; this
+    fails it after a few resources instead of letting it run for minutes.
+    """
+
+    def __new__(cls, data: bytes, budget: int) -> SliceCountingBytes:
+        instance = super().__new__(cls, data)
+        instance.copied, instance.budget = 0, budget
+        return instance
+
+    def __getitem__(self, key):  # type: ignore[no-untyped-def, override]
+        item = super().__getitem__(key)
+        if isinstance(key, slice):
+            self.copied += len(item)
+            if self.copied > self.budget:
+                raise AssertionError(f"slices of a {len(self)}-byte block copied {self.copied} bytes, over the "
+                                     f"{self.budget}-byte budget: the parser copies the block's tail per resource")
+        return item

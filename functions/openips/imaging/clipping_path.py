@@ -11,8 +11,9 @@ PSD files carry the same IRB, but this libvips build cannot load PSD, so they ne
 
 from __future__ import annotations
 
+import re
 import struct
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO, Literal
 
@@ -29,6 +30,14 @@ CLIPPING_PATH_NAME_ID = 2999
 RECORD_SIZE = 26
 # librsvg re-walks the whole path for every tile it renders; far beyond any hand-drawn path.
 MAX_RECORDS = 100_000
+# Caps on what an uploaded file can make the parsers walk. Photoshop's own blocks are a few
+# dozen resources and rarely over a few MB (thumbnails, previews): 64 MiB is about a thousand
+# full APP13 segments and, walked linearly, parses in well under a second.
+MAX_IRB_BYTES = 64 * 1024 * 1024
+MAX_RESOURCES = 10_000
+MAX_JPEG_SEGMENTS = 10_000  # metadata segments before the scan; a real JPEG has tens
+MAX_JPEG_FILL_BYTES = 65_536  # 0xFF fill bytes between markers, all told; writers use none or a few
+PATH_RESOURCE_IDS = range(FIRST_PATH_ID, CLIPPING_PATH_NAME_ID + 1)  # what createMask reads: paths and 2999
 
 # Subpath operations: the undocumented bytes 4–5 of a subpath length record (as read by
 # psd-tools). Files from before Photoshop CS6 hold 0 there, which is why XOR (= even-odd) is
@@ -39,6 +48,7 @@ _CLOSED_KNOTS, _OPEN_KNOTS = (1, 2), (4, 5)
 _PATH_FILL, _CLIPBOARD, _INITIAL_FILL = 6, 7, 8
 _FIXED_ONE = float(1 << 24)  # coordinates are signed 8.24 fixed point
 _STATED_FILL_RULES: dict[int, FillRule] = {1: "evenodd", 2: "nonzero"}  # 0: "same fill rule"
+_NOT_ZERO = re.compile(rb"[^\x00]")
 
 
 class ClippingPathError(ValueError):
@@ -72,60 +82,89 @@ class Layer:
     subpaths: tuple[Subpath, ...]
 
 
-def parse_irb(data: bytes) -> dict[int, tuple[str, bytes]]:
-    """The 8BIM resources of a Photoshop image resource block: id → (name, data); the first of a repeated id wins."""
+def parse_irb(data: bytes | bytearray | memoryview, only: Container[int] | None = None,
+              ) -> dict[int, tuple[str, bytes]]:
+    """The 8BIM resources of a Photoshop image resource block: id → (name, data); the first of a repeated id wins.
+
+    ``only`` keeps just those ids; the others are still walked but never copied. Walks offsets over
+    one buffer, so the work is linear in the block; over ``MAX_IRB_BYTES`` or ``MAX_RESOURCES``
+    it refuses the block with ClippingPathError.
+    """
+    view = memoryview(data).cast("B")
+    end = len(view)
+    if end > MAX_IRB_BYTES:
+        raise ClippingPathError(f"the Photoshop resources are {end / 2**20:.1f} MiB, over the "
+                                f"{MAX_IRB_BYTES // 2**20} MiB limit")
     resources: dict[int, tuple[str, bytes]] = {}
-    pos, end = 0, len(data)
+    pos = walked = 0
     while pos < end:
-        if not data[pos:].strip(b"\x00"):
-            break  # writers pad the block to an even or 4-byte length
-        signature = data[pos : pos + 4]
+        signature = view[pos : pos + 4].tobytes()
         if signature not in IRB_SIGNATURES:
+            if _NOT_ZERO.search(view, pos) is None:
+                break  # writers pad the block to an even or 4-byte length
             raise ClippingPathError(f"no resource signature at byte {pos} of the Photoshop resources")
+        walked += 1
+        if walked > MAX_RESOURCES:
+            raise ClippingPathError(f"the Photoshop resources hold more than {MAX_RESOURCES} entries, "
+                                    "where a real file has a few dozen")
         if end - pos < 7:
             raise ClippingPathError(f"the Photoshop resources end inside the header at byte {pos}")
-        (resource_id,) = struct.unpack_from(">H", data, pos + 4)
-        name_length = data[pos + 6]
+        resource_id, name_length = struct.unpack_from(">HB", view, pos + 4)
         name_field = 1 + name_length + ((1 + name_length) & 1)  # Pascal string padded to an even size
         size_at = pos + 6 + name_field
         if size_at + 4 > end:
             raise ClippingPathError(f"resource {resource_id} is cut off in its header")
-        (size,) = struct.unpack_from(">I", data, size_at)
+        (size,) = struct.unpack_from(">I", view, size_at)
         start = size_at + 4
         if start + size > end:
             raise ClippingPathError(f"resource {resource_id} claims {size} bytes but only {end - start} remain")
-        if signature == b"8BIM":
-            resources.setdefault(resource_id, (_decode_name(data[pos + 7 : pos + 7 + name_length]),
-                                               data[start : start + size]))
+        if signature == b"8BIM" and resource_id not in resources and (only is None or resource_id in only):
+            resources[resource_id] = (_decode_name(view[pos + 7 : pos + 7 + name_length].tobytes()),
+                                      view[start : start + size].tobytes())
         pos = start + size
-        if size & 1 and data[pos : pos + 4] not in IRB_SIGNATURES:
+        if size & 1 and view[pos : pos + 4].tobytes() not in IRB_SIGNATURES:
             pos += 1  # the pad byte to an even size, which some writers leave out
     return resources
 
 
 def jpeg_irb_segments(fp: BinaryIO) -> list[bytes]:
-    """The IRB pieces of every Photoshop APP13 segment of a JPEG, in file order (header stripped)."""
+    """The IRB pieces of every Photoshop APP13 segment of a JPEG, in file order (header stripped).
+
+    Refuses (ClippingPathError) a JPEG whose pieces pass ``MAX_IRB_BYTES``, or with more than
+    ``MAX_JPEG_SEGMENTS`` segments or ``MAX_JPEG_FILL_BYTES`` fill bytes before its scan.
+    """
     pieces: list[bytes] = []
+    total = fill = 0
     if fp.read(2) != b"\xff\xd8":
         return pieces
-    while fp.read(1) == b"\xff":
+    for _ in range(MAX_JPEG_SEGMENTS + 1):  # + 1: the start of scan that ends the walk
+        if fp.read(1) != b"\xff":
+            return pieces
         marker = fp.read(1)
         while marker == b"\xff":
+            fill += 1
+            if fill > MAX_JPEG_FILL_BYTES:
+                raise ClippingPathError(f"the JPEG has more than {MAX_JPEG_FILL_BYTES} fill bytes before its "
+                                        "image data")
             marker = fp.read(1)
         if not marker or marker in (b"\xda", b"\xd9"):
-            break  # start of scan: no more metadata segments
+            return pieces  # start of scan: no more metadata segments
         if 0xD0 <= marker[0] <= 0xD7 or marker == b"\x01":
             continue
         header = fp.read(2)
         if len(header) < 2 or (length := struct.unpack(">H", header)[0]) < 2:
-            break
+            return pieces
         if marker == b"\xed":
             payload = fp.read(length - 2)
             if payload.startswith(JPEG_IRB_HEADER):
+                total += len(payload) - len(JPEG_IRB_HEADER)
+                if total > MAX_IRB_BYTES:
+                    raise ClippingPathError(f"the JPEG's Photoshop resources are over the "
+                                            f"{MAX_IRB_BYTES // 2**20} MiB limit")
                 pieces.append(payload[len(JPEG_IRB_HEADER) :])
         else:
             fp.seek(length - 2, 1)
-    return pieces
+    raise ClippingPathError(f"the JPEG has more than {MAX_JPEG_SEGMENTS} segments before its image data")
 
 
 def clipping_path_name(data: bytes) -> tuple[str, FillRule | None]:
@@ -291,7 +330,7 @@ def clipping_mask(image: vips.Image, problems: list[str] | None = None) -> vips.
         irb = image_resource_block(image)
         if irb is None:
             return None
-        resources = parse_irb(irb)
+        resources = parse_irb(irb, only=PATH_RESOURCE_IDS)
         found = find_clipping_path(resources)
         if found is None:
             if (count := len(saved_paths(resources))) and problems is not None:

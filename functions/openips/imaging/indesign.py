@@ -21,7 +21,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from openips.imaging import vips
+from openips.imaging import vips, xmp
 from openips.imaging.pdf import PageRefusedError, RenderedPage
 
 # The GUID every InDesign document (and template) starts with.
@@ -91,7 +91,7 @@ def _read_pages(packet: bytes, found: Previews) -> None:
         found.problems.append("an XMP packet declares a DTD or entities and was not read")
         return
     try:
-        root = ET.fromstring(packet)
+        root, _ = xmp.parse_packet(packet)  # depth-capped, DTD-refusing, no global prefix writes
     except ET.ParseError as exc:
         found.problems.append(f"an XMP packet is not well-formed XML ({exc})")
         return
