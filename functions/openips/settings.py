@@ -19,6 +19,9 @@ class Settings(BaseModel, frozen=True):
     job_idle_timeout_seconds: int = Field(default=1800, gt=0)
     max_file_size_bytes: int = Field(default=5 * 1024**3, gt=0)
     max_image_pixels: int = Field(default=1_000_000_000, gt=0)
+    # Jobs of one company that have not ended (open, running, paused): one tenant cannot fill
+    # the active-jobs index every other tenant's jobs and the sweeper share.
+    max_open_jobs_per_company: int = Field(default=1000, gt=0)
     upload_form_ttl_seconds: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
     # A closed job whose expected files never produced an event is finished by the
     # sweeper after this grace period (lost notification, deleted object).
@@ -69,6 +72,7 @@ _ENV = {
     "job_idle_timeout_seconds": "JOB_IDLE_TIMEOUT_SECONDS",
     "max_file_size_bytes": "MAX_FILE_SIZE_BYTES",
     "max_image_pixels": "MAX_IMAGE_PIXELS",
+    "max_open_jobs_per_company": "MAX_OPEN_JOBS_PER_COMPANY",
     "upload_form_ttl_seconds": "UPLOAD_FORM_TTL_SECONDS",
     "missing_file_grace_seconds": "MISSING_FILE_GRACE_SECONDS",
     "paused_file_delay_seconds": "PAUSED_FILE_DELAY_SECONDS",

@@ -51,6 +51,7 @@ from openips.models.domain import (
     Company,
     FileClaim,
     Job,
+    JobClock,
     JobCounts,
     JobState,
     LogEntry,
@@ -288,6 +289,31 @@ class JobStore:
             jobs += [self._job_from_item(item) for item in page["Items"]]
             if "LastEvaluatedKey" not in page:
                 return jobs, scanned
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def count_active_jobs(self, company_handle: str) -> int:
+        """How many jobs of the company have not ended (a COUNT on the sparse index: no item read out)."""
+        kwargs: dict[str, Any] = {"IndexName": ACTIVE_INDEX, "Select": "COUNT",
+                                  "KeyConditionExpression": Key("activePk").eq(company_handle)}
+        total = 0
+        while True:
+            page = self.table.query(**kwargs)
+            total += page["Count"]
+            if "LastEvaluatedKey" not in page:
+                return total
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def iter_active_clocks(self, company_handle: str) -> Iterator[JobClock]:
+        """What the sweeper needs of each active job, page by page, without the jobs' options."""
+        kwargs: dict[str, Any] = {
+            "IndexName": ACTIVE_INDEX, "KeyConditionExpression": Key("activePk").eq(company_handle),
+            "ProjectionExpression": ", ".join(f"#{name}" for name in JobClock.model_fields),
+            "ExpressionAttributeNames": {f"#{name}": name for name in JobClock.model_fields}}
+        while True:
+            page = self.table.query(**kwargs)
+            yield from (JobClock.model_validate(_plain(item)) for item in page["Items"])
+            if "LastEvaluatedKey" not in page:
+                return
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def query_company_jobs(self, company_handle: str, start: datetime | None,

@@ -16,7 +16,8 @@ from openips.services.sweep import sweep
 # Sweep results as metrics; JobAccountingDrift has an alarm (template.yaml): a job's counters
 # disagreed with its claims, which only a lost or doubled update can cause.
 METRICS = {"drift_found": "JobAccountingDrift", "repaired": "JobAccountingRepaired",
-           "forced_finish": "JobForcedFinish", "timed_out": "JobIdleTimeout", "finalize_redriven": "FinalizeRedriven"}
+           "forced_finish": "JobForcedFinish", "timed_out": "JobIdleTimeout", "finalize_redriven": "FinalizeRedriven",
+           "company_failed": "SweepCompanyFailed"}
 
 
 @logger.inject_lambda_context

@@ -102,6 +102,26 @@ class JobCounts(BaseModel):
     log_rows: int = 0
 
 
+class JobClock(BaseModel):
+    """The few fields of an active job the sweeper decides on (its options are never read)."""
+
+    job_handle: str
+    company_handle: str
+    state: JobState
+    closed: bool = False
+    last_activity: datetime
+    closed_at: datetime | None = None
+    end_date: datetime | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.state == JobState.DONE
+
+    @property
+    def paused(self) -> bool:
+        return self.state == JobState.WAITING_COORDINATOR
+
+
 class Job(BaseModel):
     job_handle: str
     company_handle: str

@@ -41,6 +41,16 @@ def open_job(deps: Deps, user: User, request: CreateUploadJobRequest, source_ip:
     company = deps.store.get_company(company_handle)
     if company is None:
         raise errors.unknown_handle("company", company_handle)
+    options_size = len(request.upload_params.model_dump_json(by_alias=True, exclude_none=True))
+    if options_size > MAX_OPTIONS_BYTES:
+        raise errors.invalid_parameter(f"uploadParams is {options_size} bytes of JSON; the limit is {MAX_OPTIONS_BYTES}",
+                                       413)
+    open_jobs = deps.store.count_active_jobs(company_handle)
+    if open_jobs >= deps.settings.max_open_jobs_per_company:
+        raise errors.invalid_parameter(
+            f"Company {company_handle} has {open_jobs} jobs that have not ended; the limit is "
+            f"{deps.settings.max_open_jobs_per_company} (end or stop some, or ask the operator to raise "
+            "MaxOpenJobsPerCompany)", 413)
     check_profiles(deps, company, request.upload_params)
     check_job_projects(deps, company_handle, request.upload_params.project_handle_array)
     check_set_presets(deps, company_handle, request.upload_params)
@@ -135,6 +145,8 @@ def close(deps: Deps, job: Job, reason: str, now: datetime) -> bool:
 
 
 FINISH_READS = 5
+# Every job's options live in its item and in the active-jobs index the sweeper reads.
+MAX_OPTIONS_BYTES = 64 * 1024
 
 
 def finish_if_complete(deps: Deps, job_handle: str, now: datetime, force: bool = False) -> bool:

@@ -7,13 +7,16 @@ import json
 import re
 from datetime import datetime
 from decimal import Decimal
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from openips.models import errors
 
 MAX_BODY_BYTES = 256 * 1024
+# Every JSON string of a request; fields with a structure of their own are checked by their model.
+MAX_STRING_CHARS = 8192
+_LONG_FIELDS = frozenset({"xmpKeywords"})
 _INTEGER = re.compile(r"-?[0-9]{1,4000}")
 M = TypeVar("M", bound=BaseModel)
 
@@ -31,6 +34,17 @@ def fault_from_validation(exc: ValidationError) -> errors.IpsApiFault:
     if first["type"] == "extra_forbidden":
         return errors.invalid_parameter(f"Unknown field {field}")
     return errors.invalid_parameter(f"Invalid value for {field}: {first['msg']}")
+
+
+def _first_long_string(value: Any, where: tuple) -> tuple | None:
+    """Where the first string over ``MAX_STRING_CHARS`` is (a field path), if any."""
+    if isinstance(value, str):
+        return where if len(value) > MAX_STRING_CHARS and not (where and where[-1] in _LONG_FIELDS) else None
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        if found := _first_long_string(item, (*where, key)):
+            return found
+    return None
 
 
 def _json_number(text: str) -> int | float:
@@ -60,6 +74,8 @@ def parse_body(model: type[M], body: str | None, is_base64: bool = False) -> M:
         raise errors.IpsApiFault(errors.INVALID_REQUEST, f"Request body is not valid JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise errors.IpsApiFault(errors.INVALID_REQUEST, "Request body must be a JSON object")
+    if long := _first_long_string(data, ()):
+        raise errors.invalid_parameter(f"Invalid value for {_path(long)}: longer than {MAX_STRING_CHARS} characters")
     try:
         # Strict: a JSON value of the documented type only (no "true" or 0 for a boolean, no "5"
         # for an integer), as the OpenAPI document generated from the same models promises.

@@ -5,37 +5,55 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime, timedelta
 
+from openips.models.domain import JobClock
 from openips.observability import logger
 from openips.services import accounting, jobs
 from openips.services.deps import Deps
 
+FINALIZE_REDRIVE_AFTER = timedelta(minutes=5)
+
 
 def sweep(deps: Deps, now: datetime) -> dict[str, int]:
-    """One pass over every company's active jobs (a Query per company, never a Scan)."""
-    idle = timedelta(seconds=deps.settings.job_idle_timeout_seconds)
-    grace = timedelta(seconds=deps.settings.missing_file_grace_seconds)
-    redrive = timedelta(seconds=deps.settings.finalize_redrive_after_seconds)
+    """One pass over every company's active jobs (a Query per company, never a Scan).
+
+    Jobs are read page by page without their options, so the pass's memory does not grow with
+    what tenants put in their jobs; a company whose jobs cannot be swept is logged and counted
+    (``company_failed``), and the pass goes on with the next company.
+    """
     done: Counter[str] = Counter()
     for company_handle in deps.store.list_company_handles():
-        active, _ = deps.store.query_active_jobs(company_handle)
-        for job in active:
-            if job.finished:
-                if job.end_date and now - job.end_date > redrive:
-                    deps.events.job_finished(job.job_handle, job.company_handle)
-                    done["finalize_redriven"] += 1
-            elif job.paused:
-                # Waiting on pauseJob, not on the client: neither idle nor stalled. resumeJob
-                # restarts both clocks (it sets last_activity).
-                continue
-            elif not job.closed and now - job.last_activity > idle:
-                # Spec §3.3: a job with no POST for 30 minutes times out and ends.
-                jobs.close(deps, job, "idle timeout", now)
-                done["timed_out"] += 1
-            elif job.closed and job.closed_at and now - max(job.closed_at, job.last_activity) > grace:
-                done += _overdue(deps, job.job_handle, now)
+        try:
+            for clock in deps.store.iter_active_clocks(company_handle):
+                done += _sweep_job(deps, clock, now)
+        except Exception:  # noqa: BLE001 - one company's failure never stops the others
+            logger.exception("sweep of a company failed", company_handle=company_handle)
+            done["company_failed"] += 1
     if done:
         logger.info("sweep acted", **done)
     return dict(done)
+
+
+def _sweep_job(deps: Deps, clock: JobClock, now: datetime) -> Counter[str]:
+    idle = timedelta(seconds=deps.settings.job_idle_timeout_seconds)
+    grace = timedelta(seconds=deps.settings.missing_file_grace_seconds)
+    done: Counter[str] = Counter()
+    if clock.finished:
+        if clock.end_date and now - clock.end_date > FINALIZE_REDRIVE_AFTER:
+            deps.events.job_finished(clock.job_handle, clock.company_handle)
+            done["finalize_redriven"] += 1
+    elif clock.paused:
+        # Waiting on pauseJob, not on the client: neither idle nor stalled. resumeJob
+        # restarts both clocks (it sets last_activity).
+        pass
+    elif not clock.closed and now - clock.last_activity > idle:
+        # Spec §3.3: a job with no POST for 30 minutes times out and ends.
+        job = deps.store.get_job(clock.job_handle)
+        if job is not None:
+            jobs.close(deps, job, "idle timeout", now)
+            done["timed_out"] += 1
+    elif clock.closed and clock.closed_at and now - max(clock.closed_at, clock.last_activity) > grace:
+        done += _overdue(deps, clock.job_handle, now)
+    return done
 
 
 def _overdue(deps: Deps, job_handle: str, now: datetime) -> Counter[str]:
