@@ -384,6 +384,31 @@ def test_accounting_drift_alarm_watches_the_sweepers_metric(resources: dict[str,
     assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")
 
 
+def test_every_bucket_refuses_plain_http(resources: dict[str, Any]) -> None:
+    buckets = {name for name, r in resources.items() if r["Type"] == "AWS::S3::Bucket"}
+    guarded = set()
+    for resource in resources.values():
+        if resource["Type"] != "AWS::S3::BucketPolicy":
+            continue
+        for statement in resource["Properties"]["PolicyDocument"]["Statement"]:
+            if statement["Effect"] == "Deny" and statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}:
+                assert statement["Action"] == "s3:*" and len(statement["Resource"]) == 2
+                guarded.add(resource["Properties"]["Bucket"]["Ref"])
+    assert guarded == buckets
+
+
+def test_api_is_throttled_and_logs_no_secrets(resources: dict[str, Any]) -> None:
+    api = props(resources, "HttpApi")
+    assert set(api["DefaultRouteSettings"]) == {"ThrottlingRateLimit", "ThrottlingBurstLimit"}
+    log_format = api["AccessLogSettings"]["Format"]
+    assert "$context.requestId" in log_format
+    assert "authorization" not in log_format.lower() and "querystring" not in log_format.lower()
+    for function, queue, parameter in (("ProcessFileFunction", "ProcessQueueMessages", "MaxFileConcurrency"),
+                                       ("MediaFunction", "MediaQueueMessages", "MaxVideoConcurrency")):
+        event = props(resources, function)["Events"][queue]["Properties"]
+        assert event["ScalingConfig"] == {"MaximumConcurrency": {"Ref": parameter}}
+
+
 def test_outputs(template: dict[str, Any]) -> None:
     outputs = template["Outputs"]
     assert {
