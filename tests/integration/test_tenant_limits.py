@@ -72,3 +72,17 @@ def test_the_sweeper_reads_no_options_and_one_companys_failure_stops_no_other(st
     done = sweep.sweep(deps, later)
     assert done == {"timed_out": 2}
     assert deps.store.get_job(mine).closed and deps.store.get_job(theirs).closed
+
+
+def test_read_only_users_do_not_see_webhook_tokens(stack):
+    hook = "https://hooks.example.com/in?token=s3cr3t"
+    job = open_job(stack, postHttpUrl=hook).body["jobHandle"]
+    portal = stack.call("POST", "/v1/admin/users", {"companyHandle": stack.company, "email": "viewer@acme.example",
+                                                   "role": "ImagePortalUser"}, key=stack.admin_key).body["apiKey"]
+
+    def shown(key):
+        (found,) = stack.call("GET", "/v1/jobs/active", query={"jobHandle": job}, key=key).body["jobArray"]
+        return found["uploadPostJob"]["postHttpUrl"]
+
+    assert shown("default") == hook  # the uploaders set it and see it
+    assert shown(portal) == "https://hooks.example.com/in?…"

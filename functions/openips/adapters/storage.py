@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from functools import lru_cache
 from typing import IO
+from urllib.parse import quote
 
 import boto3
 from botocore.config import Config
@@ -43,7 +44,7 @@ class Storage:
     def presign_get(self, bucket: str, key: str, file_name: str | None, seconds: int = 3600) -> str:
         params = {"Bucket": bucket, "Key": key}
         if file_name:
-            params["ResponseContentDisposition"] = f'attachment; filename="{file_name}"'
+            params["ResponseContentDisposition"] = content_disposition(file_name)
         return self.signer.generate_presigned_url("get_object", Params=params, ExpiresIn=seconds)
 
     def download(self, bucket: str, key: str, path: str) -> None:
@@ -117,6 +118,16 @@ class Storage:
             return fn(*args, **kwargs)
         except ClientError as exc:
             raise _translate(exc) from exc
+
+
+def content_disposition(file_name: str) -> str:
+    """``attachment`` with an ASCII fallback name and the real one as RFC 5987 ``filename*``.
+
+    A name holding ``"``, ``;``, a line break or non-ASCII letters can no longer end the
+    header's value early or add a parameter of its own.
+    """
+    fallback = "".join(ch if 0x20 <= ord(ch) < 0x7F and ch not in '"\\;' else "_" for ch in file_name)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(file_name, safe='')}"
 
 
 def _translate(exc: ClientError) -> Exception:

@@ -9,6 +9,7 @@ IPS wraps in ``{items: [...]}`` are plain JSON arrays (http-api.md).
 from __future__ import annotations
 
 from typing import Annotated, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
@@ -320,10 +321,20 @@ class UploadPostJob(IpsModel):
             raise ValueError(f"at most one crop block may be given, got {', '.join(crops)}")
         return self
 
-    def public_dump(self) -> dict:
-        """The options as echoed in ``ActiveJob.uploadPostJob``: wire names, no secrets."""
+    def public_dump(self, webhook_in_full: bool = True) -> dict:
+        """The options as echoed in ``ActiveJob.uploadPostJob``: wire names, no secrets.
+
+        Without ``webhook_in_full`` (a read-only reader), ``postHttpUrl`` loses its query and
+        user info, where webhook receivers put their tokens.
+        """
         dumped = self.model_dump(by_alias=True, exclude_none=True, mode="json")
-        return {k: v for k, v in dumped.items() if k not in SECRET_FIELDS}
+        shown = {k: v for k, v in dumped.items() if k not in SECRET_FIELDS}
+        if not webhook_in_full and shown.get("postHttpUrl"):
+            url = urlsplit(shown["postHttpUrl"])
+            host = url.hostname or ""
+            shown["postHttpUrl"] = urlunsplit((url.scheme, host + (f":{url.port}" if url.port else ""), url.path,
+                                               "…" if url.query else "", ""))
+        return shown
 
 
 # Elements this version validates and stores but whose processing is not built yet.

@@ -188,8 +188,9 @@ def active_jobs(deps: Deps, user: User, company: str | None, job_handle: str | N
         waiting = (JobState.WAITING_CLIENT, JobState.WAITING_COORDINATOR)
         jobs = [j for j in jobs if views.reported_state(j) not in waiting]
     # In-flight files (taskItemProgressArray): one Query per job that has any.
+    in_full = user.role in auth.UPLOAD_ROLES  # an ImagePortalUser reads jobs, not their webhook tokens
     return [views.active_job(j, now, deps.store.list_claims(j.job_handle, processing_only=True)
-                             if j.counts.received > j.counts.done else None) for j in jobs], scanned
+                             if j.counts.received > j.counts.done else None, in_full) for j in jobs], scanned
 
 
 def scheduled_jobs(deps: Deps, user: User, company: str | None) -> list[ScheduledJob]:

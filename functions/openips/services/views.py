@@ -36,7 +36,8 @@ def task_item(claim: FileClaim) -> TaskItemProgress:
                             last_progress_update=started)
 
 
-def active_job(job: Job, now: datetime, processing: list[FileClaim] | None = None) -> ActiveJob:
+def active_job(job: Job, now: datetime, processing: list[FileClaim] | None = None,
+               webhook_in_full: bool = True) -> ActiveJob:
     counts = job.counts
     expected = max(job.expected_files, counts.received) if job.closed else counts.received
     in_flight = counts.received - counts.done
@@ -66,7 +67,7 @@ def active_job(job: Job, now: datetime, processing: list[FileClaim] | None = Non
         start_date=job.start_date, trigger_time=job.start_date, total_size=counts.total_size,
         progress=int(fraction * 100), progress_message=message,
         last_progress_update=job.last_activity, task_progress_array=[task],
-        upload_post_job=job.options.public_dump(),
+        upload_post_job=job.options.public_dump(webhook_in_full),
     )
 
 
