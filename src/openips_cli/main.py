@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import os
 import sys
@@ -585,8 +586,22 @@ def cmd_local(args: argparse.Namespace, _: Callable[[], OpenIpsClient], out: Out
         return EXIT_FAILED
     if args.local_command == "mail":
         return _local_mail(args, local, out)
+    if not _is_loopback(args.host):
+        if not args.allow_remote:
+            Output.warn(f"error: --host {args.host} is not a loopback address: the local stack is a development "
+                        "emulator over plain HTTP; pass --allow-remote to listen there anyway")
+            return EXIT_USAGE
+        Output.warn(f"WARNING: listening on {args.host}: anyone who can reach it can call the API (with an API key) "
+                    "and the S3 front (with the credentials in local.json), unencrypted. moto stays on 127.0.0.1.")
     return local.run(port=args.port, state_dir=configuration.state_dir(args.state_dir, os.environ), host=args.host,
                      workers=args.workers, sweep_seconds=args.sweep_seconds)
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _local_mail(args: argparse.Namespace, local: Any, out: Output) -> int:
@@ -708,7 +723,9 @@ def build_parser() -> argparse.ArgumentParser:
     local_commands = local.add_subparsers(dest="local_command", required=True, metavar="LOCAL_COMMAND")
     up = command(local_commands, "up", "run the local stack in the foreground and write <state-dir>/local.json")
     up.add_argument("--port", type=int, default=3000)
-    up.add_argument("--host", default="127.0.0.1")
+    up.add_argument("--host", default="127.0.0.1", help="address to listen on: loopback unless --allow-remote")
+    up.add_argument("--allow-remote", action="store_true",
+                    help="allow a non-loopback --host (plain HTTP, reachable from the network)")
     up.add_argument("--workers", type=int, default=4, help="files processed at once (default 4)")
     up.add_argument("--sweep-seconds", type=int, default=None,
                     help="run the sweeper this often instead of the template's schedule")

@@ -8,7 +8,14 @@ presigned ``url`` points and
   upload) itself: it checks the form as S3 does (``authorize_post``), streams the file to a
   spooled temporary file, stores it in moto with ``PutObject`` (so moto's S3 notification
   fires, as ``ObjectCreated:Put``), reports an ``UploadRecord`` and answers as S3 answers;
-* proxies every other request to moto unchanged (presigned GET URLs, boto3 calls, HEAD ...).
+* checks every other request's Signature Version 4 as S3 does, with the same credentials
+  (``authenticate_request``: the ``Authorization`` header or a presigned URL, its expiry, clock
+  skew, unsigned ``x-amz-*`` headers; then ``verify_payload``: the body's SHA-256 or each
+  aws-chunked chunk's signature), and only then proxies it to moto, body and all (presigned GET
+  URLs, boto3 calls, HEAD ...). Anonymous requests are refused: no bucket here is public. CORS
+  preflights (``OPTIONS``) go through unsigned, as S3 answers them from the bucket's CORS rules.
+  A presigned request reaches moto signed in headers instead, and the front logs no query
+  string, so no signature or credential is written to a log.
 
 The checks, their order and their answers follow AWS's "Browser-Based Uploads Using POST
 (AWS Signature Version 4)", "POST Policy" (sigv4-HTTPPOSTConstructPolicy) and the S3 error
@@ -52,22 +59,31 @@ import time
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from http.client import HTTPConnection, HTTPException, HTTPSConnection
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import IO, Any
-from urllib.parse import quote, unquote, urlencode, urlsplit
+from urllib.parse import quote, unquote, unquote_to_bytes, urlencode, urlsplit
 from xml.sax.saxutils import escape
+
+from botocore.auth import S3SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.compat import HTTPHeaders
+from botocore.credentials import Credentials
 
 __all__ = [
     "MAX_POST_OBJECT_SIZE",
     "PostGrant",
     "S3Error",
     "S3Front",
+    "SignedRequest",
     "UploadRecord",
+    "authenticate_request",
     "authorize_post",
     "signing_key",
+    "verify_payload",
     "verify_post",
 ]
 
@@ -87,6 +103,7 @@ _SIGNED_FIELDS = ("X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Si
 # names that have an x-ignore- prefix) must appear in the list of conditions." (POST Policy)
 _EXEMPT_FIELDS = frozenset({"x-amz-signature", "file", "policy"})
 _AMZ_DATE = re.compile(r"^\d{8}T\d{6}Z$")
+_TIMESTAMP = "%Y%m%dT%H%M%SZ"
 _EXPIRATION = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d+))?Z$")
 
 
@@ -127,6 +144,28 @@ def _bad_policy(detail: str) -> S3Error:
 
 def _denied(detail: str) -> S3Error:
     return S3Error(403, "AccessDenied", f"Invalid according to Policy: {detail}")
+
+
+def _hex_bytes(text: str) -> str:
+    return " ".join(f"{b:02x}" for b in text.encode())
+
+
+def _mismatch(access_key: str, string_to_sign: str, provided: str, *extra: tuple[str, str]) -> S3Error:
+    return S3Error(403, "SignatureDoesNotMatch",
+                   "The request signature we calculated does not match the signature you provided. "
+                   "Check your key and signing method.",
+                   (("AWSAccessKeyId", access_key), ("StringToSign", string_to_sign), ("SignatureProvided", provided),
+                    ("StringToSignBytes", _hex_bytes(string_to_sign)), *extra))
+
+
+def _parse_timestamp(text: str) -> datetime | None:
+    """An ISO 8601 basic timestamp (``20130524T000000Z``) in UTC, or None."""
+    if not _AMZ_DATE.match(text):
+        return None
+    try:
+        return datetime.strptime(text, _TIMESTAMP).replace(tzinfo=UTC)
+    except ValueError:
+        return None
 
 
 # ---- the pure verifier -----------------------------------------------------------------
@@ -188,12 +227,17 @@ def _file_basename(filename: str | None) -> str:
     return re.split(r"[\\/]", filename or "")[-1]
 
 
-def _credential_scope(credential: str, region: str) -> tuple[str, str]:
-    """``<akid>/<yyyymmdd>/<region>/s3/aws4_request`` → (access key, day), or InvalidArgument."""
+def _credential_scope(credential: str, region: str,
+                      fault: Callable[..., S3Error] | None = None) -> tuple[str, str]:
+    """``<akid>/<yyyymmdd>/<region>/s3/aws4_request`` → (access key, day), or ``fault(message, *extra)``.
 
-    def fault(message: str, *extra: tuple[str, str]) -> S3Error:
+    The default fault is a POST form's InvalidArgument; request authentication passes its own.
+    """
+
+    def form_fault(message: str, *extra: tuple[str, str]) -> S3Error:
         return _argument(message, "X-Amz-Credential", credential, *extra)
 
+    fault = fault or form_fault
     parts = credential.rsplit("/", 4)
     if len(parts) != 5:
         raise fault('the Credential is mal-formed; expecting "<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request".')
@@ -367,12 +411,8 @@ def authorize_post(fields: Mapping[str, str] | Iterable[tuple[str, str]], filena
     algorithm, credential, amz_date, signature, policy = values
     if algorithm != ALGORITHM:
         raise _argument('X-Amz-Algorithm only supports "AWS4-HMAC-SHA256"', "X-Amz-Algorithm", algorithm)
-    try:
-        if not _AMZ_DATE.match(amz_date):
-            raise ValueError(amz_date)
-        datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ")
-    except ValueError:
-        raise _argument("X-Amz-Date must be formated via ISO8601 Long format", "X-Amz-Date", amz_date) from None
+    if _parse_timestamp(amz_date) is None:
+        raise _argument("X-Amz-Date must be formated via ISO8601 Long format", "X-Amz-Date", amz_date)
     access_key, day = _credential_scope(credential, region)
     secret = credentials.get(access_key)
     if secret is None:
@@ -387,11 +427,7 @@ def authorize_post(fields: Mapping[str, str] | Iterable[tuple[str, str]], filena
     except ValueError:
         provided = b""
     if not hmac.compare_digest(expected, provided):
-        raise S3Error(403, "SignatureDoesNotMatch",
-                      "The request signature we calculated does not match the signature you provided. "
-                      "Check your key and signing method.",
-                      (("AWSAccessKeyId", access_key), ("StringToSign", policy), ("SignatureProvided", signature),
-                       ("StringToSignBytes", " ".join(f"{b:02x}" for b in policy.encode()))))
+        raise _mismatch(access_key, policy, signature)
 
     expires, conditions = _read_policy(policy)
     if now > expires:
@@ -422,6 +458,305 @@ def verify_post(fields: Mapping[str, str] | Iterable[tuple[str, str]], filename:
     return grant.key
 
 
+# ---- SigV4 for every request the front proxies ---------------------------------------------
+
+UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
+_SIGNED_STREAMING = frozenset({"STREAMING-AWS4-HMAC-SHA256-PAYLOAD", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER"})
+_PAYLOAD_MODES = frozenset({UNSIGNED_PAYLOAD, "STREAMING-UNSIGNED-PAYLOAD-TRAILER", *_SIGNED_STREAMING})
+_QUERY_AUTH = ("X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Signature", "X-Amz-Date", "X-Amz-SignedHeaders",
+               "X-Amz-Expires")
+#: The parameters that authenticate a presigned URL: checked here, never forwarded to moto.
+_QUERY_AUTH_NAMES = frozenset({*_QUERY_AUTH, "X-Amz-Security-Token"})
+_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+_EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+_CHUNK_HEADER = re.compile(rb"([0-9a-fA-F]{1,16});chunk-signature=([0-9a-f]{64})")
+_MAX_CHUNK_LINE = 4096
+#: "The difference between the request time and the current time is too large" past 15 minutes.
+MAX_SKEW = timedelta(minutes=15)
+#: A presigned URL lives at most a week.
+MAX_EXPIRES = 7 * 24 * 3600
+#: The largest object one PUT takes (S3's limit); also bounds what the front spools.
+MAX_PUT_SIZE = 5 * 1024**3
+
+
+@dataclass(frozen=True)
+class SignedRequest:
+    """A request whose SigV4 signature holds; ``verify_payload`` then checks its body."""
+
+    access_key_id: str
+    timestamp: str  # yyyymmddTHHMMSSZ, as signed
+    scope: str  # yyyymmdd/region/s3/aws4_request
+    payload: str  # the payload hash signed: a SHA-256, UNSIGNED-PAYLOAD or a STREAMING-* mode
+    presigned: bool
+    signature: str = field(repr=False)
+    signing_key: bytes = field(repr=False)
+
+
+class _Signer(S3SigV4Auth):
+    """botocore's S3 signer, told the payload hash and (to check a request) exactly which headers were signed."""
+
+    def __init__(self, access_key: str, secret: str, region: str, payload: str, signed_headers: Any = None) -> None:
+        super().__init__(Credentials(access_key, secret), "s3", region)
+        self._payload = payload
+        self._signed_headers = signed_headers
+
+    def headers_to_sign(self, request: Any) -> Any:
+        return super().headers_to_sign(request) if self._signed_headers is None else self._signed_headers
+
+    def payload(self, request: Any) -> str:
+        return self._payload
+
+
+def _unsupported() -> S3Error:
+    return S3Error(400, "InvalidRequest", "The authorization mechanism you have provided is not supported. "
+                   "Please use AWS4-HMAC-SHA256.")
+
+
+def _header_fault(message: str, *extra: tuple[str, str]) -> S3Error:
+    return S3Error(400, "AuthorizationHeaderMalformed", f"The authorization header is malformed; {message}", extra)
+
+
+def _query_fault(message: str, *extra: tuple[str, str]) -> S3Error:
+    return S3Error(400, "AuthorizationQueryParametersError",
+                   f"Error parsing the X-Amz-Credential parameter; {message}", extra)
+
+
+def _query_pairs(query: str) -> list[tuple[str, str]]:
+    # Canonical query strings encode the decoded names and values again, whatever encoding was sent.
+    pairs = [piece.partition("=") for piece in query.split("&") if piece]
+    return [(unquote(name), unquote(value)) for name, _, value in pairs]
+
+
+def _header_lists(headers: Any) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for name, value in headers.items() if hasattr(headers, "items") else headers:
+        found.setdefault(name.lower(), []).append(value)
+    return found
+
+
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _from_header(values: list[str], received: dict[str, list[str]]) -> tuple[str, str, str, str, str]:
+    """Credential, SignedHeaders, Signature, timestamp and the date as sent, from ``Authorization``."""
+    scheme, _, rest = values[0].strip().partition(" ")
+    if scheme == "AWS":
+        raise _unsupported()
+    if scheme != ALGORITHM or len(values) > 1:
+        raise _argument("Unsupported Authorization Type", "Authorization", values[0])
+    parts = dict(piece.strip().partition("=")[::2] for piece in rest.split(","))
+    credential, signed, signature = (parts.get(name, "") for name in ("Credential", "SignedHeaders", "Signature"))
+    if not (credential and signed and signature):
+        raise _header_fault("the authorization header requires three components: Credential, SignedHeaders, "
+                            "and Signature.")
+    if "x-amz-date" in received:
+        sent = received["x-amz-date"][0]
+        moment = _parse_timestamp(sent)
+    else:  # S3 takes Date when there is no x-amz-date
+        sent = (received.get("date") or [""])[0]
+        try:
+            moment = parsedate_to_datetime(sent).astimezone(UTC)
+        except (TypeError, ValueError, IndexError):
+            moment = None
+    if moment is None:
+        raise S3Error(403, "AccessDenied", "AWS authentication requires a valid Date or x-amz-date header")
+    return credential, signed, signature, moment.strftime(_TIMESTAMP), sent
+
+
+def _from_query(params: list[tuple[str, str]]) -> tuple[str, str, str, str, int]:
+    """Credential, SignedHeaders, Signature, timestamp and expiry (s) of a presigned URL."""
+    values: dict[str, str] = {}
+    for name, value in params:
+        values.setdefault(name, value)
+    if any(name not in values for name in _QUERY_AUTH):
+        raise S3Error(400, "AuthorizationQueryParametersError", "Query-string authentication version 4 requires "
+                      "the X-Amz-Algorithm, X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, "
+                      "and X-Amz-Expires parameters.")
+
+    def fault(message: str) -> S3Error:
+        return S3Error(400, "AuthorizationQueryParametersError", message)
+
+    if values["X-Amz-Algorithm"] != ALGORITHM:
+        raise fault('X-Amz-Algorithm only supports "AWS4-HMAC-SHA256"')
+    if _parse_timestamp(values["X-Amz-Date"]) is None:
+        raise fault("X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\"")
+    expires = values["X-Amz-Expires"]
+    if not re.fullmatch(r"-?[0-9]{1,12}", expires):
+        raise fault("X-Amz-Expires should be a number")
+    if int(expires) < 0:
+        raise fault("X-Amz-Expires must be non-negative")
+    if int(expires) > MAX_EXPIRES:
+        raise fault(f"X-Amz-Expires must be less than a week (in seconds) that is {MAX_EXPIRES}")
+    return (values["X-Amz-Credential"], values["X-Amz-SignedHeaders"], values["X-Amz-Signature"],
+            values["X-Amz-Date"], int(expires))
+
+
+def authenticate_request(method: str, target: str, headers: Any, credentials: Mapping[str, str],
+                         now: datetime | None = None, *, region: str = "us-east-1") -> SignedRequest:
+    """Check a request's Signature Version 4 as S3 does: its ``Authorization`` header or presigned URL.
+
+    ``target`` is the request target as received (path and query), ``headers`` its headers (a
+    mapping, pairs, or ``http.server``'s message), ``credentials`` access key id → secret.
+    Anonymous requests are refused (no bucket here is public), and so is Signature Version 2.
+    The body is checked against what was signed by ``verify_payload``, once it has arrived.
+    Raises ``S3Error``.
+    """
+    now = now or datetime.now(UTC)
+    split = urlsplit(target)
+    params = _query_pairs(split.query)
+    names = {name for name, _ in params}
+    received = _header_lists(headers)
+    authorization = received.get("authorization")
+    presigned = bool(names.intersection(_QUERY_AUTH))
+    if authorization and (presigned or names & {"Signature", "AWSAccessKeyId"}):
+        raise _argument("Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query "
+                        "string parameter or the Authorization header should be specified", "Authorization",
+                        authorization[0])
+    if not authorization and not presigned:
+        if names & {"Signature", "AWSAccessKeyId"}:
+            raise _unsupported()
+        raise S3Error(403, "AccessDenied", "Access Denied")
+    if authorization:
+        credential, signed_headers, signature, timestamp, sent = _from_header(authorization, received)
+        fault: Callable[..., S3Error] = _header_fault
+    else:
+        credential, signed_headers, signature, timestamp, expires = _from_query(params)
+        fault = _query_fault
+    access_key, day = _credential_scope(credential, region, fault)
+    if day != timestamp[:8]:
+        raise fault("Invalid credential date. Date is not the same as X-Amz-Date.")
+    secret = credentials.get(access_key)
+    if secret is None:
+        raise S3Error(403, "InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records.",
+                      (("AWSAccessKeyId", access_key),))
+    claim = (received.get("x-amz-content-sha256") or [None])[0]
+    if claim is None and not presigned:
+        raise S3Error(400, "InvalidRequest", "Missing required header for this request: x-amz-content-sha256")
+    if claim is not None and claim not in _PAYLOAD_MODES and not _SHA256_HEX.match(claim):
+        raise _argument("x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-UNSIGNED-PAYLOAD-TRAILER, "
+                        "STREAMING-AWS4-HMAC-SHA256-PAYLOAD, STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER or a valid "
+                        "sha256 value.", "x-amz-content-sha256", claim)
+    signed_names = [name.strip().lower() for name in signed_headers.split(";")]
+    # Host and every x-amz-* header sent must be signed, or anyone could add them to a signed request.
+    unsigned = sorted(({"host"} | {name for name in received if name.startswith("x-amz-")}) - set(signed_names))
+    if unsigned:
+        raise S3Error(403, "AccessDenied", "There were headers present in the request which were not signed",
+                      (("HeadersNotSigned", ", ".join(unsigned)),))
+    signed_at = datetime.strptime(timestamp, _TIMESTAMP).replace(tzinfo=UTC)
+    if authorization and abs(now - signed_at) > MAX_SKEW:
+        raise S3Error(403, "RequestTimeTooSkewed", "The difference between the request time and the current time "
+                      "is too large.", (("RequestTime", sent), ("ServerTime", _iso(now)),
+                                        ("MaxAllowedSkewMilliseconds", str(int(MAX_SKEW.total_seconds() * 1000)))))
+
+    chosen = HTTPHeaders()
+    for name in signed_names:
+        for value in received.get(name, []):
+            chosen[name] = value
+    path = quote(unquote_to_bytes(split.path or "/"), safe="/~")  # S3 signs the path URI-encoded once
+    request = AWSRequest(method=method.upper(), url="http://s3" + path,
+                         params=[pair for pair in params if pair[0] != "X-Amz-Signature"])
+    request.context["timestamp"] = timestamp
+    signer = _Signer(access_key, secret, region, claim or UNSIGNED_PAYLOAD, chosen)
+    canonical = signer.canonical_request(request)
+    string_to_sign = signer.string_to_sign(request, canonical)
+    if not hmac.compare_digest(signer.signature(string_to_sign, request).encode(), signature.encode()):
+        raise _mismatch(access_key, string_to_sign, signature, ("CanonicalRequest", canonical),
+                        ("CanonicalRequestBytes", _hex_bytes(canonical)))
+    if not authorization:
+        if now > signed_at + timedelta(seconds=expires):
+            raise S3Error(403, "AccessDenied", "Request has expired", (
+                ("X-Amz-Expires", str(expires)), ("Expires", _iso(signed_at + timedelta(seconds=expires))),
+                ("ServerTime", _iso(now))))
+        if signed_at > now + MAX_SKEW:
+            raise S3Error(403, "AccessDenied", "Request is not valid yet")
+    return SignedRequest(access_key_id=access_key, timestamp=timestamp, scope=signer.credential_scope(request),
+                         payload=claim or UNSIGNED_PAYLOAD, presigned=not authorization, signature=signature,
+                         signing_key=signing_key(secret, day, region))
+
+
+def verify_payload(signed: SignedRequest, body: IO[bytes], decoded_length: str | None = None) -> None:
+    """The body against what was signed: its SHA-256, or every aws-chunked chunk's signature.
+
+    ``decoded_length`` is ``x-amz-decoded-content-length``, which chunk-signed bodies must send.
+    Leaves ``body`` at its start; raises ``S3Error``.
+    """
+    if _SHA256_HEX.match(signed.payload):
+        digest = hashlib.sha256()
+        while chunk := body.read(_CHUNK):
+            digest.update(chunk)
+        if digest.hexdigest() != signed.payload:
+            raise S3Error(400, "XAmzContentSHA256Mismatch",
+                          "The provided 'x-amz-content-sha256' header does not match what was computed.",
+                          (("ClientComputedContentSHA256", signed.payload),
+                           ("S3ComputedContentSHA256", digest.hexdigest())))
+    elif signed.payload in _SIGNED_STREAMING:
+        if decoded_length is None or not re.fullmatch(r"[0-9]{1,19}", decoded_length):
+            raise S3Error(411, "MissingContentLength", "You must provide the Content-Length HTTP header.")
+        if _verify_chunks(signed, body) != int(decoded_length):
+            raise _incomplete()
+    body.seek(0)
+
+
+def _incomplete() -> S3Error:
+    return S3Error(400, "IncompleteBody", "The request body terminated unexpectedly")
+
+
+def _chained(signed: SignedRequest, kind: str, previous: str, provided: str, *hashes: str) -> str:
+    """One link of a chunked upload's signature chain (sigv4-streaming): checked, then returned."""
+    string = "\n".join((kind, signed.timestamp, signed.scope, previous, *hashes))
+    expected = hmac.new(signed.signing_key, string.encode(), hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected.encode(), provided.encode()):
+        raise _mismatch(signed.access_key_id, string, provided)
+    return expected
+
+
+def _verify_chunks(signed: SignedRequest, body: IO[bytes]) -> int:
+    """Each chunk's signature chained from the seed, then the trailer's; the decoded size."""
+
+    def line() -> bytes:
+        text = body.readline(_MAX_CHUNK_LINE)
+        if not text.endswith(b"\n"):
+            raise _incomplete()
+        return text.rstrip(b"\r\n")
+
+    trailer = signed.payload.endswith("-TRAILER")
+    previous, size, total = signed.signature, -1, 0
+    while size != 0:  # every pass reads a chunk header from the spooled body, or raises
+        match = _CHUNK_HEADER.fullmatch(line())
+        if match is None:
+            raise _incomplete()
+        size = int(match[1], 16)
+        data = body.read(size)
+        if len(data) != size or (size and body.read(2) != b"\r\n"):
+            raise _incomplete()
+        previous = _chained(signed, "AWS4-HMAC-SHA256-PAYLOAD", previous, match[2].decode(), _EMPTY_SHA256,
+                            hashlib.sha256(data).hexdigest())
+        total += size
+    trailers, provided = [], ""
+    while text := line():  # trailing headers up to the empty line; bounded by the body
+        name, colon, value = text.decode("latin-1").partition(":")
+        if not colon or not trailer:
+            raise _incomplete()
+        if name.strip().lower() == "x-amz-trailer-signature":
+            provided = value.strip()
+        else:
+            trailers.append(f"{name.strip().lower()}:{value.strip()}\n")
+    if trailer:
+        _chained(signed, "AWS4-HMAC-SHA256-TRAILER", previous, provided,
+                 hashlib.sha256("".join(trailers).encode()).hexdigest())
+    if body.read(1):
+        raise _incomplete()
+    return total
+
+
+def _upstream_auth(method: str, url: str, access_key: str, secret: str, region: str) -> dict[str, str]:
+    """``Authorization``, ``X-Amz-Date``, ``X-Amz-Content-SHA256`` for ``url``, signed by botocore."""
+    request = AWSRequest(method=method, url=url)
+    _Signer(access_key, secret, region, UNSIGNED_PAYLOAD).add_auth(request)
+    return {name: request.headers[name] for name in ("Authorization", "X-Amz-Date", "X-Amz-Content-SHA256")}
+
+
 # ---- the HTTP front --------------------------------------------------------------------
 
 _HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
@@ -450,6 +785,8 @@ class _BodyReader:
     """The request body, ``Content-Length`` bytes of the connection, read in chunks."""
 
     def __init__(self, rfile: Any, length: int) -> None:
+        if length < 0:
+            raise ValueError(f"a body cannot have {length} bytes")
         self.rfile = rfile
         self.remaining = length
 
@@ -476,6 +813,22 @@ class _BodyReader:
         except _ClientGone:
             return False
         return self.remaining == 0
+
+
+def _content_length(headers: Any) -> int | None:
+    """``Content-Length`` (None when absent); S3 answers 400 to a negative, non-numeric or repeated one."""
+    values = {value.strip() for value in headers.get_all("Content-Length") or []}
+    if not values:
+        return None
+    (value,) = values if len(values) == 1 else ("",)
+    if not re.fullmatch(r"[0-9]{1,19}", value):
+        raise S3Error(400, "BadRequest", "An error occurred when parsing the HTTP request.")
+    return int(value)
+
+
+def _redact(text: str) -> str:
+    # Query strings hold presigned URLs' credentials and signatures: none is logged.
+    return re.sub(r"\?\S*", "?…", text)
 
 
 def _bucket_of(path: str) -> str | None:
@@ -535,18 +888,22 @@ class _Handler(BaseHTTPRequestHandler):
         return "AmazonS3"
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - BaseHTTPRequestHandler's name
-        log.debug("%s %s", self.address_string(), format % args)
+        log.debug("%s %s", self.address_string(), _redact(format % args))
 
-    # Every method but a POST Object goes to moto as it came.
+    # Every method but a POST Object goes to moto, once its signature holds.
     def do_GET(self) -> None:
         self._proxy()
 
     do_HEAD = do_PUT = do_DELETE = do_OPTIONS = do_PATCH = do_GET
 
-    def do_POST(self) -> None:
+    def _post_object_bucket(self) -> str | None:
+        """The bucket of a browser-based upload (``POST /<bucket>``, no query), which the front answers itself."""
         split = urlsplit(self.path)
-        bucket = _bucket_of(split.path)
-        if bucket is None or split.query:
+        return _bucket_of(split.path) if self.command == "POST" and not split.query else None
+
+    def do_POST(self) -> None:
+        bucket = self._post_object_bucket()
+        if bucket is None:
             self._proxy()
             return
         try:
@@ -558,56 +915,100 @@ class _Handler(BaseHTTPRequestHandler):
             _send_error(self, S3Error(500, "InternalError", "We encountered an internal error. Please try again."),
                         close=True)
 
+    def handle_expect_100(self) -> bool:
+        # S3 refuses a request it will not take before its body is sent (100-continue), not after.
+        if self._post_object_bucket() is None:
+            try:
+                self._body_length()
+                self._authenticate()
+            except S3Error as error:
+                self._refuse(error, close=True)
+                return False
+        return super().handle_expect_100()
+
     # ---- proxy ----------------------------------------------------------------------
 
-    def _request_body(self) -> tuple[IO[bytes] | _BodyReader | None, int | None]:
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            # Rare from S3 clients; de-chunk into a spool so moto gets a Content-Length.
-            spool = tempfile.SpooledTemporaryFile(max_size=self.server.front.spool_memory)
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass
-                    break
-                spool.write(self.rfile.read(size))
-                self.rfile.readline()
-            length = spool.tell()
-            spool.seek(0)
-            return spool, length
-        length_header = self.headers.get("Content-Length")
-        if length_header is None:
-            return None, None
-        length = int(length_header)
-        return _BodyReader(self.rfile, length), length
+    def _body_length(self) -> int | None:
+        if "Transfer-Encoding" in self.headers:
+            # S3 takes no chunked transfer encoding: a request says how long its body is.
+            raise S3Error(501, "NotImplemented", "A header you provided implies functionality that is not implemented",
+                          (("Header", "Transfer-Encoding"),))
+        length = _content_length(self.headers)
+        if length is not None and length > MAX_PUT_SIZE:
+            raise S3Error(400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size",
+                          (("ProposedSize", str(length)), ("MaxSizeAllowed", str(MAX_PUT_SIZE))))
+        return length
+
+    def _authenticate(self) -> SignedRequest | None:
+        if self.command == "OPTIONS":
+            return None  # CORS preflights are never signed: S3 answers them from the bucket's CORS rules
+        front = self.server.front
+        return authenticate_request(self.command, self.path, self.headers, front.credentials, region=front.region)
+
+    def _refuse(self, error: S3Error, *, close: bool) -> None:
+        log.warning("request refused: %d %s %s %s client=%s", error.status, error.code, self.command,
+                    _redact(self.path), self.client_address[0])
+        _send_error(self, error, close=close)
 
     def _proxy(self) -> None:
         front = self.server.front
         try:
-            body, length = self._request_body()
-        except (ValueError, OSError, _ClientGone):
-            self.close_connection = True
+            length = self._body_length()
+        except S3Error as error:
+            self._refuse(error, close=True)  # a body of unknown length cannot be skipped
             return
+        try:
+            signed = self._authenticate()
+        except S3Error as error:
+            drained = not length or _BodyReader(self.rfile, length).drain(front.drain_limit)
+            self._refuse(error, close=not drained)
+            return
+        # Spooled whole before moto sees a byte: the payload is checked against its signature first.
+        body = tempfile.SpooledTemporaryFile(max_size=front.spool_memory)
+        try:
+            reader = _BodyReader(self.rfile, length or 0)
+            while chunk := reader.read():
+                body.write(chunk)
+            body.seek(0)
+            if signed is not None:
+                verify_payload(signed, body, self.headers.get("x-amz-decoded-content-length"))
+            self._forward(signed, body, length)
+        except S3Error as error:
+            self._refuse(error, close=False)
+        except _ClientGone:
+            self.close_connection = True
+        finally:
+            body.close()
+
+    def _forward(self, signed: SignedRequest | None, body: IO[bytes], length: int | None) -> None:
+        front = self.server.front
+        split = urlsplit(self.path)
+        presigned = signed is not None and signed.presigned
+        kept = [piece for piece in split.query.split("&")
+                if piece and not (presigned and unquote(piece.partition("=")[0]) in _QUERY_AUTH_NAMES)]
+        target = (split.path or "/") + ("?" + "&".join(kept) if kept else "")
+        skip, extra = _HOP_BY_HOP | {"host", "expect", "content-length"}, {}
+        if signed is not None and presigned:
+            # moto gets a presigned request signed in headers: its URL (which moto logs) carries no credentials.
+            skip |= {"authorization", "x-amz-date", "x-amz-content-sha256"}
+            extra = _upstream_auth(self.command, front.moto_url + target, signed.access_key_id,
+                                   front.credentials[signed.access_key_id], front.region)
         conn = front._upstream()
         try:
-            conn.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
+            conn.putrequest(self.command, target, skip_host=True, skip_accept_encoding=True)
             conn.putheader("Host", front._moto_netloc)
-            for name, value in self.headers.items():
-                if name.lower() not in _HOP_BY_HOP | {"host", "expect", "content-length"}:
-                    conn.putheader(name, value)
+            headers = [(name, value) for name, value in self.headers.items() if name.lower() not in skip]
+            for name, value in [*headers, *extra.items()]:
+                conn.putheader(name, value)
             if length is not None:
                 conn.putheader("Content-Length", str(length))
             conn.endheaders()
-            while body is not None and (chunk := body.read(_CHUNK)):
+            while chunk := body.read(_CHUNK):
                 conn.send(chunk)
             response = conn.getresponse()
-        except _ClientGone:
-            self.close_connection = True
-            conn.close()
-            return
         except OSError as exc:
             conn.close()
-            log.error("moto unreachable for %s %s: %s", self.command, urlsplit(self.path).path, exc)
+            log.error("moto unreachable for %s %s: %s", self.command, split.path, exc)
             _send_error(self, S3Error(503, "ServiceUnavailable", "Please reduce your request rate."), close=True)
             return
         try:
@@ -713,11 +1114,11 @@ class _PostObject:
         from werkzeug.sansio.multipart import NEED_DATA, Data, Epilogue, Field, File, MultipartDecoder
 
         headers = self.handler.headers
-        length = headers.get("Content-Length", "")
-        if not length.isdigit() or "chunked" in headers.get("Transfer-Encoding", "").lower():
-            # Without a length the body cannot be skipped: the connection closes after the answer.
+        # Without a valid length the body cannot be skipped: the connection closes after the answer.
+        length = None if "Transfer-Encoding" in headers else _content_length(headers)
+        if length is None:
             raise S3Error(411, "MissingContentLength", "You must provide the Content-Length HTTP header.")
-        self.reader = reader = _BodyReader(self.handler.rfile, int(length))
+        self.reader = reader = _BodyReader(self.handler.rfile, length)
         mimetype, options = parse_options_header(headers.get("Content-Type", ""))
         if mimetype.lower() != "multipart/form-data":
             raise S3Error(400, "RequestIsNotMultiPartContent",
@@ -850,15 +1251,16 @@ class _PostObject:
 
 
 class S3Front:
-    """S3's browser-based upload checks in front of a moto server; everything else proxied.
+    """S3's browser-based upload checks in front of a moto server; everything else proxied once signed.
 
-    ``credentials`` maps access key id → secret access key. ``on_upload`` is called once per
-    stored upload (from the request's thread); ``on_accept(bucket, key, client_ip)`` once an upload
-    has passed every check, just before it is stored (so its S3 event cannot outrun it). ``trust_forwarded_for`` takes the client IP from
-    ``X-Forwarded-For`` instead of the TCP peer. A refused upload's body is read and discarded
-    up to ``drain_limit`` bytes so that the client can read the error; past that the connection
-    is closed, as S3 does. An accepted file is spooled in memory up to ``spool_memory`` bytes,
-    then on disk.
+    ``credentials`` maps access key id → secret access key; they sign POST forms and every
+    proxied request alike. ``on_upload`` is called once per stored upload (from the request's
+    thread); ``on_accept(bucket, key, client_ip)`` once an upload has passed every check, just
+    before it is stored (so its S3 event cannot outrun it). ``trust_forwarded_for`` takes the
+    client IP from ``X-Forwarded-For`` instead of the TCP peer. A refused request's body is read
+    and discarded up to ``drain_limit`` bytes so that the client can read the error; past that
+    the connection is closed, as S3 does. An accepted body (a file, a proxied request's) is
+    spooled in memory up to ``spool_memory`` bytes, then on disk.
     """
 
     def __init__(self, moto_url: str, credentials: Mapping[str, str], region: str = "us-east-1",
