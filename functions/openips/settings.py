@@ -22,6 +22,12 @@ class Settings(BaseModel, frozen=True):
     # Jobs of one company that have not ended (open, running, paused): one tenant cannot fill
     # the active-jobs index every other tenant's jobs and the sweeper share.
     max_open_jobs_per_company: int = Field(default=1000, gt=0)
+    # Archive members extracted (UnCompress) per job and per company per day (UTC), and their bytes:
+    # one upload of nested archives cannot become millions of files.
+    max_extracted_files_per_job: int = Field(default=20_000, gt=0)
+    max_extracted_bytes_per_job: int = Field(default=100 * 1024**3, gt=0)
+    max_extracted_files_per_company_day: int = Field(default=200_000, gt=0)
+    max_extracted_bytes_per_company_day: int = Field(default=1024**4, gt=0)
     upload_form_ttl_seconds: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
     # A closed job whose expected files never produced an event is finished by the
     # sweeper after this grace period (lost notification, deleted object).
@@ -73,6 +79,10 @@ _ENV = {
     "max_file_size_bytes": "MAX_FILE_SIZE_BYTES",
     "max_image_pixels": "MAX_IMAGE_PIXELS",
     "max_open_jobs_per_company": "MAX_OPEN_JOBS_PER_COMPANY",
+    "max_extracted_files_per_job": "MAX_EXTRACTED_FILES_PER_JOB",
+    "max_extracted_bytes_per_job": "MAX_EXTRACTED_BYTES_PER_JOB",
+    "max_extracted_files_per_company_day": "MAX_EXTRACTED_FILES_PER_COMPANY_DAY",
+    "max_extracted_bytes_per_company_day": "MAX_EXTRACTED_BYTES_PER_COMPANY_DAY",
     "upload_form_ttl_seconds": "UPLOAD_FORM_TTL_SECONDS",
     "missing_file_grace_seconds": "MISSING_FILE_GRACE_SECONDS",
     "paused_file_delay_seconds": "PAUSED_FILE_DELAY_SECONDS",

@@ -432,6 +432,40 @@ class JobStore:
                 return False
             raise _translate(exc) from exc
 
+    def reserve_extraction(self, claim: FileClaim, company_handle: str, day: str, members: int, size: int,
+                           job_limits: tuple[int, int], company_limits: tuple[int, int]) -> str | None:
+        """Count an archive's members and bytes against its job's and its company's daily budget.
+
+        Once per archive claim (a marker item makes a retry a no-op). Returns None when
+        reserved, else which budget it would exceed: "job" or "company".
+        """
+        marker = {"pk": f"J#{claim.job_handle}", "sk": f"R#{claim.claim_id}", "members": members, "bytes": size}
+        budget_key = {"pk": f"C#{company_handle}", "sk": f"EXTRACTED#{day}"}
+        within = "(attribute_not_exists(#m) OR #m <= :max_m) AND (attribute_not_exists(#b) OR #b <= :max_b)"
+        names = {"#m": "extracted_members", "#b": "extracted_bytes"}
+
+        def add(key: dict, limits: tuple[int, int], extra: dict | None = None) -> dict:
+            return {"Update": {
+                "TableName": self.table_name, "Key": key, "ConditionExpression": within,
+                "UpdateExpression": "ADD #m :m, #b :b" + (" SET expiresAt = :ttl" if extra else ""),
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": {":m": members, ":b": size, ":max_m": limits[0] - members,
+                                              ":max_b": limits[1] - size, **(extra or {})}}}
+        ttl = int(datetime.fromisoformat(day).timestamp()) + 3 * 86400  # budget items expire with their day
+        items = [{"Put": {"TableName": self.table_name, "Item": marker,
+                          "ConditionExpression": "attribute_not_exists(pk)"}},
+                 add(_job_key(claim.job_handle), job_limits), add(budget_key, company_limits, {":ttl": ttl})]
+        try:
+            self.client.transact_write_items(TransactItems=items)
+            return None
+        except ClientError as exc:
+            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons") or []]
+            if exc.response["Error"]["Code"] != "TransactionCanceledException" or "ConditionalCheckFailed" not in reasons:
+                raise _translate(exc) from exc
+            if reasons[0] == "ConditionalCheckFailed":
+                return None  # this archive reserved its members on an earlier attempt
+            return "job" if reasons[1] == "ConditionalCheckFailed" else "company"
+
     def count_late_file(self, job_handle: str) -> int:
         """Count one more file that arrived after the job ended; returns how many have."""
         response = self.table.update_item(Key=_job_key(job_handle), UpdateExpression="ADD late_files :one",

@@ -420,6 +420,7 @@ def _extract(deps: Deps, job: Job, claim: FileClaim, obj: IncomingObject, parsed
         raise archives.ArchiveRefusedError(f"it is an archive inside {parsed.depth} archives; archives are "
                                            f"extracted at most {limits.max_depth} levels deep")
     plan = archives.plan_extraction(source, kind, size, limits)
+    _reserve_extraction(deps, job, claim, plan, now)
     prefix = extracted_prefix(job, claim.claim_id, parsed.depth + 1)
     folder = posixpath.dirname(parsed.relative)
     refused, written = list(plan.refused), 0
@@ -445,6 +446,22 @@ def _extract(deps: Deps, job: Job, claim: FileClaim, obj: IncomingObject, parsed
     n = len(refused)  # each refused member is one file of the job, received and in error
     counts = {"success": 1, "total_size": size, "received": n, "done": n, "error": n}
     return FileResult("Extracted", rows, counts, more_expected=written + n)
+
+
+def _reserve_extraction(deps: Deps, job: Job, claim: FileClaim, plan: archives.Plan, now: datetime) -> None:
+    """Refuse the archive whole if its members would pass the job's or the company's daily budget."""
+    settings = deps.settings
+    members, size = len(plan.members), plan.total_bytes
+    job_limits = (settings.max_extracted_files_per_job, settings.max_extracted_bytes_per_job)
+    company_limits = (settings.max_extracted_files_per_company_day, settings.max_extracted_bytes_per_company_day)
+    over = deps.store.reserve_extraction(claim, job.company_handle, now.date().isoformat(), members, size,
+                                         job_limits, company_limits)
+    if over is not None:
+        limit = job_limits if over == "job" else company_limits
+        where = "this job" if over == "job" else "the company today (UTC)"
+        raise archives.ArchiveRefusedError(
+            f"its {members} files ({size} bytes) would take the files extracted from archives in {where} past "
+            f"the limit of {limit[0]} files or {limit[1]} bytes")
 
 
 def _profile_content(source: str, size: int) -> Content:
