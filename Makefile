@@ -8,7 +8,7 @@ PYTHON ?= $(shell PYENV_VERSION=3.12.1 python3.12 -c 'import sys; print(sys.exec
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test test-fast demo bench build sizes ghostscript-layer bootstrap-admin clean
+.PHONY: venv test test-fast demo bench load build sizes ghostscript-layer bootstrap-admin clean
 
 venv: $(STAMP)
 
@@ -32,6 +32,12 @@ demo: venv
 # Performance against bare libvips and Pillow, same run; prints a markdown table (never fails on timings).
 bench: venv
 	$(PY) -m bench.run $(BENCH_ARGS)
+
+# The local stack under load and faults over real HTTP, with exact accounting of every job; a markdown report.
+# Exits 1 when a job loses or double-counts a file or never ends (timings never fail it).
+# LOAD_ARGS="--faults", "--scenarios large-40 --repeat 10", "--all --json load.json" (python -m bench.load -h).
+load: venv
+	$(PY) -m bench.load $(LOAD_ARGS)
 
 build:
 	bash scripts/sam-build.sh

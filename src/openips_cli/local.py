@@ -20,12 +20,15 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
+import secrets
 import signal
 import socket
 import threading
 import time
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -51,11 +54,11 @@ from openips_cli.provision import (
 log = logging.getLogger("openips.local")
 
 ACCESS_KEY = "openips-local"
-SECRET_KEY = "openips-local-secret"  # noqa: S105 - a fixed key for a loopback-only emulator
 REGION = "us-east-1"
 MAX_API_BODY = 1024 * 1024
 _API_LOCK = threading.Lock()
 RETRY_BACKOFF_MAX = 30  # seconds; AWS would wait the queue's visibility timeout (90 min)
+LOCAL_FILE_LEASE_SECONDS = 120
 SENDER_EMAIL = "openips@openips.local"  # verified in moto's SES; `openips local mail` shows what it sent
 
 
@@ -66,6 +69,9 @@ def invoke(handler: str, event: dict, context: LambdaContext) -> Any:
     logger keys, the resolver's current event), exactly as Lambda allows: one invocation at a
     time per container. Threads would share that state, so workers are processes.
     """
+    from openips_cli.faults import install_from_env
+
+    install_from_env()  # OPENIPS_FAULTS: some AWS calls fail as on AWS (faults.py); before any client exists
     return import_handler(handler)(event, context)
 
 
@@ -148,8 +154,8 @@ class Poller(threading.Thread):
         for message in messages:
             message["Body"] = self.stack.upload_ips.enrich(message["Body"])
         try:
-            result = self.stack.lambdas.submit(invoke, self.mapping.handler, sqs_lambda_event(messages, self.arn),
-                                               LambdaContext(function_name=self.mapping.function)).result() or {}
+            result = self.stack.run_function(self.mapping.handler, sqs_lambda_event(messages, self.arn),
+                                             LambdaContext(function_name=self.mapping.function)) or {}
             failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
         except Exception:  # noqa: BLE001 - a crashed invocation fails its whole batch, as on Lambda
             log.exception("%s failed", self.mapping.function)
@@ -170,7 +176,14 @@ class ApiRequestHandler(BaseHTTPRequestHandler):
     server_version = "openips-local"
 
     def _handle(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
+        lengths = {value.strip() for value in self.headers.get_all("Content-Length") or []}
+        if "Transfer-Encoding" in self.headers or len(lengths) > 1 or not all(
+                re.fullmatch(r"[0-9]{1,19}", value) for value in lengths):
+            # A negative, non-numeric or doubled length cannot bound the body: refused, connection closed.
+            self.close_connection = True
+            self._send(400, {"content-type": "application/json"}, '{"message":"Bad Request"}')
+            return
+        length = int(lengths.pop()) if lengths else 0
         if length > MAX_API_BODY:  # API Gateway refuses payloads over 10 MB; ours are small
             self._send(413, {"content-type": "application/json"},
                        json.dumps({"fault": {"type": "ipsApiFault", "code": 30003, "reason": "Request too large"}}))
@@ -198,6 +211,8 @@ class ApiRequestHandler(BaseHTTPRequestHandler):
         for key, value in headers.items():
             if key.lower() not in ("content-length", "connection"):
                 self.send_header(key, value)
+        if self.close_connection:
+            self.send_header("Connection", "close")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
@@ -222,23 +237,31 @@ class LocalStack:
         self.threads: list[threading.Thread] = []
         self.resources = Resources()
         self.info: dict[str, Any] = {}
+        # Per run: the S3 front checks signatures, and a key printed in the source would sign for anyone.
+        self.secret_key = secrets.token_urlsafe(32)
+        self._pool_lock = threading.Lock()
+        self._retired_pools: list[ProcessPoolExecutor] = []
 
     def start(self) -> dict[str, Any]:
         from moto.server import ThreadedMotoServer
 
+        from openips_cli.moto_atomic import make_atomic
         from openips_cli.s3front import S3Front
 
-        os.environ.update(AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY,
+        os.environ.update(AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=self.secret_key,
                           AWS_DEFAULT_REGION=REGION, POWERTOOLS_TRACE_DISABLED="true",
                           POWERTOOLS_METRICS_DISABLED="true")
         os.environ.pop("AWS_SESSION_TOKEN", None)
         os.environ.pop("AWS_PROFILE", None)
-        moto_port = free_port(self.host)
-        self.moto = ThreadedMotoServer(ip_address=self.host, port=moto_port, verbose=False)
+        # moto checks no signature: it listens on loopback whatever --host says, behind the S3 front.
+        moto_port = free_port("127.0.0.1")
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's access log: a line per request, URL and all
+        self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
         self.moto.start()
-        moto_url = f"http://{self.host}:{moto_port}"
+        make_atomic(self.moto)  # moto is not thread-safe: one request at a time per service, as atomic as AWS
+        moto_url = f"http://127.0.0.1:{moto_port}"
         os.environ["AWS_ENDPOINT_URL"] = moto_url  # every boto3 client of the functions goes to moto
-        self.s3_front = S3Front(moto_url, {ACCESS_KEY: SECRET_KEY}, region=REGION, host=self.host,
+        self.s3_front = S3Front(moto_url, {ACCESS_KEY: self.secret_key}, region=REGION, host=self.host,
                                 on_accept=self.upload_ips.record)
         s3_url = self.s3_front.start()
 
@@ -247,6 +270,9 @@ class LocalStack:
         os.environ["OPENIPS_S3_PUBLIC_ENDPOINT"] = s3_url
         # Local only: mail goes to moto's SES, and webhooks may call this machine (127.0.0.1, ::1).
         os.environ.update(SENDER_EMAIL=SENDER_EMAIL, WEBHOOK_ALLOW_LOOPBACK="true")
+        # No function timeout kills a stuck worker here, so a file's claim needs no 16-minute lease:
+        # a killed worker's file is taken over after this (docs: "How local differs from AWS").
+        os.environ.setdefault("FILE_LEASE_SECONDS", str(LOCAL_FILE_LEASE_SECONDS))
         from openips.services.deps import get_deps, reset_caches
 
         reset_caches()
@@ -259,8 +285,7 @@ class LocalStack:
         self.port = self.api.server_address[1]
         os.environ["API_BASE_URL"] = f"http://{self.host}:{self.port}/"  # log links in mails and webhooks
         self._thread(self.api.serve_forever, "api")
-        # Spawned (not forked): this process runs threads, and each worker must start clean.
-        self.lambdas = ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"))
+        self.lambdas = self._new_pool()
         self.pool = ThreadPoolExecutor(max_workers=self.workers + 2, thread_name_prefix="poller")
         for mapping in sqs_mappings(self.template):
             # Files and videos (MediaFunction) run as many at a time as there are workers.
@@ -273,9 +298,9 @@ class LocalStack:
 
         self.info = {"apiUrl": f"http://{self.host}:{self.port}", "s3Url": s3_url, "region": REGION,
                      "adminApiKey": admin_key, "companyHandle": company, "apiKey": key, "userEmail": email,
-                     # For looking inside with any AWS client (credentials below are fixed and local).
+                     # For looking inside with any AWS client (this run's credentials, loopback only).
                      "awsEndpointUrl": moto_url, "awsAccessKeyId": ACCESS_KEY,
-                     "awsSecretAccessKey": SECRET_KEY, "resources": self.resources.names}
+                     "awsSecretAccessKey": self.secret_key, "resources": self.resources.names}
         self.state_dir.mkdir(parents=True, exist_ok=True)
         # Written whole, then renamed: readers that wait for the file never see it half written.
         partial = self.state_dir / "local.json.partial"
@@ -296,6 +321,29 @@ class LocalStack:
             company_handle=company.company_handle, email=email, role="IpsCompanyAdmin"))
         return admin_key, company.company_handle, key, email
 
+    def run_function(self, handler: str, event: dict, context: LambdaContext) -> Any:
+        """One invocation in a worker process; a worker that died (killed, out of memory) is replaced.
+
+        As on Lambda, the invocation that was running in it fails, and so do the others that
+        shared its pool at that moment; their messages are retried like any failed batch.
+        """
+        pool = self.lambdas
+        try:
+            return pool.submit(invoke, handler, event, context).result()
+        except BrokenProcessPool:
+            with self._pool_lock:
+                if self.lambdas is pool and not self.stopping.is_set():
+                    log.error("a worker process died; starting a new pool of %d workers", self.workers)
+                    # Kept referenced: dropping the last reference while the pool's manager thread
+                    # tears it down deadlocks that thread on its own lock (and then our shutdown).
+                    self._retired_pools.append(pool)
+                    self.lambdas = self._new_pool()
+            raise
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        # Spawned (not forked): this process runs threads, and each worker must start clean.
+        return ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"))
+
     def _thread(self, target, name: str) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
         thread.start()
@@ -305,8 +353,8 @@ class LocalStack:
         interval = self.sweep_seconds or schedule.seconds
         while not self.stopping.wait(interval):
             try:
-                self.lambdas.submit(invoke, schedule.handler, {"source": "aws.events", "detail-type": "Scheduled Event"},
-                                    LambdaContext(function_name=schedule.function)).result()
+                self.run_function(schedule.handler, {"source": "aws.events", "detail-type": "Scheduled Event"},
+                                  LambdaContext(function_name=schedule.function))
             except Exception:  # noqa: BLE001 - a failed tick is retried at the next one
                 log.exception("%s failed", schedule.function)
 
@@ -320,6 +368,8 @@ class LocalStack:
             self.pool.shutdown(wait=True)
         if hasattr(self, "lambdas"):
             self.lambdas.shutdown(wait=True)
+        for retired in self._retired_pools:  # broken pools: their workers are gone already
+            retired.shutdown(wait=False, cancel_futures=True)
         if hasattr(self, "api"):
             self.api.shutdown()
             self.api.server_close()

@@ -10,8 +10,6 @@ from openips.observability import logger
 from openips.services import accounting, jobs
 from openips.services.deps import Deps
 
-FINALIZE_REDRIVE_AFTER = timedelta(minutes=5)
-
 
 def sweep(deps: Deps, now: datetime) -> dict[str, int]:
     """One pass over every company's active jobs (a Query per company, never a Scan).
@@ -36,9 +34,10 @@ def sweep(deps: Deps, now: datetime) -> dict[str, int]:
 def _sweep_job(deps: Deps, clock: JobClock, now: datetime) -> Counter[str]:
     idle = timedelta(seconds=deps.settings.job_idle_timeout_seconds)
     grace = timedelta(seconds=deps.settings.missing_file_grace_seconds)
+    redrive = timedelta(seconds=deps.settings.finalize_redrive_after_seconds)
     done: Counter[str] = Counter()
     if clock.finished:
-        if clock.end_date and now - clock.end_date > FINALIZE_REDRIVE_AFTER:
+        if clock.end_date and now - clock.end_date > redrive:
             deps.events.job_finished(clock.job_handle, clock.company_handle)
             done["finalize_redriven"] += 1
     elif clock.paused:
