@@ -293,15 +293,7 @@ class JobStore:
 
     def count_active_jobs(self, company_handle: str) -> int:
         """How many jobs of the company have not ended (a COUNT on the sparse index: no item read out)."""
-        kwargs: dict[str, Any] = {"IndexName": ACTIVE_INDEX, "Select": "COUNT",
-                                  "KeyConditionExpression": Key("activePk").eq(company_handle)}
-        total = 0
-        while True:
-            page = self.table.query(**kwargs)
-            total += page["Count"]
-            if "LastEvaluatedKey" not in page:
-                return total
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return self._count(IndexName=ACTIVE_INDEX, KeyConditionExpression=Key("activePk").eq(company_handle))
 
     def iter_active_clocks(self, company_handle: str) -> Iterator[JobClock]:
         """What the sweeper needs of each active job, page by page, without the jobs' options."""
@@ -641,15 +633,7 @@ class JobStore:
 
     def count_log_rows(self, job_handle: str) -> int:
         """How many log rows the job holds (a COUNT query: no row is read out)."""
-        kwargs: dict[str, Any] = {"Select": "COUNT",
-                                  "KeyConditionExpression": Key("pk").eq(f"J#{job_handle}") & Key("sk").begins_with("L#")}
-        total = 0
-        while True:
-            page = self.table.query(**kwargs)
-            total += page["Count"]
-            if "LastEvaluatedKey" not in page:
-                return total
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return self._count(KeyConditionExpression=Key("pk").eq(f"J#{job_handle}") & Key("sk").begins_with("L#"))
 
     def _log_put(self, job_handle: str, row: LogEntry, seq: int | None = None) -> dict:
         # Rows of one millisecond keep the job's story in order: begin, files, end; and the
@@ -990,6 +974,17 @@ class JobStore:
             yield from page["Items"]
             if "LastEvaluatedKey" not in page:
                 return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def _count(self, **kwargs: Any) -> int:
+        """Items a Query matches, counted page by page without reading them out."""
+        kwargs["Select"] = "COUNT"
+        total = 0
+        while True:
+            page = self.table.query(**kwargs)
+            total += page["Count"]
+            if "LastEvaluatedKey" not in page:
+                return total
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def _transact(self, items: list[dict], conditional: bool = False) -> None:
