@@ -51,6 +51,9 @@ SEMANTIC_RULES = {
     "setCompanySettings": "a profile handle must name an IccProfile asset of the company",
     "createSetPreset": "matchPattern must be a regular expression with a named group 'base'",
     "getAutoCropRect": "type=Transparent needs an image with an alpha channel",
+    # The document states it as a pattern, but one too large for the fuzzer's generator to honour.
+    "createCompany": "a name has no control or invisible format characters (models.text)",
+    "createProject": "a name has no control or invisible format characters (models.text)",
 }
 
 CONFIG = schemathesis.Config.from_dict({
@@ -160,7 +163,8 @@ def test_api_conforms_to_its_openapi_document(case: Case, world: dict) -> None:
         if name in world and digest[1 + i] % 2:  # half the time, a handle that exists
             case.path_parameters[name] = _pick(digest, 8 + i, world[name])
     for name, value in (case.headers or {}).items():
-        if name.lower() == "authorization" and value in world:
+        # Only the "Bearer @…" stand-ins; a generated header that happens to equal a handle name stays as it is.
+        if name.lower() == "authorization" and isinstance(world.get(value), str):
             case.headers[name] = world[value]
     case.call_and_validate(additional_checks=[fault_body])
 

@@ -9,7 +9,7 @@ from pydantic import Field
 
 from openips.models.domain import ImageMapArea, OverwriteMode, PsdLayer, PsdTemplate, Role
 from openips.models.processing import CropRect
-from openips.models.text import PlainName, PlainText
+from openips.models.text import PlainName, PlainText, name_schema
 from openips.models.upload_job import IpsModel, UploadPostJob
 
 
@@ -262,16 +262,20 @@ def _drop_default(schema: dict) -> None:
     schema.pop("default", None)
 
 
-def _unchanged_if_absent(**constraints) -> Any:
+def _unchanged_if_absent(schema_also: Any = None, **constraints) -> Any:
     """A field that may be left out (default None, not in the document) but never sent as null."""
-    return Field(default=None, json_schema_extra=_drop_default, **constraints)
+    def extra(schema: dict) -> None:
+        _drop_default(schema)
+        if schema_also:  # this Field's extra replaces the one its annotated type brings
+            schema_also(schema)
+    return Field(default=None, json_schema_extra=extra, **constraints)
 
 
 class UpdateCompanyRequest(IpsModel):
     """Company settings (IPS setCompanySettings subset); absent fields stay as they are."""
 
     # Absent: unchanged; these have no null value (a null here would reach the company record).
-    name: PlainName = _unchanged_if_absent(min_length=1, max_length=256)
+    name: PlainName = _unchanged_if_absent(name_schema, min_length=1, max_length=256)
     overwrite_mode: OverwriteMode = _unchanged_if_absent()
     retain_publish_state: bool = _unchanged_if_absent()
     max_file_size: int | None = Field(default=None, gt=0, le=5 * 1024**3)

@@ -6,10 +6,12 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from openips.models.text import PlainName
 from openips.models.upload_job import IpsModel
 
-PROJECT_NAME = Field(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f/\\]+$")
+# No slash or backslash, no control characters, and none of the invisible format characters that
+# make a name read as another (bidi overrides, zero-width spaces): models.text, as a pattern.
+PROJECT_NAME = Field(min_length=1, max_length=128,
+                     pattern=r"^[^\x00-\x1f\x7f-\x9f/\\\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff]+$")
 
 
 class Project(BaseModel):
@@ -22,7 +24,7 @@ class Project(BaseModel):
 
 class CreateProjectRequest(IpsModel):
     company_handle: str | None = None
-    name: PlainName = PROJECT_NAME
+    name: str = PROJECT_NAME
 
 
 class ProjectResponse(IpsModel):

@@ -9,9 +9,10 @@ look-alikes make one path segment read as two folders.
 from __future__ import annotations
 
 import unicodedata
+from functools import lru_cache
 from typing import Annotated
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, Field
 
 # Characters that render as a slash but are not one (U+2215 DIVISION SLASH and its cousins).
 SLASH_LOOKALIKES = frozenset("\u2215\u2044\u29f8\uff0f\u2571\u29f5\u2216\uff3c")
@@ -19,11 +20,39 @@ SLASH_LOOKALIKES = frozenset("\u2215\u2044\u29f8\uff0f\u2571\u29f5\u2216\uff3c")
 TEXT_WHITESPACE = frozenset("\n\r\t")
 
 
+HIDDEN_CATEGORIES = ("Cc", "Cf", "Cs")  # control, format, lone surrogates
+
+
 def hidden_characters(value: str, allowed: frozenset[str] = frozenset()) -> list[str]:
-    """The control, format, surrogate and unassigned characters of ``value``, as ``U+XXXX`` (first 5)."""
+    """The control, format and lone surrogate characters of ``value``, as ``U+XXXX`` (first 5)."""
     found = [f"U+{ord(ch):04X}" for ch in value
-             if ch not in allowed and unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Cn")]
+             if ch not in allowed and unicodedata.category(ch) in HIDDEN_CATEGORIES]
     return list(dict.fromkeys(found))[:5]
+
+
+# Where Unicode puts its control, format and surrogate characters (the rest of the planes has none).
+_HIDDEN_PLANES = (range(0x20000), range(0xE0000, 0xE1000))
+
+
+@lru_cache(maxsize=2)
+def _excluding_pattern(allowed: frozenset[str]) -> str:
+    """A regular expression of strings without hidden characters: the same rule, in the OpenAPI document.
+
+    Built only when a schema is generated (about 0.1 s), never on a function's cold start.
+    """
+    ranges: list[list[int]] = []
+    codes = (code for plane in _HIDDEN_PLANES for code in plane if unicodedata.category(chr(code)) in HIDDEN_CATEGORIES)
+    for code in codes:
+        if chr(code) not in allowed:
+            if ranges and ranges[-1][1] == code - 1:
+                ranges[-1][1] = code
+            else:
+                ranges.append([code, code])
+
+    # The characters themselves, not escapes: JSON-Schema tools differ in the escapes they read.
+    def char(code: int) -> str:  # surrogates cannot stand in a UTF-8 document: those as escapes
+        return f"\\u{code:04x}" if 0xD800 <= code <= 0xDFFF else chr(code)
+    return "^[^" + "".join(char(a) if a == b else f"{char(a)}-{char(b)}" for a, b in ranges) + "]*$"
 
 
 def _plain_name(value: str) -> str:
@@ -38,5 +67,15 @@ def _plain_text(value: str) -> str:
     return value
 
 
-PlainName = Annotated[str, AfterValidator(_plain_name)]  # job, company, project, preset names
-PlainText = Annotated[str, AfterValidator(_plain_text)]  # descriptions: lines and tabs allowed
+def name_schema(schema: dict) -> None:
+    schema["pattern"] = _excluding_pattern(frozenset())
+
+
+def _text_schema(schema: dict) -> None:
+    schema["pattern"] = _excluding_pattern(TEXT_WHITESPACE)
+
+
+PlainName = Annotated[str, AfterValidator(_plain_name),  # job, company, project, preset names
+                      Field(json_schema_extra=name_schema)]
+PlainText = Annotated[str, AfterValidator(_plain_text),  # descriptions: lines and tabs allowed
+                      Field(json_schema_extra=_text_schema)]

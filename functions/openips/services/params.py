@@ -16,7 +16,7 @@ from openips.models import errors
 MAX_BODY_BYTES = 256 * 1024
 # Every JSON string of a request; fields with a structure of their own are checked by their model.
 MAX_STRING_CHARS = 8192
-_LONG_FIELDS = frozenset({"xmpKeywords"})
+LONG_FIELDS = frozenset({"xmpKeywords"})
 _INTEGER = re.compile(r"-?[0-9]{1,4000}")
 M = TypeVar("M", bound=BaseModel)
 
@@ -39,7 +39,7 @@ def fault_from_validation(exc: ValidationError) -> errors.IpsApiFault:
 def _first_long_string(value: Any, where: tuple) -> tuple | None:
     """Where the first string over ``MAX_STRING_CHARS`` is (a field path), if any."""
     if isinstance(value, str):
-        return where if len(value) > MAX_STRING_CHARS and not (where and where[-1] in _LONG_FIELDS) else None
+        return where if len(value) > MAX_STRING_CHARS and not (where and where[-1] in LONG_FIELDS) else None
     items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
     for key, item in items:
         if found := _first_long_string(item, (*where, key)):
