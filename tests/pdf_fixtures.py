@@ -54,6 +54,11 @@ def handmade_pdf(catalog_extra: str = "", page_extra: str = "") -> bytes:
         out.write(f"{number} 0 obj\n{body}\nendobj\n".encode())
     offsets.append(out.tell())
     out.write(b"4 0 obj\n<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream\nendobj\n")
+    return finish_pdf(out, offsets)
+
+
+def finish_pdf(out, offsets: list[int]) -> bytes:
+    """Write the cross-reference table and trailer of the objects at ``offsets`` (object 1 the catalog)."""
     xref = out.tell()
     out.write(f"xref\n0 {len(offsets) + 1}\n0000000000 65535 f \n".encode())
     for offset in offsets:

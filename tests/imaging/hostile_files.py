@@ -12,6 +12,8 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 
+from tests.pdf_fixtures import finish_pdf
+
 # TIFF field types
 SHORT, LONG = 3, 4
 
@@ -161,12 +163,7 @@ def pdf_from_objects(objects: list[str]) -> bytes:
     for number, body in enumerate(objects, start=1):
         offsets.append(out.tell())
         out.write(f"{number} 0 obj\n{body}\nendobj\n".encode())
-    xref = out.tell()
-    out.write(f"xref\n0 {len(offsets) + 1}\n0000000000 65535 f \n".encode())
-    for offset in offsets:
-        out.write(f"{offset:010d} 00000 n \n".encode())
-    out.write(f"trailer\n<< /Size {len(offsets) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode())
-    return out.getvalue()
+    return finish_pdf(out, offsets)
 
 
 _PAGE = "<< /Type /Page /Parent {parent} 0 R /MediaBox [0 0 200 100] >>"
