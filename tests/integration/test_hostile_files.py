@@ -19,6 +19,7 @@ from tests.imaging.hostile_files import (
     truncated_tiff,
     zip_with_bad_members,
 )
+from tests.imaging.test_hostile_files import opened_pages  # noqa: F401 - a fixture
 from tests.integration.test_archives import UNCOMPRESS, asset, keys
 from tests.integration.test_processing import jpeg, rows, upload_and_end
 
@@ -76,17 +77,8 @@ def test_a_progressive_jpeg_bomb_is_refused_without_decoding(stack, monkeypatch)
     ended(stack, job, 0, 1, 1)
 
 
-def test_a_tiff_of_4000_chained_pages_is_its_first_page_with_a_warning(stack, monkeypatch):
-    from openips.imaging import vips
-
-    pages: list[int | None] = []
-    real = vips.open_image
-
-    def counting(path: str, loader: str, *, page: int | None = None) -> vips.Image:
-        pages.append(page)
-        return real(path, loader, page=page)
-
-    monkeypatch.setattr(vips, "open_image", counting)
+def test_a_tiff_of_4000_chained_pages_is_its_first_page_with_a_warning(stack, opened_pages):
+    pages = opened_pages
     job = upload_and_end(stack, {"chain.tif": chained_tiff(4000)})
     [row] = file_rows(stack, job, "chain.tif")
     assert row["logType"] == "UploadSuccess" and row["assetName"] == "chain"
