@@ -8,7 +8,7 @@ PYTHON ?= $(shell PYENV_VERSION=3.12.1 python3.12 -c 'import sys; print(sys.exec
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test test-fast demo bench load build sizes ghostscript-layer bootstrap-admin clean
+.PHONY: venv test test-fast demo bench load build sizes ghostscript-layer bootstrap-admin migrate-accounts clean
 
 venv: $(STAMP)
 
@@ -58,6 +58,10 @@ ghostscript-layer:
 # Create the first IpsAdmin and print its API key once: make bootstrap-admin EMAIL=you@example.com [STACK=openips]
 bootstrap-admin: venv
 	$(PY) -m openips_cli.bootstrap --stack $(or $(STACK),openips) --email $(EMAIL)
+
+# Once, after upgrading a stack deployed before AccountsTable existed (docs/deploy.md "Upgrading")
+migrate-accounts: venv
+	$(PY) -m openips_cli.migrate_accounts --stack $(or $(STACK),openips)
 
 clean:
 	rm -rf .aws-sam demo-output .openips

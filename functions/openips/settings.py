@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import os
+import re
 from functools import lru_cache
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
+
+
+# One entry of MAIL_ALLOWED_DOMAINS: a DNS name (ASCII; an IDN in its xn-- form), optionally "*." first.
+_DOMAIN_PATTERN = re.compile(r"(\*\.)?[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*")
 
 
 class Settings(BaseModel, frozen=True):
     jobs_table: str = Field(min_length=1)
+    # Users, API-key hashes and webhook secrets; set only for the functions allowed to reach them.
+    accounts_table: str = ""
     incoming_bucket: str = Field(min_length=1)
     assets_bucket: str = Field(min_length=1)
     job_events_queue_url: str = ""
@@ -19,6 +26,8 @@ class Settings(BaseModel, frozen=True):
     job_idle_timeout_seconds: int = Field(default=1800, gt=0)
     max_file_size_bytes: int = Field(default=5 * 1024**3, gt=0)
     max_image_pixels: int = Field(default=1_000_000_000, gt=0)
+    # getAutoCropRect downloads the master for any reader: larger masters are refused (HTTP 413).
+    auto_crop_rect_max_bytes: int = Field(default=256 * 1024**2, gt=0)
     # Jobs of one company that have not ended (open, running, paused): one tenant cannot fill
     # the active-jobs index every other tenant's jobs and the sweeper share.
     max_open_jobs_per_company: int = Field(default=1000, gt=0)
@@ -32,8 +41,15 @@ class Settings(BaseModel, frozen=True):
     # A closed job whose expected files never produced an event is finished by the
     # sweeper after this grace period (lost notification, deleted object).
     missing_file_grace_seconds: int = Field(default=900, gt=0)
-    # A file of a paused job goes back to ProcessQueue with this delay (SQS allows 0-900 s).
+    # A file of a paused job goes back to ProcessQueue with this delay at first; the delay grows
+    # with how long the job has been paused (a tenth of it), up to SQS's 900 s.
     paused_file_delay_seconds: int = Field(default=30, ge=0, le=900)
+    # A job paused longer than this is stopped by the sweeper (files not started are cancelled,
+    # kept under quarantine/), with a row that says why: pauseJob cannot hold uploads forever.
+    max_pause_seconds: int = Field(default=3 * 24 * 3600, gt=0)
+    # Files of one company processed at once (ProcessFile and Media together): a file over it goes
+    # back to its queue for a few seconds, so other companies' files overtake it (docs/security.md).
+    max_files_in_flight_per_company: int = Field(default=25, gt=0, le=1000)
     # An ended job whose finalize event got lost (FinalizeJobFunction never ran) is sent to it
     # again by the sweeper once it has been ended this long.
     finalize_redrive_after_seconds: int = Field(default=300, gt=0)
@@ -66,10 +82,39 @@ class Settings(BaseModel, frozen=True):
     webhook_retry_delays: tuple[int, ...] = (60, 300, 900, 1800, 3600, 7200, 7200)
     email_attempts: int = Field(default=3, ge=1, le=10)
     email_retry_base_seconds: float = Field(default=1.0, ge=0)
+    # Domains job-end mails may go to ("example.com", "*.example.com" for its subdomains; empty = any
+    # address): company admins create the users, so without it the operator's SES sender mails anyone.
+    mail_allowed_domains: tuple[str, ...] = ()
+    # Mails (job-end and re-sent) per company and UTC day, and re-send requests per job and per
+    # company and UTC day (0 = none): a company cannot turn the operator's sender into a mass mailer.
+    max_mails_per_company_day: int = Field(default=500, ge=0)
+    max_resends_per_job: int = Field(default=5, ge=0)
+    max_resends_per_company_day: int = Field(default=50, ge=0)
+
+    @field_validator("mail_allowed_domains", mode="before")
+    @classmethod
+    def _domain_list(cls, value: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
+        return parse_mail_domains(value)
+
+
+def parse_mail_domains(value: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """``Example.com, *.example.org`` → ``("example.com", "*.example.org")``; a malformed entry fails the start."""
+    entries = value.split(",") if isinstance(value, str) else value
+    domains = tuple(entry.strip().lower().rstrip(".") for entry in entries if entry.strip())
+    for domain in domains:
+        if not _DOMAIN_PATTERN.fullmatch(domain):
+            raise ValueError(f"MAIL_ALLOWED_DOMAINS: {domain!r} is not a domain name nor *.<domain name>")
+    return domains
+
+
+def mail_allowed_domains() -> tuple[str, ...]:
+    """``MAIL_ALLOWED_DOMAINS`` alone, for createUser: the bootstrap command runs it without the functions' settings."""
+    return parse_mail_domains(os.environ.get("MAIL_ALLOWED_DOMAINS", ""))
 
 
 _ENV = {
     "jobs_table": "JOBS_TABLE",
+    "accounts_table": "ACCOUNTS_TABLE",
     "incoming_bucket": "INCOMING_BUCKET",
     "assets_bucket": "ASSETS_BUCKET",
     "job_events_queue_url": "JOB_EVENTS_QUEUE_URL",
@@ -78,6 +123,7 @@ _ENV = {
     "job_idle_timeout_seconds": "JOB_IDLE_TIMEOUT_SECONDS",
     "max_file_size_bytes": "MAX_FILE_SIZE_BYTES",
     "max_image_pixels": "MAX_IMAGE_PIXELS",
+    "auto_crop_rect_max_bytes": "AUTO_CROP_RECT_MAX_BYTES",
     "max_open_jobs_per_company": "MAX_OPEN_JOBS_PER_COMPANY",
     "max_extracted_files_per_job": "MAX_EXTRACTED_FILES_PER_JOB",
     "max_extracted_bytes_per_job": "MAX_EXTRACTED_BYTES_PER_JOB",
@@ -86,6 +132,8 @@ _ENV = {
     "upload_form_ttl_seconds": "UPLOAD_FORM_TTL_SECONDS",
     "missing_file_grace_seconds": "MISSING_FILE_GRACE_SECONDS",
     "paused_file_delay_seconds": "PAUSED_FILE_DELAY_SECONDS",
+    "max_pause_seconds": "MAX_PAUSE_SECONDS",
+    "max_files_in_flight_per_company": "MAX_FILES_IN_FLIGHT_PER_COMPANY",
     "finalize_redrive_after_seconds": "FINALIZE_REDRIVE_AFTER_SECONDS",
     "vips_concurrency": "VIPS_CONCURRENCY",
     "file_lease_seconds": "FILE_LEASE_SECONDS",
@@ -102,6 +150,10 @@ _ENV = {
     "webhook_retry_delays": "WEBHOOK_RETRY_DELAYS_SECONDS",
     "email_attempts": "EMAIL_ATTEMPTS",
     "email_retry_base_seconds": "EMAIL_RETRY_BASE_SECONDS",
+    "mail_allowed_domains": "MAIL_ALLOWED_DOMAINS",
+    "max_mails_per_company_day": "MAX_MAILS_PER_COMPANY_DAY",
+    "max_resends_per_job": "MAX_RESENDS_PER_JOB",
+    "max_resends_per_company_day": "MAX_RESENDS_PER_COMPANY_DAY",
 }
 
 

@@ -3,8 +3,8 @@
     python -m openips_cli.bootstrap --stack openips --email you@example.com
     python -m openips_cli.bootstrap --table openips-JobsTable-XYZ --email you@example.com
 
-Runs with your AWS credentials (it writes to the jobs table directly), which is what
-makes it safe: only someone who can already write the table can mint the first key.
+Runs with your AWS credentials (it writes to the jobs and accounts tables directly), which is
+what makes it safe: only someone who can already write the tables can mint the first key.
 """
 
 from __future__ import annotations
@@ -16,28 +16,34 @@ import sys
 import boto3
 
 
-def table_from_stack(stack: str) -> str:
+def table_from_stack(stack: str, output_key: str = "JobsTableName") -> str:
     outputs = boto3.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0].get("Outputs", [])
     for output in outputs:
-        if output["OutputKey"] == "JobsTableName":
+        if output["OutputKey"] == output_key:
             return output["OutputValue"]
-    raise SystemExit(f"stack {stack} has no JobsTableName output; pass --table")
+    raise SystemExit(f"stack {stack} has no {output_key} output; pass --table and --accounts-table")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--stack", help="CloudFormation stack name (reads the JobsTableName output)")
-    where.add_argument("--table", help="the jobs table name")
+    where.add_argument("--table", help="the jobs table name (with --accounts-table)")
+    parser.add_argument("--accounts-table", help="the accounts table name (with --table)")
     parser.add_argument("--email", required=True, help="email of the administrator")
     parser.add_argument("--company-name", default="openips", help="name of the administrators' company")
     args = parser.parse_args(argv)
 
+    if args.table and not args.accounts_table:
+        parser.error("--table needs --accounts-table")
     os.environ["JOBS_TABLE"] = args.table or table_from_stack(args.stack)
+    os.environ["ACCOUNTS_TABLE"] = args.accounts_table or table_from_stack(args.stack, "AccountsTableName")
+    from openips.adapters.accounts import get_account_store
     from openips.adapters.store import get_job_store
     from openips.services import auth
 
-    user, api_key = auth.bootstrap_admin(get_job_store(os.environ["JOBS_TABLE"]), args.email, args.company_name)
+    user, api_key = auth.bootstrap_admin(get_job_store(os.environ["JOBS_TABLE"]),
+                                         get_account_store(os.environ["ACCOUNTS_TABLE"]), args.email, args.company_name)
     print(f"IpsAdmin {user.email} ({user.user_handle}) in company {user.company_handle}", file=sys.stderr)
     print("API key (shown once, store it now):", file=sys.stderr)
     print(api_key)

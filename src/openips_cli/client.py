@@ -322,9 +322,22 @@ class OpenIpsClient:
         return self.request("GET", f"/v1/assets/{self._h(asset_handle)}")
 
     def find_assets(self, folder: str | None = None, name: str | None = None, job_handle: str | None = None,
-                    asset_type: str | None = None) -> dict:
+                    asset_type: str | None = None, limit: int | None = None, next_token: str | None = None) -> dict:
+        """One page of assets; its ``nextToken``, when there is one, asks for the next."""
         return self.request("GET", "/v1/assets", {"folder": folder, "name": name, "jobHandle": job_handle,
-                                                  "type": asset_type})
+                                                  "type": asset_type, "limit": limit, "nextToken": next_token})
+
+    def find_all_assets(self, folder: str | None = None, name: str | None = None, job_handle: str | None = None,
+                        asset_type: str | None = None, page_size: int | None = None) -> dict:
+        """Every asset the query finds, page after page: ``{"assetArray": [...]}``."""
+        found: list[dict] = []
+        token = None
+        while True:
+            page = self.find_assets(folder, name, job_handle, asset_type, page_size, token)
+            found += page.get("assetArray", [])
+            token = page.get("nextToken")
+            if not token:
+                return {"assetArray": found}
 
     def asset_job_logs(self, asset_handle: str) -> dict:
         return self.request("GET", f"/v1/assets/{self._h(asset_handle)}/job-logs")

@@ -72,6 +72,24 @@ def http_api_event(method: str, path: str, headers: dict[str, str], query: dict[
     }
 
 
+def invoke_route(route: HttpRoute, event: dict, context: Any) -> dict:
+    """What API Gateway does with a request a route takes: its Lambda authorizer first (simple
+    responses, nothing cached), the verdict's context in ``requestContext.authorizer.lambda``, then
+    the route's function."""
+    if route.authorizer:
+        request = {key: event.get(key) for key in ("version", "routeKey", "rawPath", "rawQueryString", "headers",
+                                                   "queryStringParameters", "requestContext", "pathParameters")}
+        request |= {"type": "REQUEST", "identitySource": [],
+                    "routeArn": f"arn:aws:execute-api:us-east-1:123456789012:local/$default/{route.method}{route.path}"}
+        verdict = import_handler(route.authorizer)(request, LambdaContext(function_name="AuthorizerFunction"))
+        if not verdict.get("isAuthorized"):
+            return {"statusCode": 403, "headers": {"content-type": "application/json"},
+                    "body": '{"message":"Forbidden"}'}
+        event = {**event, "requestContext": {**event["requestContext"],
+                                             "authorizer": {"lambda": verdict.get("context") or {}}}}
+    return import_handler(route.handler)(event, context)
+
+
 def sqs_lambda_event(messages: list[dict], queue_arn: str) -> dict:
     """The event an SQS event source mapping hands to a function for received messages."""
     return {"Records": [{
@@ -98,7 +116,7 @@ class InProcessStack:
         route = route_for(_routes(), method, path)
         if route is None:
             return ApiResponse(404, {"message": "Not Found"})  # what API Gateway answers
-        result = import_handler(route.handler)(event, self.context)
+        result = invoke_route(route, event, self.context)
         return ApiResponse(result["statusCode"], json.loads(result.get("body") or "null"))
 
     @staticmethod

@@ -37,7 +37,7 @@ from urllib.parse import parse_qsl, unquote_plus, urlsplit
 
 import boto3
 
-from openips_cli.inprocess import LambdaContext, http_api_event, import_handler, sqs_lambda_event
+from openips_cli.inprocess import LambdaContext, http_api_event, import_handler, invoke_route, sqs_lambda_event
 from openips_cli.provision import (
     Resources,
     SqsMapping,
@@ -202,7 +202,7 @@ class ApiRequestHandler(BaseHTTPRequestHandler):
         # One request at a time, as in one Lambda container: the resolver keeps the
         # current request in module state.
         with _API_LOCK:
-            result = import_handler(route.handler)(event, LambdaContext(function_name=route.function))
+            result = invoke_route(route, event, LambdaContext(function_name=route.function))
         self._send(result["statusCode"], result.get("headers") or {}, result.get("body") or "")
 
     def _send(self, status: int, headers: dict[str, str], body: str) -> None:
@@ -267,6 +267,8 @@ class LocalStack:
 
         self.resources = provision(template=self.template, endpoint_url=moto_url, sender_email=SENDER_EMAIL)
         os.environ.update(function_environment(self.template, self.resources))
+        # Set per function on AWS (IAM decides who may use it); one environment here, as IAM is not emulated.
+        os.environ["ACCOUNTS_TABLE"] = self.resources.names["AccountsTable"]
         os.environ["OPENIPS_S3_PUBLIC_ENDPOINT"] = s3_url
         # Local only: mail goes to moto's SES, and webhooks may call this machine (127.0.0.1, ::1).
         os.environ.update(SENDER_EMAIL=SENDER_EMAIL, WEBHOOK_ALLOW_LOOPBACK="true")
@@ -277,7 +279,7 @@ class LocalStack:
 
         reset_caches()
         deps = get_deps()  # build the shared clients here, before any worker thread does
-        admin_key, company, key, email = self._bootstrap(deps.store)
+        admin_key, company, key, email = self._bootstrap(deps.store, deps.accounts)
 
         self.api = ThreadingHTTPServer((self.host, self.port), ApiRequestHandler)
         self.api.daemon_threads = True
@@ -310,14 +312,14 @@ class LocalStack:
         os.replace(partial, self.state_dir / "local.json")
         return self.info
 
-    def _bootstrap(self, store) -> tuple[str, str, str, str]:
+    def _bootstrap(self, store, accounts) -> tuple[str, str, str, str]:
         from openips.models.api import CreateCompanyRequest, CreateUserRequest
         from openips.services import auth
 
-        admin, admin_key = auth.bootstrap_admin(store, "admin@openips.local")
+        admin, admin_key = auth.bootstrap_admin(store, accounts, "admin@openips.local")
         company = auth.create_company(store, admin, CreateCompanyRequest(name="Local Company"))
         email = "user@openips.local"
-        _, key = auth.create_user(store, admin, CreateUserRequest(
+        _, key = auth.create_user(store, accounts, admin, CreateUserRequest(
             company_handle=company.company_handle, email=email, role="IpsCompanyAdmin"))
         return admin_key, company.company_handle, key, email
 

@@ -515,7 +515,7 @@ def cmd_assets(args: argparse.Namespace, client_factory: Callable[[], OpenIpsCli
         data = client.get_asset(args.asset)
         out.result(data, lambda: print(_asset_text(data)))
     elif args.assets_command == "list":
-        data = client.find_assets(folder=args.folder, name=args.name, job_handle=args.job, asset_type=args.type)
+        data = client.find_all_assets(folder=args.folder, name=args.name, job_handle=args.job, asset_type=args.type)
         rows = [[a.get("assetHandle"), a.get("name"), a.get("type"), a.get("folder"), a.get("fileName"),
                  human_size(a.get("fileSize") or 0), _pixels(a), a.get("publishState")]
                 for a in data.get("assetArray", [])]

@@ -56,6 +56,7 @@ class Resources:
         """The environment variables the functions read (as the template's Globals set them)."""
         env = {
             "JOBS_TABLE": self.names["JobsTable"],
+            "ACCOUNTS_TABLE": self.names["AccountsTable"],
             "INCOMING_BUCKET": self.names["IncomingBucket"],
             "ASSETS_BUCKET": self.names["AssetsBucket"],
             "JOB_EVENTS_QUEUE_URL": self.names["JobEventsQueue"],
@@ -264,6 +265,7 @@ class HttpRoute:
     handler: str
     method: str  # "ANY" or a verb
     path: str  # "/v1/assets/{assetHandle}/auto-crop-rect", "/{proxy+}"
+    authorizer: str | None = None  # the Lambda authorizer's handler, when the route has one
 
     def matches(self, method: str, path: str) -> bool:
         if self.method not in ("ANY", method.upper()):
@@ -285,10 +287,22 @@ class HttpRoute:
 
 
 def http_routes(template: dict) -> list[HttpRoute]:
-    routes = [HttpRoute(name, props["Handler"], event["Properties"]["Method"].upper(), event["Properties"]["Path"])
-              for name, props in _functions(template).items()
+    functions = _functions(template)
+    routes = [HttpRoute(name, props["Handler"], event["Properties"]["Method"].upper(), event["Properties"]["Path"],
+                        _authorizer_handler(template, functions, event["Properties"]))
+              for name, props in functions.items()
               for event in props.get("Events", {}).values() if event["Type"] == "HttpApi"]
     return sorted(routes, key=lambda r: r.specificity, reverse=True)
+
+
+def _authorizer_handler(template: dict, functions: dict[str, dict], event: dict) -> str | None:
+    """``Auth: Authorizer: X`` on an HttpApi event → the handler of X's function (HttpApi ``Auth.Authorizers``)."""
+    name = (event.get("Auth") or {}).get("Authorizer")
+    if not name or name == "NONE":
+        return None
+    api = template["Resources"][event["ApiId"]["Ref"]]["Properties"]
+    arn = api["Auth"]["Authorizers"][name]["FunctionArn"]  # !GetAtt AuthorizerFunction.Arn
+    return functions[arn["Fn::GetAtt"][0]]["Handler"]
 
 
 def route_for(routes: list[HttpRoute], method: str, path: str) -> HttpRoute | None:

@@ -14,7 +14,7 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
 
-from openips_cli.inprocess import LambdaContext, _routes, http_api_event, import_handler
+from openips_cli.inprocess import LambdaContext, _routes, http_api_event, invoke_route
 from openips_cli.provision import route_for
 
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
@@ -96,7 +96,7 @@ def api_wsgi_app(context: LambdaContext | None = None) -> Callable[[dict[str, An
         if route is None:  # what API Gateway answers
             status, headers, data = 404, {"content-type": "application/json"}, b'{"message":"Not Found"}'
         else:
-            result = import_handler(route.handler)(event, context or LambdaContext(function_name=route.function))
+            result = invoke_route(route, event, context or LambdaContext(function_name=route.function))
             status = int(result["statusCode"])
             headers = dict(result.get("headers") or {})
             body = result.get("body") or ""

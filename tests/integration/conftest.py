@@ -48,10 +48,10 @@ def stack_in(env: pytest.MonkeyPatch) -> Iterator[Stack]:
         for var, value in resources.env().items():
             env.setenv(var, value)
         reset_caches()
-        store = get_deps().store
-        admin, admin_key = auth.bootstrap_admin(store, "admin@example.com")
+        store, accounts = get_deps().store, get_deps().accounts
+        admin, admin_key = auth.bootstrap_admin(store, accounts, "admin@example.com")
         company = auth.create_company(store, admin, CreateCompanyRequest(name="Acme"))
-        _, key = auth.create_user(store, admin, CreateUserRequest(
+        _, key = auth.create_user(store, accounts, admin, CreateUserRequest(
             company_handle=company.company_handle, email="ops@acme.example", role="IpsCompanyAdmin"))
         yield Stack(resources=resources, key=key, admin_key=admin_key, company=company.company_handle)
         reset_caches()

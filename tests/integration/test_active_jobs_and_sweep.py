@@ -8,7 +8,7 @@ import pytest
 
 from openips.models.domain import Job, JobState, utcnow
 from openips.models.upload_job import UploadPostJob
-from openips.services import jobs, sweep
+from openips.services import auth, jobs, sweep
 from openips.services.deps import get_deps
 
 
@@ -25,7 +25,7 @@ def test_active_jobs_query_reads_only_active_items(stack):
                            start_date=now - timedelta(days=1), last_activity=now, end_date=now)
             batch.put_item(Item=deps.store._job_item(finished))
     active = [stack.open_job(f"live-{i}").body["jobHandle"] for i in range(3)]
-    user = deps.store.get_user_by_key_hash(__import__("openips.services.auth", fromlist=["x"]).hash_key(stack.key))
+    user = deps.accounts.get_user_by_key_hash(auth.hash_key(stack.key))
 
     found, scanned = jobs.active_jobs(deps, user, None, None, None, utcnow())
 
@@ -144,10 +144,13 @@ def test_sweep_handler_takes_the_scheduled_event(stack, lambda_context):
 def test_bootstrap_command_mints_a_working_admin_key(stack, capsys):
     from openips_cli import bootstrap
 
-    assert bootstrap.main(["--table", stack.resources.names["JobsTable"], "--email", "root@example.com"]) == 0
+    names = stack.resources.names
+    assert bootstrap.main(["--table", names["JobsTable"], "--accounts-table", names["AccountsTable"],
+                           "--email", "root@example.com"]) == 0
     key = capsys.readouterr().out.strip()
     assert key.startswith("oips_")
     created = stack.call("POST", "/v1/admin/companies", {"name": "Fresh"}, key=key)
     assert created.status == 201
-    stored = get_deps().store.table.get_item(Key={"pk": f"K#{key}", "sk": "KEY"}).get("Item")
+    stored = get_deps().accounts.table.get_item(Key={"pk": f"K#{key}", "sk": "KEY"}).get("Item")
     assert stored is None  # only the hash of the key is stored
+    assert get_deps().accounts.get_user_by_key_hash(auth.hash_key(key)).role == "IpsAdmin"

@@ -573,15 +573,15 @@ def test_post_http_url_is_validated_at_job_creation(notify_stack, url):
 
 def make_user(stack, role: str, company: str | None = None) -> str:
     store = get_deps().store
-    admin = store.get_user_by_key_hash(auth.hash_key(stack.admin_key))
-    _, key = auth.create_user(store, admin, CreateUserRequest(
+    admin = get_deps().accounts.get_user_by_key_hash(auth.hash_key(stack.admin_key))
+    _, key = auth.create_user(store, get_deps().accounts, admin, CreateUserRequest(
         company_handle=company or stack.company, email=f"{role.lower()}-{len(role)}@x.example", role=role))
     return key
 
 
 def other_company(stack) -> str:
     store = get_deps().store
-    admin = store.get_user_by_key_hash(auth.hash_key(stack.admin_key))
+    admin = get_deps().accounts.get_user_by_key_hash(auth.hash_key(stack.admin_key))
     return auth.create_company(store, admin, CreateCompanyRequest(name="Other")).company_handle
 
 

@@ -46,7 +46,8 @@ MAX_EXAMPLES = 20  # random (fuzzing) cases per operation; examples and coverage
 # Operations whose schema-valid input may still break a rule that JSON Schema cannot state, and
 # so be answered 400 (every other operation must accept whatever its document allows).
 SEMANTIC_RULES = {
-    "findAssets": "one of jobHandle, folder or name is needed",
+    "findAssets": "one of jobHandle, folder or name is needed; nextToken must be one the same query answered",
+    "getJobLogs": "nextToken must be one the same query answered",
     "openUploadJob": "a metadata update gives exactly one kind of value; profile handles must exist",
     "setCompanySettings": "a profile handle must name an IccProfile asset of the company",
     "createSetPreset": "matchPattern must be a regular expression with a named group 'base'",

@@ -70,6 +70,10 @@ class World:
     def store(self):
         return get_deps().store
 
+    @property
+    def accounts(self):
+        return get_deps().accounts
+
     def key(self, role: str, letter: str = "A") -> str:
         return self.keys[(letter, role)]
 
@@ -132,13 +136,13 @@ def world() -> Iterator[World]:
     with module_stack() as base:
         resources, root_key = base.resources, base.admin_key
         store = get_deps().store
-        root = store.get_user_by_key_hash(auth.hash_key(root_key))
+        root = get_deps().accounts.get_user_by_key_hash(auth.hash_key(root_key))
         company, keys, users = {}, {}, {}
         for letter in ("A", "B"):
             company[letter] = auth.create_company(store, root, CreateCompanyRequest(
                 name=f"Company {letter}")).company_handle
             for role in ROLES:
-                user, key = auth.create_user(store, root, CreateUserRequest(
+                user, key = auth.create_user(store, get_deps().accounts, root, CreateUserRequest(
                     company_handle=company[letter], email=f"{role.lower()}@{letter.lower()}.example",
                     role=role))
                 keys[(letter, role)], users[(letter, role)] = key, user.user_handle
@@ -324,13 +328,13 @@ def create_user(w: World, letter: str) -> Case:
     company, email = w.company[letter], f"{w.unique('new')}@matrix.example"
 
     def accepted(response: ApiResponse) -> None:
-        user = w.store.find_user_by_email(company, email)
+        user = w.accounts.find_user_by_email(company, email)
         assert user is not None and user.user_handle == response.body["userHandle"]
         # and the key it returned works, for that company
         found = w.call("GET", "/v1/jobs/active", key=response.body["apiKey"])
         assert found.status == 200 and {j["companyHandle"] for j in found.body["jobArray"]} <= {company}
     return Case("POST", "/v1/admin/users", {"companyHandle": company, "email": email, "role": "IpsUser"},
-                state=lambda: w.store.find_user_by_email(company, email), accepted=accepted)
+                state=lambda: w.accounts.find_user_by_email(company, email), accepted=accepted)
 
 
 def _fresh_user(w: World, letter: str) -> tuple[str, str]:
@@ -362,8 +366,8 @@ def revoke_api_key(w: World, letter: str) -> Case:
 
 def delete_user(w: World, letter: str) -> Case:
     user, key = _fresh_user(w, letter)
-    return Case("DELETE", f"/v1/admin/users/{user}", state=lambda: w.store.get_user(user) is not None,
-                accepted=lambda r: _assert(w.store.get_user(user) is None and not _key_works(w, key), user))
+    return Case("DELETE", f"/v1/admin/users/{user}", state=lambda: w.accounts.get_user(user) is not None,
+                accepted=lambda r: _assert(w.accounts.get_user(user) is None and not _key_works(w, key), user))
 
 
 def create_set_preset(w: World, letter: str) -> Case:
@@ -433,7 +437,7 @@ def delete_project(w: World, letter: str) -> Case:
 def get_webhook_secret(w: World, letter: str) -> Case:
     company = w.company[letter]
     return Case("GET", f"/v1/admin/companies/{company}/webhook-secret",
-                state=lambda: w.store.get_webhook_secret(company),
+                state=lambda: w.accounts.get_webhook_secret(company),
                 accepted=lambda r: _assert(r.body["companyHandle"] == company and r.body["webhookSecret"], r.body))
 
 
@@ -442,9 +446,9 @@ def rotate_webhook_secret(w: World, letter: str) -> Case:
 
     def accepted(response: ApiResponse) -> None:
         assert response.body["companyHandle"] == company
-        assert w.store.get_webhook_secret(company)["secret"] == response.body["webhookSecret"]
+        assert w.accounts.get_webhook_secret(company)["secret"] == response.body["webhookSecret"]
     return Case("POST", f"/v1/admin/companies/{company}/webhook-secret/rotate",
-                state=lambda: w.store.get_webhook_secret(company), accepted=accepted)
+                state=lambda: w.accounts.get_webhook_secret(company), accepted=accepted)
 
 
 def resend_job_notifications(w: World, letter: str) -> Case:
@@ -679,7 +683,7 @@ def test_company_admin_cannot_create_ipsadmin_users_ipsadmin_can(world):
         body = {"companyHandle": world.company[letter], "email": email, "role": "IpsAdmin"}
         refused = world.call("POST", "/v1/admin/users", body, key=world.key("IpsCompanyAdmin"))
         _refused(refused, {20003} if letter == "A" else {20003, 20000, 20006})
-        assert world.store.find_user_by_email(world.company[letter], email) is None
+        assert world.accounts.find_user_by_email(world.company[letter], email) is None
         created = world.call("POST", "/v1/admin/users", body, key=world.key("IpsAdmin"))
         assert created.status == 201, created.body
     # a company admin may create the roles below IpsAdmin in its own company

@@ -32,3 +32,25 @@ def test_process_file_never_loads_pyav_and_the_media_handler_does():
     env = {**os.environ, "PYTHONPATH": str(ROOT / "functions"), "AWS_DEFAULT_REGION": "us-east-1"}
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _run(code: str, **env: str) -> subprocess.CompletedProcess:
+    cleared = ("LAMBDA_TASK_ROOT", "_X_AMZN_TRACE_ID", "POWERTOOLS_TRACE_DISABLED", "AWS_SAM_LOCAL")
+    full = {k: v for k, v in os.environ.items() if k not in cleared}
+    full |= {"PYTHONPATH": str(ROOT / "functions"), "AWS_DEFAULT_REGION": "us-east-1", **env}
+    return subprocess.run([sys.executable, "-c", code], env=full, capture_output=True, text=True, timeout=60)
+
+
+def test_the_xray_sdk_is_loaded_only_for_a_sampled_invocation():
+    """Cold starts no longer pay for the X-Ray SDK; a sampled request on Lambda is still traced."""
+    code = ("import sys, openips.handlers.api as api\n"
+            "from openips.observability import tracer\n"
+            "assert 'aws_xray_sdk' not in sys.modules, 'imported at cold start'\n"
+            "handler = tracer.capture_lambda_handler(lambda event, context: 'done', capture_response=False)\n"
+            "class Context: function_name = 'f'; aws_request_id = 'r'\n"
+            "print(handler({}, Context()), tracer.built, 'aws_xray_sdk' in sys.modules)\n")
+    unsampled = _run(code, LAMBDA_TASK_ROOT="/var/task", _X_AMZN_TRACE_ID="Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=0")
+    assert unsampled.stdout.split() == ["done", "False", "False"], unsampled.stderr
+    sampled = _run(code, LAMBDA_TASK_ROOT="/var/task", AWS_XRAY_CONTEXT_MISSING="IGNORE_ERROR",
+                   _X_AMZN_TRACE_ID="Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1")
+    assert sampled.stdout.split() == ["done", "True", "True"], sampled.stderr

@@ -9,9 +9,11 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from openips.models.errors import TransientError
+from openips.models.text import escape_hidden
 
 # Throttling and 5xx are retried by botocore first (standard mode), then by the caller.
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=10)
+_BODY_LINE_BREAK = frozenset("\n")  # the body's own lines; every other control character is shown escaped
 _TRANSIENT = {"Throttling", "ThrottlingException", "ServiceUnavailable", "InternalFailure",
               "RequestTimeout", "TooManyRequestsException"}
 
@@ -25,13 +27,21 @@ class Mailer:
         self.ses = boto3.client("ses", config=_CONFIG)
 
     def send(self, sender: str, recipient: str, subject: str, text: str) -> str:
-        """Send one plain-text UTF-8 mail; returns the SES message ID."""
+        """Send one plain-text UTF-8 mail; returns the SES message ID.
+
+        Whatever the caller passes, no header gets a line break or another hidden character: the
+        subject's are escaped, and an address holding one (or a space) is refused.
+        """
+        for role, address in (("sender", sender), ("recipient", recipient)):
+            if escape_hidden(address) != address or any(ch.isspace() for ch in address):
+                raise MailRejectedError(f"the {role} address {escape_hidden(address)!r} holds a control, "
+                                        "invisible or space character")
         try:
             response = self.ses.send_email(
                 Source=sender,
                 Destination={"ToAddresses": [recipient]},
-                Message={"Subject": {"Data": subject, "Charset": "UTF-8"},
-                         "Body": {"Text": {"Data": text, "Charset": "UTF-8"}}},
+                Message={"Subject": {"Data": escape_hidden(subject), "Charset": "UTF-8"},
+                         "Body": {"Text": {"Data": escape_hidden(text, keep=_BODY_LINE_BREAK), "Charset": "UTF-8"}}},
             )
         except ClientError as exc:
             code = exc.response["Error"]["Code"]

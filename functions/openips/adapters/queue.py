@@ -20,6 +20,10 @@ class JobEvents:
         body = {"type": "JobFinished", "jobHandle": job_handle, "companyHandle": company_handle}
         self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=json.dumps(body))
 
+    def send_again(self, body: str) -> None:
+        """Queue a received event again, as it is (FinalizeJobFunction hands on a record it had no time for)."""
+        self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=body)
+
 
 class ProcessQueue:
     def __init__(self, queue_url: str) -> None:

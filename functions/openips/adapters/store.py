@@ -1,13 +1,13 @@
 """DynamoDB single-table store: the only code that talks to the jobs table.
 
+Users, API keys and webhook secrets are in the accounts table (``adapters/accounts.py``).
+
 Item types (pk / sk):
 
 =================  ======================  =====================  ==========================
 item               pk                      sk                     indexes
 =================  ======================  =====================  ==========================
 company            ``C#<c>``               ``COMPANY``            gsi1 ``COMPANIES`` / c
-user               ``U#<u>``               ``USER``               gsi1 ``C#<c>#USERS`` / email
-API key            ``K#<sha256>``          ``KEY``
 job                ``J#<j>``               ``JOB``                gsi1 ``C#<c>#JOBS`` / start#j
                                                                   (``C#<c>#DELETED`` once deleted);
                                                                   active ``<c>`` / start#j (sparse)
@@ -17,7 +17,8 @@ log row            ``J#<j>``               ``L#<date>#<rand>``    gsi1 ``A#<a>#L
 job→asset link     ``J#<j>``               ``A#<a>``
 asset              ``A#<a>``               ``ASSET``              gsi1 ``C#<c>#F#<folder>`` / name
 asset-ID guard     ``C#<c>``               ``N#<name>``
-job-name guard     ``C#<c>``               ``JN#<name>``
+job-name guard     ``C#<c>``               ``JN#<name>``          one per job, kept: getJobLogs
+                                                                  by name pages through them
 set preset         ``P#<p>``               ``PRESET``
 preset listing     ``C#<c>``               ``P#<p>``              (a copy of the preset, so a
                                                                   company's presets are one Query)
@@ -25,6 +26,12 @@ set-run marker     ``J#<j>``               ``S#<p>#<set name>``   the row a pres
                                                                   one set (re-runs answer it)
 word index entry   ``C#<c>#W#<word>``      ``A#<a>``              an asset holding the word
                                                                   (extractSearchWords; ``?text=``)
+in-flight slots    ``C#<c>``               ``INFLIGHT``           ``holders``: holder id → lease
+                                                                  end (epoch s), the company's
+                                                                  files being processed
+mail quota day     ``C#<c>``               ``MAIL#<yyyy-mm-dd>``  ``mails``, ``resends`` counted
+                                                                  that UTC day (TTL ``expiresAt``)
+mail counted       ``J#<j>``               ``M#<step>``           the step's mail took its place
 =================  ======================  =====================  ==========================
 
 The active-jobs index is sparse: a job carries ``activePk`` from creation until it is
@@ -37,15 +44,17 @@ import json
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from functools import lru_cache
+from itertools import islice
 from typing import Any
 
 import boto3
 from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
+from openips.adapters.paging import InvalidPageToken, KeyShape, Position
 from openips.models.domain import (
     Asset,
     Company,
@@ -56,7 +65,6 @@ from openips.models.domain import (
     JobState,
     LogEntry,
     LogType,
-    User,
 )
 from openips.models.errors import TransientError
 from openips.models.projects import Project
@@ -88,6 +96,10 @@ def _name_key(company_handle: str, name: str) -> dict:
 
 def _claim_key(job_handle: str, claim_id: str) -> dict:
     return {"pk": f"J#{job_handle}", "sk": f"F#{claim_id}"}
+
+
+def _inflight_key(company_handle: str) -> dict:
+    return {"pk": f"C#{company_handle}", "sk": "INFLIGHT"}
 
 
 def _company_jobs_pk(company_handle: str, deleted: bool = False) -> str:
@@ -161,7 +173,7 @@ class JobStore:
         self.client = self.table.meta.client
         self.table_name = table_name
 
-    # ---- companies, users, keys -------------------------------------------------
+    # ---- companies -------------------------------------------------
 
     def put_company(self, company: Company) -> None:
         item = {"pk": f"C#{company.company_handle}", "sk": "COMPANY",
@@ -181,64 +193,6 @@ class JobStore:
     def list_company_handles(self) -> list[str]:
         return [item["gsi1sk"] for item in self._query(
             IndexName=OWNER_INDEX, KeyConditionExpression=Key("gsi1pk").eq("COMPANIES"))]
-
-    def put_user(self, user: User, key_hash: str) -> None:
-        # The user item names its one live key: a key whose hash it does not name is revoked.
-        user_item = {"pk": f"U#{user.user_handle}", "sk": "USER",
-                     "gsi1pk": f"C#{user.company_handle}#USERS", "gsi1sk": user.email,
-                     **user.model_dump(), "key_hash": key_hash}
-        key_item = {"pk": f"K#{key_hash}", "sk": "KEY", **user.model_dump()}
-        self.client.transact_write_items(TransactItems=[
-            {"Put": {"TableName": self.table_name, "Item": _clean(user_item),
-                     "ConditionExpression": "attribute_not_exists(pk)"}},
-            {"Put": {"TableName": self.table_name, "Item": _clean(key_item),
-                     "ConditionExpression": "attribute_not_exists(pk)"}},
-        ])
-
-    def find_user_by_email(self, company_handle: str, email: str) -> User | None:
-        items = self.table.query(
-            IndexName=OWNER_INDEX,
-            KeyConditionExpression=Key("gsi1pk").eq(f"C#{company_handle}#USERS") & Key("gsi1sk").eq(email),
-        )["Items"]
-        return User.model_validate(_plain(items[0])) if items else None
-
-    def get_user_by_key_hash(self, key_hash: str) -> User | None:
-        """The user a live API key belongs to: None for an unknown, revoked or replaced key, or a deleted user."""
-        item = self.table.get_item(Key={"pk": f"K#{key_hash}", "sk": "KEY"}).get("Item")
-        if not item:
-            return None
-        found = self.get_user(item["user_handle"])
-        # A user written before keys could be revoked names no key: its one key item is its key.
-        if found is None or (found[1] is not None and found[1] != key_hash):
-            return None
-        return found[0]
-
-    def get_user(self, user_handle: str) -> tuple[User, str | None] | None:
-        """A user and the hash of its live key ("" once revoked; None for a user that predates revocation)."""
-        item = self.table.get_item(Key={"pk": f"U#{user_handle}", "sk": "USER"}, ConsistentRead=True).get("Item")
-        if not item:
-            return None
-        return User.model_validate(_plain(_strip_keys(item))), item.get("key_hash")
-
-    def replace_user_key(self, user: User, old_hash: str | None, new_hash: str | None) -> None:
-        """Revoke the user's key (``new_hash`` None) or replace it, at once."""
-        items: list[dict] = [{"Update": {
-            "TableName": self.table_name, "Key": {"pk": f"U#{user.user_handle}", "sk": "USER"},
-            "UpdateExpression": "SET key_hash = :new", "ConditionExpression": "attribute_exists(pk)",
-            "ExpressionAttributeValues": {":new": new_hash or ""}}}]
-        if old_hash:
-            items.append({"Delete": {"TableName": self.table_name, "Key": {"pk": f"K#{old_hash}", "sk": "KEY"}}})
-        if new_hash:
-            items.append({"Put": {"TableName": self.table_name, "ConditionExpression": "attribute_not_exists(pk)",
-                                  "Item": {"pk": f"K#{new_hash}", "sk": "KEY", **user.model_dump()}}})
-        self._transact(items)
-
-    def delete_user(self, user: User, key_hash: str | None) -> None:
-        items: list[dict] = [{"Delete": {"TableName": self.table_name,
-                                         "Key": {"pk": f"U#{user.user_handle}", "sk": "USER"}}}]
-        if key_hash:
-            items.append({"Delete": {"TableName": self.table_name, "Key": {"pk": f"K#{key_hash}", "sk": "KEY"}}})
-        self._transact(items)
 
     # ---- jobs -------------------------------------------------------------------
 
@@ -321,6 +275,45 @@ class JobStore:
                                 ScanIndexForward=not newest_first):
             yield self._job_from_item(item)
 
+    def iter_company_jobs(self, company_handle: str, start: datetime | None, end: datetime | None,
+                          newest_first: bool, after: str | None, chunk: int) -> Iterator[tuple[Job | None, Position]]:
+        """The company's jobs (deleted ones left out) by start date, from the page token ``after`` on.
+
+        Read ``chunk`` at a time as the caller consumes them, so a page costs what it shows.
+        """
+        partition = _company_jobs_pk(company_handle)
+        shape = KeyShape(f"jobs-by-start-{'desc' if newest_first else 'asc'}",
+                         {"gsi1pk": partition, "sk": "JOB"}, {"gsi1sk": "", "pk": "J#"})
+        low = _iso(start.astimezone(UTC)) if start else None  # sort keys are UTC: compare like with like
+        high = _iso(end.astimezone(UTC)) + "~" if end else None
+        if low and high and low > high:
+            return
+        cond = Key("gsi1pk").eq(partition)
+        if low and high:
+            cond &= Key("gsi1sk").between(low, high)
+        elif low or high:
+            cond &= Key("gsi1sk").gte(low) if low else Key("gsi1sk").lte(high)
+        for item in self._query_from(shape, after, chunk, IndexName=OWNER_INDEX, KeyConditionExpression=cond,
+                                     ScanIndexForward=not newest_first):
+            yield self._job_from_item(item), shape.position(item)
+
+    def iter_jobs_by_name(self, company_handle: str, descending: bool, after: str | None,
+                          chunk: int) -> Iterator[tuple[Job | None, Position]]:
+        """Every job of the company, deleted ones too, in name order, from the page token ``after`` on.
+
+        Every job has its job-name guard (written with it, never removed; names never change),
+        and the guards of a company are sorted by name: a page reads its guards, then its jobs.
+        """
+        shape = KeyShape(f"jobs-by-name-{'desc' if descending else 'asc'}",
+                         {"pk": f"C#{company_handle}"}, {"sk": "JN#"})
+        guards = self._query_from(shape, after, chunk, ScanIndexForward=not descending,
+                                  KeyConditionExpression=Key("pk").eq(f"C#{company_handle}")
+                                  & Key("sk").begins_with("JN#"))
+        while batch := list(islice(guards, chunk)):
+            jobs = self.get_jobs({guard["job_handle"] for guard in batch})
+            for guard in batch:
+                yield jobs.get(guard["job_handle"]), shape.position(guard)
+
     def touch_job(self, job_handle: str, now: datetime) -> None:
         self.table.update_item(Key=_job_key(job_handle), UpdateExpression="SET last_activity = :now",
                                ExpressionAttributeValues={":now": _iso(now)})
@@ -389,7 +382,10 @@ class JobStore:
 
     def pause_job(self, job_handle: str, now: datetime) -> bool:
         """pauseJob: False unless the job was running (not paused, stopping or ended)."""
-        return self._transition(job_handle, JobState.WAITING_COORDINATOR, (JobState.WAITING_CLIENT,), now)
+        # paused_at: how long the pause has lasted (deferral backoff, MaxPauseSeconds), whatever
+        # else moves last_activity meanwhile (a renewed form, a file that was in flight).
+        return self._transition(job_handle, JobState.WAITING_COORDINATOR, (JobState.WAITING_CLIENT,), now,
+                                "paused_at = :now")
 
     def resume_job(self, job_handle: str, now: datetime) -> bool:
         """resumeJob: False unless the job was paused; the idle timer starts again now."""
@@ -726,10 +722,35 @@ class JobStore:
         assets = [self.get_asset(link["asset_handle"]) for link in links]
         return [a for a in assets if a is not None]
 
-    def list_folder_assets(self, company_handle: str, folder: str) -> list[Asset]:
-        items = self._query(IndexName=OWNER_INDEX,
-                            KeyConditionExpression=Key("gsi1pk").eq(f"C#{company_handle}#F#{folder}"))
-        return [Asset.model_validate(_plain(item)) for item in items]
+    def get_assets(self, asset_handles: set[str]) -> dict[str, Asset]:
+        """Several assets by handle (BatchGetItem, 100 keys a call)."""
+        found: dict[str, Asset] = {}
+        handles = sorted(asset_handles)
+        for start in range(0, len(handles), 100):
+            request = {self.table_name: {"Keys": [_asset_key(h) for h in handles[start:start + 100]],
+                                         "ConsistentRead": True}}
+            while request:
+                response = self.client.batch_get_item(RequestItems=request)
+                for item in response["Responses"].get(self.table_name, []):
+                    asset = Asset.model_validate(_plain(item))
+                    found[asset.asset_handle] = asset
+                request = response.get("UnprocessedKeys") or {}
+        return found
+
+    def iter_job_assets(self, job_handle: str, after: str | None,
+                        chunk: int) -> Iterator[tuple[Asset | None, Position]]:
+        """``list_job_assets`` page by page: from the page token ``after`` on, ``chunk`` links at a time."""
+        shape = KeyShape("assets-of-job", {"pk": f"J#{job_handle}"}, {"sk": "A#"})
+        return self._iter_linked_assets(shape, after, chunk)
+
+    def iter_folder_assets(self, company_handle: str, folder: str, after: str | None,
+                           chunk: int) -> Iterator[tuple[Asset | None, Position]]:
+        """The folder's assets by name, from the page token ``after`` on, ``chunk`` at a time."""
+        partition = f"C#{company_handle}#F#{folder}"
+        shape = KeyShape("assets-in-folder", {"gsi1pk": partition, "sk": "ASSET"}, {"gsi1sk": "", "pk": "A#"})
+        for item in self._query_from(shape, after, chunk, IndexName=OWNER_INDEX,
+                                     KeyConditionExpression=Key("gsi1pk").eq(partition)):
+            yield Asset.model_validate(_plain(item)), shape.position(item)
 
     # ---- word index (pdfOptions.extractSearchWords, GET /v1/assets?text=) -------------------
 
@@ -743,9 +764,11 @@ class JobStore:
             for word in sorted(dropped):
                 batch.delete_item(Key={"pk": f"C#{company_handle}#W#{word}", "sk": f"A#{asset_handle}"})
 
-    def list_word_asset_handles(self, company_handle: str, word: str) -> list[str]:
-        items = self._query(KeyConditionExpression=Key("pk").eq(f"C#{company_handle}#W#{word}"))
-        return [item["asset_handle"] for item in items]
+    def iter_assets_with_word(self, company_handle: str, word: str, after: str | None,
+                              chunk: int) -> Iterator[tuple[Asset | None, Position]]:
+        """The assets the index lists under ``word``, from the page token ``after`` on, ``chunk`` at a time."""
+        shape = KeyShape("assets-with-word", {"pk": f"C#{company_handle}#W#{word}"}, {"sk": "A#"})
+        return self._iter_linked_assets(shape, after, chunk)
 
     # ---- set presets and sets ----------------------------------------------------------
 
@@ -888,34 +911,6 @@ class JobStore:
                                UpdateExpression="SET " + ", ".join(f"#f{i} = :f{i}" for i in range(len(fields))),
                                ExpressionAttributeNames=names, ExpressionAttributeValues=_clean(values))
 
-    def get_webhook_secret(self, company_handle: str) -> dict | None:
-        item = self.table.get_item(Key={"pk": f"C#{company_handle}", "sk": "WEBHOOK_SECRET"},
-                                   ConsistentRead=True).get("Item")
-        return _plain(item) if item else None
-
-    def create_webhook_secret(self, company_handle: str, secret: str, now: datetime) -> dict:
-        """The company's secret, created with ``secret`` if it has none yet (first writer wins)."""
-        try:
-            self.table.put_item(Item={"pk": f"C#{company_handle}", "sk": "WEBHOOK_SECRET", "secret": secret,
-                                      "created_at": _iso(now)},
-                                ConditionExpression=Attr("pk").not_exists())
-        except ClientError as exc:
-            if not _is_condition_failure(exc):
-                raise _translate(exc) from exc
-        found = self.get_webhook_secret(company_handle)
-        assert found is not None
-        return found
-
-    def rotate_webhook_secret(self, company_handle: str, secret: str, now: datetime,
-                              previous_valid_until: datetime) -> dict:
-        """Replace the secret; the old one keeps signing (second ``v1=``) until ``previous_valid_until``."""
-        old = self.get_webhook_secret(company_handle)
-        item = {"pk": f"C#{company_handle}", "sk": "WEBHOOK_SECRET", "secret": secret, "created_at": _iso(now)}
-        if old:
-            item |= {"previous_secret": old["secret"], "previous_valid_until": _iso(previous_valid_until)}
-        self.table.put_item(Item=item)
-        return _plain(item)
-
     # ---- projects ---------------------------------------------------------------------------
 
     def create_project(self, project: Project) -> bool:
@@ -951,6 +946,12 @@ class JobStore:
         links = self._query(KeyConditionExpression=Key("pk").eq(f"P#{project_handle}") & Key("sk").begins_with("A#"))
         return [link["asset_handle"] for link in links]
 
+    def iter_project_assets(self, project_handle: str, after: str | None,
+                            chunk: int) -> Iterator[tuple[Asset | None, Position]]:
+        """The project's assets, from the page token ``after`` on, ``chunk`` links at a time."""
+        shape = KeyShape("assets-of-project", {"pk": f"P#{project_handle}"}, {"sk": "A#"})
+        return self._iter_linked_assets(shape, after, chunk)
+
     def delete_project(self, project: Project) -> None:
         """Remove the project, its name guard and its links; its assets stop naming it."""
         for asset_handle in self.list_project_asset_handles(project.project_handle):
@@ -966,7 +967,183 @@ class JobStore:
                         "Key": {"pk": f"C#{project.company_handle}", "sk": f"PN#{project.name.casefold()}"}}},
         ])
 
+    # ---- pause limit and shared capacity (docs/security.md) ----------------------------------
+
+    def stop_paused_job(self, job: Job, by: str, now: datetime, row: LogEntry) -> bool:
+        """Stop a job paused since ``job.paused_at`` (MaxPauseSeconds) as stopJob does, logging ``row`` with it.
+
+        False (nothing written) when it was resumed, paused again, stopped or ended since ``job`` was read.
+        """
+        values: dict[str, Any] = {":paused": JobState.WAITING_COORDINATOR.value, ":to": JobState.STOPPING.value,
+                                  ":by": by, ":now": _iso(now), ":one": 1}
+        condition = "#state = :paused AND "
+        if job.paused_at is not None:
+            condition += "paused_at = :since"
+            values[":since"] = _iso(job.paused_at)
+        else:  # paused before paused_at was recorded
+            condition += "attribute_not_exists(paused_at)"
+        try:
+            self._transact([
+                {"Update": {"TableName": self.table_name, "Key": _clean(_job_key(job.job_handle)),
+                            "UpdateExpression": ("SET #state = :to, stopped_by = if_not_exists(stopped_by, :by), "
+                                                 "last_activity = :now ADD n_log_rows :one"),
+                            "ConditionExpression": condition, "ExpressionAttributeNames": {"#state": "state"},
+                            "ExpressionAttributeValues": _clean(values)}},
+                self._log_put(job.job_handle, row),
+            ], conditional=True)
+            return True
+        except _ConditionFailed:
+            return False
+
+    def take_inflight_slot(self, company_handle: str, holder: str, until: datetime, cap: int,
+                           now: datetime) -> bool:
+        """Hold one of the company's ``cap`` in-flight slots until ``until``; False when all are held.
+
+        One item per company maps each holder to its lease's end. A take is one conditional
+        UpdateItem (a retried request of the same holder succeeds again). When it fails, holders
+        whose lease ended (an invocation that crashed before releasing) are removed, each only if
+        it is unchanged, and the take is tried again.
+        """
+        key = _inflight_key(company_handle)
+        deadline = int(now.timestamp())
+        for _ in range(3):
+            try:
+                self.table.update_item(
+                    Key=key, UpdateExpression="SET holders.#id = :until",
+                    # attribute_exists(holders) before size(): DynamoDB fails a size() of a missing
+                    # attribute, moto raises on it (tests/integration/test_shared_capacity.py).
+                    ConditionExpression=("attribute_exists(holders.#id) OR "
+                                         "(attribute_exists(holders) AND size(holders) < :cap)"),
+                    ExpressionAttributeNames={"#id": holder},
+                    ExpressionAttributeValues={":until": int(until.timestamp()), ":cap": cap},
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD")
+                return True
+            except ClientError as exc:
+                if not _is_condition_failure(exc):
+                    raise _translate(exc) from exc
+                old = exc.response.get("Item") or {}
+            if "holders" not in old:  # the company's first file: the map is made once
+                self.table.update_item(Key=key, UpdateExpression="SET holders = if_not_exists(holders, :none)",
+                                       ExpressionAttributeValues={":none": {}})
+                continue
+            held = {name: int(value["N"]) for name, value in old["holders"].get("M", {}).items()}
+            expired = {name: end for name, end in held.items() if end <= deadline}
+            if not expired:
+                return False
+            for name, end in expired.items():
+                self._remove_holder(key, name, end)
+        return False
+
+    def release_inflight_slot(self, company_handle: str, holder: str) -> bool:
+        """Give the slot back; False when it was not held (pruned after its lease ended)."""
+        return self._remove_holder(_inflight_key(company_handle), holder, None)
+
+    def inflight_holders(self, company_handle: str) -> dict[str, datetime]:
+        """The company's slot holders and when their leases end."""
+        item = self.table.get_item(Key=_inflight_key(company_handle), ConsistentRead=True).get("Item") or {}
+        return {name: datetime.fromtimestamp(int(end), UTC) for name, end in (item.get("holders") or {}).items()}
+
+    def _remove_holder(self, key: dict, holder: str, lease_end: int | None) -> bool:
+        values = {":end": lease_end} if lease_end is not None else None
+        try:
+            self.table.update_item(
+                Key=key, UpdateExpression="REMOVE holders.#id",
+                ConditionExpression="holders.#id = :end" if values else "attribute_exists(holders.#id)",
+                ExpressionAttributeNames={"#id": holder}, **({"ExpressionAttributeValues": values} if values else {}))
+            return True
+        except ClientError as exc:
+            if _is_condition_failure(exc):
+                return False  # released, renewed or pruned by someone else meanwhile
+            raise _translate(exc) from exc
+
+    # ---- mail and re-send quotas (services/mail_policy.py) ------------------------------------
+    # One item per company and UTC day, ``C#<c>`` / ``MAIL#<day>``: ``mails`` handed to SES and
+    # ``resends`` requested, each counted with a conditional ADD (never read, then written), so two
+    # requests at once cannot both take the last place. It expires (TTL) three days after its day.
+
+    def _company_day_add(self, company_handle: str, day: str, counter: str, limit: int) -> dict:
+        expires_at = int(datetime.fromisoformat(day).replace(tzinfo=UTC).timestamp()) + 3 * 86400
+        return {"Update": {
+            "TableName": self.table_name, "Key": {"pk": f"C#{company_handle}", "sk": f"MAIL#{day}"},
+            "UpdateExpression": "ADD #n :one SET expiresAt = :ttl",
+            "ConditionExpression": "attribute_not_exists(#n) OR #n < :limit",
+            "ExpressionAttributeNames": {"#n": counter},
+            "ExpressionAttributeValues": {":one": 1, ":limit": limit, ":ttl": expires_at}}}
+
+    def reserve_resend(self, job_handle: str, company_handle: str, day: str, per_job: int,
+                       per_company_day: int) -> str | None:
+        """Count one re-send request of the job; None when counted, else the quota it would pass: "job" or "company"."""
+        if per_job <= 0 or per_company_day <= 0:  # a missing counter passes its condition: 0 is decided here
+            return "job" if per_job <= 0 else "company"
+        per_job_add = {"Update": {
+            "TableName": self.table_name, "Key": _job_key(job_handle),
+            "UpdateExpression": "ADD resend_requests :one",
+            "ConditionExpression": "attribute_exists(pk) AND (attribute_not_exists(resend_requests) "
+                                   "OR resend_requests < :limit)",
+            "ExpressionAttributeValues": {":one": 1, ":limit": per_job}}}
+        reasons = self._transact_reasons([per_job_add,
+                                          self._company_day_add(company_handle, day, "resends", per_company_day)])
+        if reasons is None:
+            return None
+        return "job" if reasons[0] == "ConditionalCheckFailed" else "company"
+
+    def reserve_mail(self, job_handle: str, step: str, company_handle: str, day: str, per_company_day: int) -> bool:
+        """Count the mail of step ``X#<step>`` against its company's day, once; False when the quota is used up.
+
+        A marker ``J#<j>`` / ``M#<step>`` remembers the count, so a step taken over after a crash is not
+        counted twice (it lives beside the step's item, which a takeover rewrites).
+        """
+        if per_company_day <= 0:
+            return False
+        marker = {"Put": {"TableName": self.table_name,
+                          "Item": {"pk": f"J#{job_handle}", "sk": f"M#{step}", "counted_on": day},
+                          "ConditionExpression": "attribute_not_exists(pk)"}}
+        count_mail = self._company_day_add(company_handle, day, "mails", per_company_day)
+        reasons = self._transact_reasons([marker, count_mail])
+        return reasons is None or reasons[0] == "ConditionalCheckFailed"  # counted by an earlier attempt of the step
+
+    def _transact_reasons(self, items: list[dict]) -> list[str | None] | None:
+        """None when the transaction is written; else each item's cancellation code (a condition failed)."""
+        try:
+            self.client.transact_write_items(TransactItems=items)
+            return None
+        except ClientError as exc:
+            if not _is_cancelled_by_condition(exc):
+                raise _translate(exc) from exc
+            return [reason.get("Code") for reason in exc.response.get("CancellationReasons") or []]
+
     # ---- plumbing ---------------------------------------------------------------------------
+
+    def _query_from(self, shape: KeyShape, after: str | None, chunk: int, **kwargs: Any) -> Iterator[dict]:
+        """The items of a listing after the page token ``after``, read ``chunk`` at a time as they are consumed."""
+        kwargs["Limit"] = chunk
+        start = shape.start_key(after)
+        first = True
+        while True:
+            if start:
+                kwargs["ExclusiveStartKey"] = start
+            try:
+                page = self.table.query(**kwargs)
+            except ClientError as exc:
+                # DynamoDB refuses a start key outside the query's key range (another date range).
+                if first and after is not None and exc.response["Error"]["Code"] == "ValidationException":
+                    raise InvalidPageToken("does not continue this listing") from exc
+                raise _translate(exc) from exc
+            first = False
+            yield from page["Items"]
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                return
+
+    def _iter_linked_assets(self, shape: KeyShape, after: str | None,
+                            chunk: int) -> Iterator[tuple[Asset | None, Position]]:
+        """Assets named by link items (``asset_handle``) of one partition: a Query, then a BatchGet, per chunk."""
+        links = self._query_from(shape, after, chunk, KeyConditionExpression=Key("pk").eq(shape.fixed["pk"])
+                                 & Key("sk").begins_with(shape.prefixed["sk"]))
+        while batch := list(islice(links, chunk)):
+            assets = self.get_assets({link["asset_handle"] for link in batch})
+            for link in batch:
+                yield assets.get(link["asset_handle"]), shape.position(link)
 
     def _query(self, **kwargs: Any) -> Iterator[dict]:
         while True:

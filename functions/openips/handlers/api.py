@@ -22,6 +22,7 @@ from openips.models.api import (
     CreateUserResponse,
     EmptyResponse,
     JobHandleResponse,
+    JobLogsPageResponse,
     JobLogsResponse,
     ResendNotificationsResponse,
     ScheduledJobsResponse,
@@ -34,7 +35,18 @@ from openips.models.domain import User, utcnow
 from openips.models.projects import CreateProjectRequest, ProjectHandleResponse, ProjectsResponse
 from openips.models.set_presets import CreateSetPresetRequest, SetPresetHandleResponse, SetPresetListResponse
 from openips.observability import logger, metrics, tracer
-from openips.services import accounting, assets, auth, companies, control, jobs, notifications, projects, set_presets
+from openips.services import (
+    accounting,
+    assets,
+    auth,
+    companies,
+    control,
+    jobs,
+    notifications,
+    pages,
+    projects,
+    set_presets,
+)
 from openips.services.deps import Deps, get_deps
 from openips.services.openapi import openapi_document
 from openips.services.params import parse_body, query_bool, query_date, query_int, query_list
@@ -129,11 +141,12 @@ def delete_job(job_handle: str) -> Response:
 
 @app.get("/v1/jobs/logs")
 def get_job_logs() -> Response:
-    rows = jobs.job_logs(
+    page = jobs.job_logs(
         _deps(), _caller(), _query("companyHandle"), _query("userHandle"), _query("sortBy"),
         _query("sortDirection"), query_date(_query("startDate"), "startDate"),
-        query_date(_query("endDate"), "endDate"), query_int(_query("numRows"), "numRows", 1, 10000))
-    return json_response(JobLogsResponse(job_log_array=rows))
+        query_date(_query("endDate"), "endDate"), query_int(_query("numRows"), "numRows", 1, 10000),
+        _query("nextToken"))
+    return json_response(JobLogsPageResponse(job_log_array=page.items, next_token=page.next_token))
 
 
 @app.post("/v1/jobs/<job_handle>/execute")
@@ -170,10 +183,11 @@ def get_asset_job_logs(asset_handle: str) -> Response:
 
 @app.get("/v1/assets")
 def find_assets() -> Response:
-    found = assets.find_assets(_deps(), _caller(), _query("companyHandle"), _query("jobHandle"),
-                               _query("folder"), _query("name"), _query("type"), _query("projectHandle"),
-                               _query("text"))
-    return json_response(AssetsResponse(asset_array=found), exclude_none=False)
+    page = assets.find_assets(_deps(), _caller(), _query("companyHandle"), _query("jobHandle"),
+                              _query("folder"), _query("name"), _query("type"), _query("projectHandle"),
+                              _query("text"), query_int(_query("limit"), "limit", 1, pages.MAX_LIMIT),
+                              _query("nextToken"))
+    return json_response(AssetsResponse(asset_array=page.items, next_token=page.next_token), exclude_none=False)
 
 
 @app.post("/v1/admin/companies")
@@ -197,27 +211,27 @@ def update_company_settings(company_handle: str) -> Response:
 @app.post("/v1/admin/users")
 def create_user() -> Response:
     request = parse_body(CreateUserRequest, app.current_event.body, app.current_event.is_base64_encoded)
-    user, api_key = auth.create_user(_deps().store, _caller(), request)
+    user, api_key = auth.create_user(_deps().store, _deps().accounts, _caller(), request)
     return json_response(CreateUserResponse(user_handle=user.user_handle, api_key=api_key), 201)
 
 
 @app.post("/v1/admin/users/<user_handle>/api-key")
 def issue_api_key(user_handle: str) -> Response:
-    api_key = auth.issue_key(_deps().store, _caller(), user_handle)
+    api_key = auth.issue_key(_deps().accounts, _caller(), user_handle)
     logger.info("api key issued", user_handle=user_handle)
     return json_response(CreateUserResponse(user_handle=user_handle, api_key=api_key), 201)
 
 
 @app.delete("/v1/admin/users/<user_handle>/api-key")
 def revoke_api_key(user_handle: str) -> Response:
-    auth.revoke_key(_deps().store, _caller(), user_handle)
+    auth.revoke_key(_deps().accounts, _caller(), user_handle)
     logger.info("api key revoked", user_handle=user_handle)
     return json_response(EmptyResponse())
 
 
 @app.delete("/v1/admin/users/<user_handle>")
 def delete_user(user_handle: str) -> Response:
-    auth.delete_user(_deps().store, _caller(), user_handle)
+    auth.delete_user(_deps().accounts, _caller(), user_handle)
     logger.info("user deleted", user_handle=user_handle)
     return json_response(EmptyResponse())
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from functools import lru_cache
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
@@ -28,9 +29,21 @@ def fault_response(exc: Fault) -> Response:
                     body=json.dumps(exc.body()))
 
 
-def make_app() -> APIGatewayHttpResolver:
-    """A resolver whose every error is an IPS fault (never a stack trace, never a bare 500)."""
-    app = APIGatewayHttpResolver()
+class IpsResolver(APIGatewayHttpResolver):
+    """The resolver, and how this function learns who is calling."""
+
+    def __init__(self, authenticator: Callable[[APIGatewayHttpResolver], User]) -> None:
+        super().__init__()
+        self.authenticator = authenticator
+
+
+def make_app(from_authorizer: bool = False) -> IpsResolver:
+    """A resolver whose every error is an IPS fault (never a stack trace, never a bare 500).
+
+    ``from_authorizer``: the caller comes from AuthorizerFunction's context, for functions that
+    may not read the accounts table (docs/security.md "Who can reach what").
+    """
+    app = IpsResolver(authorizer_caller if from_authorizer else authenticate)
 
     @app.exception_handler(Fault)
     def _fault(exc: Fault) -> Response:
@@ -51,7 +64,7 @@ def make_app() -> APIGatewayHttpResolver:
         route = app.context.get("_route")
         served = route is not None and (route in app._static_routes or route in app._dynamic_routes)
         if served and (route.method, route.path) not in PUBLIC_ROUTES:
-            app.append_context(caller=authenticate(app))
+            app.append_context(caller=app.authenticator(app))
         return next_middleware(app)
 
     app.use(middlewares=[_authenticate_first])
@@ -105,14 +118,27 @@ def documented_methods(path: str) -> list[str]:
     return []
 
 
-def caller(app: APIGatewayHttpResolver) -> User:
+def caller(app: IpsResolver) -> User:
     """The authenticated caller of this request (authenticated once, before the route ran)."""
     user = app.context.get("caller")
-    return user if user is not None else authenticate(app)
+    return user if user is not None else app.authenticator(app)
 
 
 def authenticate(app: APIGatewayHttpResolver) -> User:
-    return auth.authenticate(get_deps().store, app.current_event.headers.get("authorization"))
+    return auth.authenticate(get_deps().accounts, app.current_event.headers.get("authorization"))
+
+
+def authorizer_caller(app: APIGatewayHttpResolver) -> User:
+    """The user AuthorizerFunction resolved the request's key to, or the fault it refused it with."""
+    context = app.current_event.request_context.authorizer.get_lambda or {}
+    if "userHandle" in context:
+        return User(user_handle=context["userHandle"], company_handle=context["companyHandle"],
+                    email=context["email"], role=context["role"])
+    if "faultCode" in context:
+        raise errors.AuthenticationFault(int(context["faultCode"]), str(context.get("faultReason", "")))
+    # The route was deployed without the authorizer: refuse rather than serve anyone.
+    logger.error("no authorizer context on a route that needs one")
+    raise errors.AuthenticationFault(errors.INVALID_CREDENTIALS, "Invalid API key")
 
 
 def query(app: APIGatewayHttpResolver, name: str) -> str | None:

@@ -13,7 +13,8 @@ from openips.observability import logger, metrics, tracer
 from openips.services.autocrop import get_auto_crop_rect
 from openips.services.deps import get_deps
 
-app = make_app()
+# Parses masters: no accounts access, the caller comes from AuthorizerFunction.
+app = make_app(from_authorizer=True)
 
 
 @app.get("/v1/assets/<asset_handle>/auto-crop-rect")

@@ -17,7 +17,7 @@ from openips.services.sweep import sweep
 # disagreed with its claims, which only a lost or doubled update can cause.
 METRICS = {"drift_found": "JobAccountingDrift", "repaired": "JobAccountingRepaired",
            "forced_finish": "JobForcedFinish", "timed_out": "JobIdleTimeout", "finalize_redriven": "FinalizeRedriven",
-           "company_failed": "SweepCompanyFailed"}
+           "company_failed": "SweepCompanyFailed", "pause_expired": "JobPauseExpired"}
 
 
 @logger.inject_lambda_context

@@ -12,8 +12,9 @@ in the worker's process; each use is one ``gs`` process (docs/formats-postscript
 * resource limits set in the child before ``exec``: address space (``RLIMIT_AS``), CPU seconds
   (``RLIMIT_CPU``), size of any file it writes (``RLIMIT_FSIZE``: output, band files, log), open
   files (``RLIMIT_NOFILE``), no core dumps; plus a wall-clock timeout that kills the process group.
-* an empty environment (only ``TMPDIR``, pointing at the job's own directory), stdin from
-  /dev/null, the working directory a fresh directory holding only the input; file names given to gs
+* an empty environment (only ``TMPDIR``, pointing at the job's own directory), and a parent
+  that is non-dumpable (``imaging.sandbox``), so gs cannot read the function's AWS credentials
+  from ``/proc/<ppid>/environ`` either; stdin from /dev/null, the working directory a fresh directory holding only the input; file names given to gs
   are relative, so its messages never show a temporary path.
 
 Lambda gives a subprocess no network namespace or seccomp filter, so "no network" rests on
@@ -39,6 +40,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
+from openips.imaging.sandbox import protect_process_memory
 from openips.models.errors import FileRejectedError
 
 LAYER_PATH = "/opt/bin/gs"  # where a Lambda layer's bin/gs is mounted
@@ -217,6 +219,8 @@ def _stage(postscript: str, workdir: str) -> None:
 
 def _run(args: list[str], workdir: str, log_path: str, limits: Limits, *, file_bytes: int) -> tuple[int, float]:
     """Run gs isolated: (exit status, negative when killed by that signal; seconds); timeouts raise."""
+    # gs runs on hostile input: it must not be able to read this process's credentials.
+    protect_process_memory()
     started = time.monotonic()
     with open(log_path, "wb") as log, open(os.devnull, "rb") as stdin:
         try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, SerializerFunctionWrapHandler, model_serializer
 
 from openips.models.domain import ImageMapArea, OverwriteMode, PsdLayer, PsdTemplate, Role
 from openips.models.processing import CropRect
@@ -155,6 +155,13 @@ class JobLogsResponse(IpsModel):
     job_log_array: list[JobLog]
 
 
+class JobLogsPageResponse(JobLogsResponse):
+    """getJobLogs: one page of summary rows."""
+
+    # Pass it as ``nextToken`` for the next page; absent on the last one.
+    next_token: str | None = None
+
+
 class AssetJobLog(IpsModel):
     """Spec §8.7: one job-log row that named an asset."""
 
@@ -239,6 +246,17 @@ class AssetResponse(IpsModel):
 
 class AssetsResponse(IpsModel):
     asset_array: list[AssetResponse]
+    # Pass it as ``nextToken`` for the next page; absent on the last one.
+    next_token: str | None = None
+
+    @model_serializer(mode="wrap")
+    def _no_token_on_the_last_page(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Assets are answered with their nulls, but a null token would read as "a token".
+        data = handler(self)
+        if self.next_token is None:
+            data.pop("nextToken", None)
+            data.pop("next_token", None)
+        return data
 
 
 class CreateCompanyRequest(IpsModel):

@@ -112,6 +112,7 @@ class JobClock(BaseModel):
     last_activity: datetime
     closed_at: datetime | None = None
     end_date: datetime | None = None
+    paused_at: datetime | None = None
 
     @property
     def finished(self) -> bool:
@@ -145,7 +146,9 @@ class Job(BaseModel):
     closed_at: datetime | None = None
     end_date: datetime | None = None
     finalized: bool = False
-    stopped_by: str | None = None  # "stopJob" or "deleteJob"
+    # When pauseJob last paused it (kept after resumeJob; the state says whether it is paused).
+    paused_at: datetime | None = None
+    stopped_by: str | None = None  # "stopJob", "deleteJob", or MaxPauseSeconds (services.control)
     deleted: bool = False
     counts: JobCounts = Field(default_factory=JobCounts)
 

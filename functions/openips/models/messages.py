@@ -303,6 +303,18 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "The {kind} e-mail to {recipient} could not be sent after {attempts}: {error}",
         "ko": "{recipient}에게 보낼 {kind} 메일을 {attempts} 시도했지만 보내지 못했습니다: {error}",
     },
+    "mail.domain_not_allowed": {
+        "en": ("The {kind} e-mail to {recipient} was not sent: the address is not in a domain this service may "
+               "send mail to (allowed: {allowed})"),
+        "ko": ("{recipient}에게 보낼 {kind} 메일을 보내지 않았습니다: 이 서비스가 메일을 보낼 수 있는 도메인의 주소가 "
+               "아닙니다 (허용: {allowed})"),
+    },
+    "mail.quota_reached": {
+        "en": ("The {kind} e-mail to {recipient} was not sent: company {company} reached its daily mail quota "
+               "({limit} e-mails on {day}, UTC)"),
+        "ko": ("{recipient}에게 보낼 {kind} 메일을 보내지 않았습니다: 회사 {company}이(가) 하루 메일 한도에 "
+               "도달했습니다 ({day}, UTC 기준 {limit}통)"),
+    },
     "mail.attempts.one": {"en": "1 attempt", "ko": "1번"},
     "mail.attempts.many": {"en": "{n} attempts", "ko": "{n}번"},
     "webhook.delivered": {
@@ -327,6 +339,12 @@ MESSAGES: dict[str, dict[str, str]] = {
     "indesign.preview_problem": {
         "en": "{path}: {problem}",
         "ko": "{path}: {problem}",
+    },
+    "job.pause_expired": {
+        "en": ("Job {job} was paused for {paused} hours, longer than the limit of {limit} hours (MaxPauseSeconds): "
+               "it was stopped, and its files that had not started are cancelled"),
+        "ko": ("작업 {job}이(가) {paused}시간 동안 일시 중지되어 한도 {limit}시간(MaxPauseSeconds)을 넘었습니다: "
+               "작업을 중지했으며 시작되지 않은 파일은 취소됩니다"),
     },
     "job.repaired": {
         "en": "Job accounting repaired ({by}): {changes}",

@@ -30,6 +30,24 @@ def hidden_characters(value: str, allowed: frozenset[str] = frozenset()) -> list
     return list(dict.fromkeys(found))[:5]
 
 
+# What may not reach a mail header or a line of text as itself: the hidden characters, private-use and
+# unassigned ones, and the line and paragraph separators (U+2028, U+2029) that some readers break on.
+ESCAPED_CATEGORIES = frozenset({*HIDDEN_CATEGORIES, "Co", "Cn", "Zl", "Zp"})
+
+
+def escape_hidden(value: str, keep: frozenset[str] = frozenset()) -> str:
+    """``value`` with each such character shown as an escape (``\\u000a``, ``\\u001b``, ``\\u202e``).
+
+    For text stored before the naming rules (a legacy job name with CR/LF) that goes into a mail;
+    ``keep`` lets a body keep its own line breaks. Escaping twice changes nothing more.
+    """
+    def shown(ch: str) -> str:
+        code = ord(ch)
+        return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+    return "".join(shown(ch) if ch not in keep and unicodedata.category(ch) in ESCAPED_CATEGORIES else ch
+                   for ch in value)
+
+
 # Where Unicode puts its control, format and surrogate characters (the rest of the planes has none).
 _HIDDEN_PLANES = (range(0x20000), range(0xE0000, 0xE1000))
 

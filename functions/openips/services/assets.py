@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from openips.adapters.paging import Position
 from openips.models import errors
 from openips.models.api import AssetFile, AssetFiles, AssetJobLog, AssetResponse
 from openips.models.domain import Asset, User
 from openips.models.words import tokenize
-from openips.services import auth, views
+from openips.services import auth, pages, views
 from openips.services.deps import Deps
 from openips.services.jobs import get_owned_job, reading_locale
 from openips.services.naming import normalize_folder
@@ -63,58 +66,60 @@ def _owned_asset(deps: Deps, user: User, asset_handle: str) -> Asset:
 
 def find_assets(deps: Deps, user: User, company: str | None, job_handle: str | None,
                 folder: str | None, name: str | None, asset_type: str | None,
-                project_handle: str | None = None, text: str | None = None) -> list[AssetResponse]:
-    """Assets by job, by folder, by name (the company-unique asset ID), by project or by words (``text``)."""
+                project_handle: str | None = None, text: str | None = None,
+                limit: int | None = None, next_token: str | None = None) -> pages.Page[AssetResponse]:
+    """Assets by job, by folder, by name (the company-unique asset ID), by project or by words (``text``).
+
+    One page of at most ``limit`` assets; ``next_token`` (an earlier page's) continues the same query.
+    """
     auth.require_role(user, auth.READ_ROLES, "searchAssets")
     company_handle = auth.company_scope(user, company)
+    size = limit or pages.DEFAULT_LIMIT
+    chunk = size + 1  # a full page reads one item more, to know whether another page follows
+    try:
+        folder_key = normalize_folder(folder) if folder is not None else None
+    except errors.FileRejectedError as exc:
+        raise errors.invalid_parameter(f"folder: {exc.message}") from exc
+    words = _search_words(text) if text is not None else []
+
+    def wanted(asset: Asset) -> bool:
+        return (asset.company_handle == company_handle
+                and (folder_key is None or asset.folder == folder_key)
+                and (not name or asset.name == name)
+                and (not asset_type or asset.type == asset_type)
+                # The index finds the assets; each asset says which words it holds now.
+                and set(words) <= set(asset.search_words)
+                and (text is None or not job_handle
+                     or job_handle in (asset.created_job_handle, asset.updated_job_handle)))
+
+    listed: Iterable[tuple[Asset | None, Position]]
     if text is not None:
-        found = _assets_with_words(deps, company_handle, text)
+        # The longest word is likely the rarest: fewer assets read per match.
+        listed = deps.store.iter_assets_with_word(company_handle, max(words, key=len), next_token, chunk)
     elif project_handle:
         project = owned_project(deps, user, project_handle)
-        found = [a for h in deps.store.list_project_asset_handles(project.project_handle)
-                 if (a := deps.store.get_asset(h)) is not None]
+        listed = deps.store.iter_project_assets(project.project_handle, next_token, chunk)
     elif job_handle:
         job = get_owned_job(deps, user, job_handle)
-        found = deps.store.list_job_assets(job.job_handle)
+        listed = deps.store.iter_job_assets(job.job_handle, next_token, chunk)
         if company is None:  # the job names the company (IpsAdmin: any); a companyHandle given still filters
             company_handle = job.company_handle
     elif name:
         asset = deps.store.find_asset_by_name(company_handle, name)
-        found = [asset] if asset else []
-    elif folder is not None:
-        try:
-            found = deps.store.list_folder_assets(company_handle, normalize_folder(folder))
-        except errors.FileRejectedError as exc:
-            raise errors.invalid_parameter(f"folder: {exc.message}") from exc
+        return pages.single_page([asset_view(deps, asset)] if asset and wanted(asset) else [], next_token)
+    elif folder_key is not None:
+        listed = deps.store.iter_folder_assets(company_handle, folder_key, next_token, chunk)
     else:
         raise errors.missing_parameter("Give one of jobHandle, folder, name, projectHandle or text")
-    found = [a for a in found if a.company_handle == company_handle]
-    if folder is not None and (job_handle or name or project_handle or text is not None):
-        found = [a for a in found if a.folder == normalize_folder(folder)]
-    if job_handle and text is not None:
-        found = [a for a in found if job_handle in (a.created_job_handle, a.updated_job_handle)]
-    if name and (job_handle or project_handle or text is not None):
-        found = [a for a in found if a.name == name]
-    if asset_type:
-        found = [a for a in found if a.type == asset_type]
-    return [asset_view(deps, a) for a in found]
+    page = pages.take_page(listed, size, wanted)
+    return pages.Page([asset_view(deps, a) for a in page.items], page.next_token)
 
 
-MAX_TEXT_RESULTS = 1000
-
-
-def _assets_with_words(deps: Deps, company_handle: str, text: str) -> list[Asset]:
-    """Assets of the company holding every word of ``text`` (extractSearchWords), from the word index."""
+def _search_words(text: str) -> list[str]:
+    """The words of ``text`` an asset must all hold (extractSearchWords)."""
     words = list(dict.fromkeys(tokenize(text)))
     if not words:
         raise errors.invalid_parameter("text: give at least one word (letters or digits)")
     if len(words) > 10:
         raise errors.invalid_parameter("text: at most 10 words")
-    handles: set[str] | None = None
-    for word in words:
-        found = set(deps.store.list_word_asset_handles(company_handle, word))
-        handles = found if handles is None else handles & found
-        if not handles:
-            return []
-    assets = [a for h in sorted(handles or ())[:MAX_TEXT_RESULTS] if (a := deps.store.get_asset(h)) is not None]
-    return sorted(assets, key=lambda a: (a.folder, a.name))
+    return words

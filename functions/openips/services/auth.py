@@ -5,11 +5,13 @@ from __future__ import annotations
 import hashlib
 import secrets
 
+from openips.adapters.accounts import AccountStore
 from openips.adapters.store import JobStore
 from openips.models import errors
 from openips.models.api import CreateCompanyRequest, CreateUserRequest
 from openips.models.domain import Company, Role, User, new_handle
 from openips.models.errors import AuthenticationFault, AuthorizationFault
+from openips.services import mail_policy
 
 UPLOAD_ROLES: frozenset[str] = frozenset({"IpsAdmin", "IpsCompanyAdmin", "IpsUser"})
 READ_ROLES: frozenset[str] = UPLOAD_ROLES | {"ImagePortalUser"}
@@ -21,14 +23,14 @@ def hash_key(api_key: str) -> str:
     return hashlib.sha256(api_key.encode()).hexdigest()
 
 
-def authenticate(store: JobStore, authorization: str | None) -> User:
+def authenticate(accounts: AccountStore, authorization: str | None) -> User:
     """The user behind ``Authorization: Bearer <key>``; only the key's hash is stored."""
     if not authorization or not authorization.strip():
         raise AuthenticationFault(errors.NO_CREDENTIALS, "Missing Authorization: Bearer <apiKey> header")
     scheme, _, token = authorization.strip().partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise AuthenticationFault(errors.NO_CREDENTIALS, "Authorization header must be 'Bearer <apiKey>'")
-    user = store.get_user_by_key_hash(hash_key(token.strip()))
+    user = accounts.get_user_by_key_hash(hash_key(token.strip()))
     if user is None:
         raise AuthenticationFault(errors.INVALID_CREDENTIALS, "Invalid API key")
     return user
@@ -61,7 +63,8 @@ def create_company(store: JobStore, caller: User, request: CreateCompanyRequest)
     return company
 
 
-def create_user(store: JobStore, caller: User | None, request: CreateUserRequest) -> tuple[User, str]:
+def create_user(store: JobStore, accounts: AccountStore, caller: User | None,
+                request: CreateUserRequest) -> tuple[User, str]:
     """Create a user and its API key (returned once, stored only as a hash).
 
     ``caller`` is None only for the bootstrap command, which runs with table access.
@@ -71,20 +74,21 @@ def create_user(store: JobStore, caller: User | None, request: CreateUserRequest
         check_owner(caller, request.company_handle)
         if request.role == "IpsAdmin" and caller.role != "IpsAdmin":
             raise AuthorizationFault(errors.NO_OPERATION_PERMISSION, "Only IpsAdmin may create IpsAdmin users")
+    mail_policy.require_mailable(request.email)  # job-end mails go to this address, from the operator's sender
     if store.get_company(request.company_handle) is None:
         raise errors.unknown_handle("company", request.company_handle)
-    if store.find_user_by_email(request.company_handle, request.email):
+    if accounts.find_user_by_email(request.company_handle, request.email):
         raise errors.invalid_parameter(f"User {request.email} already exists in {request.company_handle}", 409)
     user = User(user_handle=new_handle("u"), **request.model_dump())
     api_key = KEY_PREFIX + secrets.token_urlsafe(32)
-    store.put_user(user, hash_key(api_key))
+    accounts.put_user(user, hash_key(api_key))
     return user, api_key
 
 
-def _managed_user(store: JobStore, caller: User, user_handle: str, operation: str) -> tuple[User, str | None]:
+def _managed_user(accounts: AccountStore, caller: User, user_handle: str, operation: str) -> tuple[User, str]:
     """The user an admin acts on: its own company's (any for IpsAdmin); IpsAdmin users only by IpsAdmin."""
     require_role(caller, ADMIN_ROLES, operation)
-    found = store.get_user(user_handle)
+    found = accounts.get_user(user_handle)
     if found is None:
         raise errors.unknown_handle("user", user_handle)
     check_owner(caller, found[0].company_handle)
@@ -93,32 +97,33 @@ def _managed_user(store: JobStore, caller: User, user_handle: str, operation: st
     return found
 
 
-def revoke_key(store: JobStore, caller: User, user_handle: str) -> None:
+def revoke_key(accounts: AccountStore, caller: User, user_handle: str) -> None:
     """The user's API key stops working at once; the user stays, with no key until one is issued."""
-    user, key_hash = _managed_user(store, caller, user_handle, "revokeApiKey")
-    store.replace_user_key(user, key_hash, None)
+    user, key_hash = _managed_user(accounts, caller, user_handle, "revokeApiKey")
+    accounts.replace_user_key(user, key_hash, None)
 
 
-def issue_key(store: JobStore, caller: User, user_handle: str) -> str:
+def issue_key(accounts: AccountStore, caller: User, user_handle: str) -> str:
     """A new API key for the user (shown once); the one it had stops working at once."""
-    user, key_hash = _managed_user(store, caller, user_handle, "issueApiKey")
+    user, key_hash = _managed_user(accounts, caller, user_handle, "issueApiKey")
     api_key = KEY_PREFIX + secrets.token_urlsafe(32)
-    store.replace_user_key(user, key_hash, hash_key(api_key))
+    accounts.replace_user_key(user, key_hash, hash_key(api_key))
     return api_key
 
 
-def delete_user(store: JobStore, caller: User, user_handle: str) -> None:
+def delete_user(accounts: AccountStore, caller: User, user_handle: str) -> None:
     """Remove the user and its key; the jobs and log rows it made keep its e-mail."""
-    user, key_hash = _managed_user(store, caller, user_handle, "deleteUser")
+    user, key_hash = _managed_user(accounts, caller, user_handle, "deleteUser")
     if user.user_handle == caller.user_handle:
         raise errors.invalid_parameter("You cannot delete your own user; another admin can", 409)
-    store.delete_user(user, key_hash)
+    accounts.delete_user(user, key_hash)
 
 
-def bootstrap_admin(store: JobStore, email: str, company_name: str = "openips") -> tuple[User, str]:
+def bootstrap_admin(store: JobStore, accounts: AccountStore, email: str,
+                    company_name: str = "openips") -> tuple[User, str]:
     """The first ``IpsAdmin`` and its key, in a company of its own."""
     company = Company(company_handle=new_handle("c"), name=company_name)
     store.put_company(company)
     role: Role = "IpsAdmin"
-    return create_user(store, None, CreateUserRequest(company_handle=company.company_handle,
-                                                      email=email, role=role))
+    return create_user(store, accounts, None, CreateUserRequest(company_handle=company.company_handle,
+                                                                email=email, role=role))

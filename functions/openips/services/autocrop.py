@@ -40,11 +40,27 @@ def get_auto_crop_rect(deps: Deps, user: User, asset_handle: str, kind: str | No
     auth.check_owner(user, asset.company_handle)
     if asset.type != "Image":
         raise errors.invalid_parameter(f"asset {asset_handle} is a {asset.type}, not an Image")
+    bucket = deps.settings.assets_bucket
+    # A rasterised PDF page has no master of its own: its pyramid TIFF is its image.
+    key = asset.master_key or asset.optimized_key or ""
+    size = deps.storage.head_size(bucket, key) if key else None
+    if size is None:
+        raise errors.invalid_parameter(f"asset {asset_handle} has no stored image to read", 404)
+    # Any reader may call this, so what one call downloads is bounded, before the download.
+    _check_size(asset_handle, size, deps.settings.auto_crop_rect_max_bytes)
     with tempfile.TemporaryDirectory(prefix="openips-") as tmp:
         path = os.path.join(tmp, "master")
-        # A rasterised PDF page has no master of its own: its pyramid TIFF is its image.
-        deps.storage.download(deps.settings.assets_bucket, asset.master_key or asset.optimized_key or "", path)
+        deps.storage.download(bucket, key, path)
+        # The master may have been replaced by a larger upload since it was measured.
+        _check_size(asset_handle, os.path.getsize(path), deps.settings.auto_crop_rect_max_bytes)
         try:
             return auto_crop_rect(path, crop_type, corner, level, max_pixels=deps.settings.max_image_pixels)
         except errors.FileRejectedError as exc:
             raise errors.invalid_parameter(exc.message.replace(path, asset.file_name)) from exc
+
+
+def _check_size(asset_handle: str, size: int, limit: int) -> None:
+    if size > limit:
+        raise errors.invalid_parameter(
+            f"the master of asset {asset_handle} is {size} bytes ({size / 1024**2:.1f} MiB); getAutoCropRect "
+            f"reads masters of at most {limit} bytes ({limit / 1024**2:.1f} MiB, AutoCropRectMaxBytes)", 413)

@@ -5,10 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 
 from openips.models import errors
-from openips.models.domain import Job, User
+from openips.models.domain import Job, LogEntry, LogType, User
+from openips.observability import logger
 from openips.services import auth
 from openips.services.deps import Deps
 from openips.services.jobs import close, get_owned_job
+
+# Who stopped a job whose pause outlasted the limit (``stopped_by``, the close reason): the setting's name.
+MAX_PAUSE = "MaxPauseSeconds"
 
 
 def stop_job(deps: Deps, user: User, job_handle: str, now: datetime) -> None:
@@ -35,6 +39,36 @@ def resume_job(deps: Deps, user: User, job_handle: str, now: datetime) -> None:
     job = get_owned_job(deps, user, job_handle)
     if not deps.store.resume_job(job_handle, now):
         raise _conflict(deps, job, "resumed")
+
+
+def end_overlong_pause(deps: Deps, job_handle: str, now: datetime) -> bool:
+    """The sweeper: a job paused longer than ``max_pause_seconds`` is stopped as stopJob stops it.
+
+    Files in flight finish; files not started (waiting in the queue, or uploaded later) are
+    cancelled with their ``FileCancel`` rows, kept under ``quarantine/``; the job ends once all
+    are accounted for. An ``UploadWarning`` row, written with the stop, says why. False when
+    the job is not paused past the limit (any more).
+    """
+    job = deps.store.get_job(job_handle)
+    if job is None or not job.paused:
+        return False
+    since = job.paused_at or job.last_activity  # jobs paused before paused_at was recorded
+    paused = (now - since).total_seconds()
+    limit = deps.settings.max_pause_seconds
+    if paused <= limit:
+        return False
+    params = {"job": job.name, "paused": _hours(paused), "limit": _hours(limit)}
+    row = LogEntry.localised(LogType.UPLOAD_WARNING, "job.pause_expired", params, now, code="job.pause_expired")
+    if not deps.store.stop_paused_job(job, MAX_PAUSE, now, row):
+        return False  # resumed, paused again or stopped meanwhile
+    logger.warning("paused job stopped: its pause outlasted the limit", job_handle=job_handle,
+                   paused_seconds=int(paused), limit_seconds=limit)
+    close(deps, job, MAX_PAUSE, now)
+    return True
+
+
+def _hours(seconds: float) -> str:
+    return f"{round(seconds / 3600, 1):g}"
 
 
 def execute_job(deps: Deps, user: User, job_handle: str) -> None:

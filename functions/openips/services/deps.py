@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
+from openips.adapters.accounts import AccountStore, get_account_store
 from openips.adapters.mail import get_mailer
 from openips.adapters.notification_queue import get_notification_queue
 from openips.adapters.queue import JobEvents, ProcessQueue, get_job_events, get_process_queue
@@ -21,6 +22,13 @@ class Deps:
     events: JobEvents
     process_queue: ProcessQueue
     media_queue: ProcessQueue  # MediaFunction's: video uploads (docs/formats-video.md)
+
+    @property
+    def accounts(self) -> AccountStore:
+        """Users, keys and webhook secrets: only the functions whose role may reach them have the table."""
+        if not self.settings.accounts_table:
+            raise RuntimeError("this function has no accounts table (ACCOUNTS_TABLE is not set)")
+        return get_account_store(self.settings.accounts_table)
 
 
 _lock = threading.Lock()
@@ -43,6 +51,6 @@ def get_deps() -> Deps:
 
 def reset_caches() -> None:
     """Forget cached settings and clients (tests, and the local stack between runs)."""
-    for cached in (get_settings, get_job_store, get_storage, get_job_events, get_process_queue,
+    for cached in (get_settings, get_job_store, get_account_store, get_storage, get_job_events, get_process_queue,
                    get_mailer, get_notification_queue):
         cached.cache_clear()

@@ -20,7 +20,7 @@ from openips.models.api import (
 )
 from openips.models.domain import Job, JobState, LogEntry, LogType, User, new_handle, utcnow
 from openips.models.upload_job import UploadPostJob, options_not_yet_applied
-from openips.services import auth, views
+from openips.services import auth, pages, views
 from openips.services.deps import Deps
 from openips.services.keys import incoming_prefix
 from openips.services.naming import normalize_folder
@@ -202,22 +202,39 @@ def scheduled_jobs(deps: Deps, user: User, company: str | None) -> list[Schedule
 
 def job_logs(deps: Deps, user: User, company: str | None, user_handle: str | None,
              sort_by: str | None, sort_direction: str | None, start: datetime | None,
-             end: datetime | None, num_rows: int | None) -> list[JobLog]:
-    """getJobLogs: one summary row per job (deleted jobs are not listed), newest first by default."""
+             end: datetime | None, num_rows: int | None, next_token: str | None = None) -> pages.Page[JobLog]:
+    """getJobLogs: one summary row per job (deleted jobs are not listed), newest first by default.
+
+    Sorted by start date or by name, a page of ``num_rows`` rows that ``next_token`` (an earlier
+    page's) continues; the other sorts order every job of the company and have one page.
+    """
     auth.require_role(user, auth.READ_ROLES, "getJobLogs")
     company_handle = auth.company_scope(user, company)
     if sort_by is not None and sort_by not in LOG_SORT_FIELDS:
         raise errors.invalid_parameter(f"sortBy must be one of {', '.join(LOG_SORT_FIELDS)}")
     descending = _descending(sort_direction, default=True)
-    jobs = deps.store.query_company_jobs(company_handle, start, end, newest_first=descending)
-    if user_handle:
-        jobs = (j for j in jobs if j.submit_user_handle == user_handle)
     limit = num_rows or 100
-    if sort_by in (None, "StartDate"):
-        selected = list(islice(jobs, limit))
+
+    def wanted(job: Job) -> bool:
+        return ((not user_handle or job.submit_user_handle == user_handle)
+                and (start is None or job.start_date >= start) and (end is None or job.start_date <= end))
+
+    chunk = limit + 1  # a full page reads one job more, to know whether another page follows
+    if sort_by == "JobName":
+        by_name = deps.store.iter_jobs_by_name(company_handle, descending, next_token, chunk)
+        page = pages.take_page(by_name, limit, lambda j: not j.deleted and wanted(j))
+    # One company's jobs: sorted by company, they keep their start-date order.
+    elif sort_by in (None, "StartDate", "CompanyName"):
+        by_date = deps.store.iter_company_jobs(company_handle, start, end, descending, next_token, chunk)
+        page = pages.take_page(by_date, limit, lambda j: not user_handle or j.submit_user_handle == user_handle)
     else:
-        selected = sorted(jobs, key=views.job_sort_key(sort_by), reverse=descending)[:limit]
-    return [views.job_log(j) for j in selected]
+        if next_token is not None:
+            raise errors.invalid_parameter(f"nextToken: sortBy={sort_by} has one page "
+                                           "(StartDate and JobName have more)")
+        jobs = (j for j in deps.store.query_company_jobs(company_handle, start, end, newest_first=descending)
+                if not user_handle or j.submit_user_handle == user_handle)
+        page = pages.Page(sorted(jobs, key=views.job_sort_key(sort_by), reverse=descending)[:limit])
+    return pages.Page([views.job_log(j) for j in page.items], page.next_token)
 
 
 def job_log_details(deps: Deps, user: User, job_handle: str, log_types: list[str] | None,

@@ -13,9 +13,9 @@ from datetime import datetime
 from openips.adapters.mail import Mailer, get_mailer
 from openips.adapters.notification_queue import NotificationQueue, get_notification_queue
 from openips.models import errors
-from openips.models.domain import Job, LogEntry, LogType, User
+from openips.models.domain import Job, LogEntry, LogType, User, utcnow
 from openips.observability import logger
-from openips.services import auth, notify_email, webhooks
+from openips.services import auth, mail_policy, notify_email, webhooks
 from openips.services.deps import Deps
 from openips.settings import Settings
 
@@ -85,14 +85,18 @@ def get_webhook_secret(deps: Deps, user: User, company_handle: str, now: datetim
 
 def rotate_webhook_secret(deps: Deps, user: User, company_handle: str, now: datetime) -> dict:
     _admin_of(deps, user, company_handle, "rotateWebhookSecret")
-    record = deps.store.rotate_webhook_secret(company_handle, webhooks.new_secret(), now,
+    record = deps.accounts.rotate_webhook_secret(company_handle, webhooks.new_secret(), now,
                                               now + webhooks.PREVIOUS_SECRET_GRACE)
     logger.info("webhook secret rotated", company_handle=company_handle, by=user.user_handle)
     return record
 
 
-def request_resend(deps: Deps, user: User, job_handle: str, notifiers_queue: NotificationQueue | None = None) -> str:
-    """Queue a re-send of an ended job's e-mail and webhook; returns the re-send id."""
+def request_resend(deps: Deps, user: User, job_handle: str, notifiers_queue: NotificationQueue | None = None,
+                   now: datetime | None = None) -> str:
+    """Queue a re-send of an ended job's e-mail and webhook; returns the re-send id.
+
+    Beyond the job's or its company's daily re-send quota: 30001 with HTTP 429, and nothing is queued.
+    """
     auth.require_role(user, ADMIN_ROLES, "resendJobNotifications")
     job = deps.store.get_job(job_handle)
     if job is None:
@@ -100,6 +104,7 @@ def request_resend(deps: Deps, user: User, job_handle: str, notifiers_queue: Not
     auth.check_owner(user, job.company_handle)
     if not job.finished:
         raise errors.invalid_parameter(f"Job {job_handle} has not ended; notifications are sent when it ends", 409)
+    mail_policy.reserve_resend(deps, job, now or utcnow())
     resend_id = secrets.token_hex(6)
     notifiers_queue = notifiers_queue or get_notification_queue(deps.settings.notification_queue_url)
     notifiers_queue.send({"type": "Resend", "jobHandle": job_handle, "resendId": resend_id,

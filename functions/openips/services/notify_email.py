@@ -23,7 +23,9 @@ from openips.adapters.mail import Mailer, MailRejectedError
 from openips.models.domain import Job, LogEntry, LogType
 from openips.models.errors import TransientError
 from openips.models.messages import message
+from openips.models.text import escape_hidden
 from openips.observability import logger
+from openips.services import mail_policy
 from openips.services.deps import Deps
 
 MAX_LISTED = 10
@@ -116,15 +118,17 @@ def _problems(deps: Deps, job: Job, types: list[str]) -> tuple[list[LogEntry], i
 
 def _row_text(row: LogEntry, locale: str) -> str:
     text = row.text(locale) if hasattr(row, "text") else row.log_message
-    return " ".join(text.split())  # one line per row, whatever the message held
+    return escape_hidden(" ".join(text.split()))  # one line per row, whatever the message held
 
 
 def compose(deps: Deps, job: Job, kind: str, set_rows: list[LogEntry] | None = None) -> tuple[str, str]:
     """(subject, plain-text body) of the job's mail, in the job's language."""
     t = TEXTS[language(job.locale)]
     c = job.counts
+    # Jobs named before names refused control characters may hold CR/LF or ESC: never raw in a header or a line.
+    name = escape_hidden(job.name)
     lines = [
-        t["intro"].format(job=job.name, handle=job.job_handle, company=job.company_handle,
+        t["intro"].format(job=name, handle=job.job_handle, company=job.company_handle,
                           end=(job.end_date or job.last_activity).strftime("%Y-%m-%d %H:%M:%S")),
     ]
     if job.stopped_by:
@@ -150,11 +154,28 @@ def compose(deps: Deps, job: Job, kind: str, set_rows: list[LogEntry] | None = N
     if url:
         lines.append(t["log.api"].format(url=url))
     lines += [t["log.cli"].format(handle=job.job_handle), "", t["footer"].format(setting=job.options.email_setting)]
-    return t[f"subject.{kind}"].format(job=job.name), "\n".join(lines) + "\n"
+    return t[f"subject.{kind}"].format(job=name), "\n".join(lines) + "\n"
 
 
 def _row(log_type: LogType, message_id: str, params: dict, now: datetime) -> LogEntry:
     return LogEntry.localised(log_type, message_id, params, now, code="notification.email")
+
+
+def _refusal(deps: Deps, job: Job, kind: str, step: str, now: datetime) -> tuple[str, dict, str] | None:
+    """Why the mail may not go (its row's message id and parameters, the step's outcome), or None."""
+    recipient = job.submit_user_email
+    if not deps.settings.sender_email:
+        return "mail.not_configured", {"kind": kind, "recipient": recipient}, "NotConfigured"
+    allowed = mail_policy.AllowedDomains.of(deps.settings)
+    if not allowed.allows(recipient):  # a user created before MAIL_ALLOWED_DOMAINS was set
+        return ("mail.domain_not_allowed", {"kind": kind, "recipient": recipient, "allowed": allowed.describe()},
+                "DomainNotAllowed")
+    # Counted last, so that a mail refused for another reason takes no place in the quota.
+    if not mail_policy.reserve_mail(deps, job, step, now):
+        return ("mail.quota_reached", {"kind": kind, "recipient": recipient, "company": job.company_handle,
+                                       "limit": deps.settings.max_mails_per_company_day,
+                                       "day": mail_policy.utc_day(now)}, "QuotaReached")
+    return None
 
 
 def send_job_mail(deps: Deps, mailer: Mailer, job: Job, now: datetime, tag: str = "",
@@ -175,11 +196,12 @@ def send_job_mail(deps: Deps, mailer: Mailer, job: Job, now: datetime, tag: str 
         raise TransientError(f"step {step} of {job.job_handle} is being run by another invocation")
     recipient = job.submit_user_email
     sender = deps.settings.sender_email
-    if not sender:
-        deps.store.finish_step(job.job_handle, step, [_row(
-            LogType.UPLOAD_WARNING, "mail.not_configured", {"kind": kind, "recipient": recipient}, now)],
-            outcome="NotConfigured")
-        logger.warning("job mail not sent: SENDER_EMAIL is not set", kind=kind)
+    refusal = _refusal(deps, job, kind, step, now)
+    if refusal is not None:
+        reason_id, params, outcome = refusal
+        deps.store.finish_step(job.job_handle, step, [_row(LogType.UPLOAD_WARNING, reason_id, params, now)],
+                               outcome=outcome)
+        logger.warning("job mail not sent", kind=kind, reason=outcome)
         return kind
     subject, text = compose(deps, job, kind, set_rows)
     attempts = deps.settings.email_attempts

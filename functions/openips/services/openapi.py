@@ -8,6 +8,7 @@ from pydantic.json_schema import models_json_schema
 
 from openips.models import api, processing, projects, set_presets
 from openips.services.jobs import LOG_SORT_FIELDS, MAX_RECORDS_PER_PAGE
+from openips.services.pages import DEFAULT_LIMIT, MAX_LIMIT
 
 # (method, path, operation id, request model, response model, success status)
 ROUTES: tuple[tuple[str, str, str, type | None, type | None, int], ...] = (
@@ -17,7 +18,7 @@ ROUTES: tuple[tuple[str, str, str, type | None, type | None, int], ...] = (
     ("get", "/v1/upload-jobs/{jobHandle}/task-status", "getUploadTaskStatus", None,
      api.UploadTaskStatusResponse, 200),
     ("get", "/v1/jobs/active", "getActiveJobs", None, api.ActiveJobsResponse, 200),
-    ("get", "/v1/jobs/logs", "getJobLogs", None, api.JobLogsResponse, 200),
+    ("get", "/v1/jobs/logs", "getJobLogs", None, api.JobLogsPageResponse, 200),
     ("get", "/v1/jobs/{jobHandle}/log-details", "getJobLogDetails", None, api.JobLogsResponse, 200),
     ("get", "/v1/jobs/{jobHandle}/archived-log-details", "getArchivedJobLogDetails", None, api.JobLogsResponse, 200),
     ("post", "/v1/jobs/{jobHandle}/execute", "executeJob", None, api.EmptyResponse, 200),
@@ -85,7 +86,9 @@ QUERY_PARAMETERS: dict[str, tuple[dict, ...]] = {
         _query("sortDirection", "Default Descending", _DIRECTION),
         _query("startDate", "Jobs started at or after (ISO 8601 with a zone)", _DATE),
         _query("endDate", "Jobs started at or before (ISO 8601 with a zone)", _DATE),
-        _query("numRows", "At most this many jobs (default 100)", {"type": "integer", "minimum": 1, "maximum": 10000}),
+        _query("numRows", "Jobs per page (default 100)", {"type": "integer", "minimum": 1, "maximum": 10000}),
+        _query("nextToken", "The nextToken of the previous page of the same query (sortBy StartDate, CompanyName "
+               "or JobName; the other sorts have one page)"),
     ),
     "getJobLogDetails": (
         _query("logTypeArray", "Only these log types, comma separated (e.g. UploadSuccess,UploadError)"),
@@ -106,6 +109,10 @@ QUERY_PARAMETERS: dict[str, tuple[dict, ...]] = {
         _query("projectHandle", "Assets of this project"),
         _query("text", "Assets whose extracted words (pdfOptions.extractSearchWords) include every word given "
                "(case-insensitive, at most 10 words)"),
+        _query("limit", f"Assets per page (default {DEFAULT_LIMIT}); a page read with filters (type, or a "
+               "second criterion) may hold fewer, with a nextToken",
+               {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}),
+        _query("nextToken", "The nextToken of the previous page of the same query"),
     ),
     "getProjects": (_COMPANY,),
     "getAutoCropRect": (

@@ -17,8 +17,12 @@ Permanent failures (``FileRejectedError``) keep the bytes under ``quarantine/`` 
 turns them into a logged ``UploadError`` too.
 
 Job control: a file of a paused job is not claimed but sent back to the queue with a
-delay; a file whose processing had not started when its job was stopped is kept under
-``quarantine/`` with a ``FileCancel`` row.
+delay that grows with the pause; a file whose processing had not started when its job was
+stopped is kept under ``quarantine/`` with a ``FileCancel`` row.
+
+Shared capacity: before its claim, a file takes one of its company's in-flight slots
+(``max_files_in_flight_per_company``) and gives it back once completed; a file over the limit
+goes back to the queue unclaimed (``Throttled``) for a few seconds (docs/security.md).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from __future__ import annotations
 import math
 import os
 import posixpath
+import secrets
 import tempfile
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -72,6 +77,8 @@ MAX_ATTEMPTS = 4  # below the queue's maxReceiveCount (5): the last try is logge
 MAX_LATE_KEPT = 10  # files arriving after their job ended that are still kept (quarantine/)
 MAX_SQS_DELAY = 900  # SQS DelaySeconds; a longer wait is another turn in the queue
 PAUSED = "Paused"
+THROTTLED = "Throttled"  # its company has max_files_in_flight_per_company files in flight
+THROTTLED_DELAY_SECONDS = (5, 15)  # a throttled file comes back after a random delay in this range
 BUSY = "Busy"  # another attempt holds the file's claim
 RETRYING = "Retrying"  # this attempt failed; the next is due after a delay
 HANDED_TO_MEDIA = "HandedToMedia"  # a video: MediaFunction claims and processes it
@@ -147,14 +154,38 @@ def process_object(deps: Deps, obj: IncomingObject, now: datetime, *, media: boo
         return "Unattributed"
     logger.append_keys(job_handle=job.job_handle, file_path=parsed.relative)
     if job.paused:  # not claimed: neither counted nor started until resumeJob
-        raise errors.RetryLater(deps.settings.paused_file_delay_seconds, PAUSED)
+        raise errors.RetryLater(paused_delay(deps, job, now), PAUSED)
 
     lease = timedelta(seconds=deps.settings.file_lease_seconds)
+    # The company's share of the processing (docs/security.md): over it, the file waits
+    # unclaimed, so it spends no attempt, and other companies' files overtake it.
+    holder = secrets.token_hex(8)
+    if not deps.store.take_inflight_slot(job.company_handle, holder, now + lease,
+                                         deps.settings.max_files_in_flight_per_company, now):
+        raise errors.RetryLater(throttled_delay(), THROTTLED)
+    try:
+        result = _claim_and_process(deps, job, obj, parsed, now, lease, media=media)
+    finally:
+        _release_slot(deps, job.company_handle, holder)
+    if result is None:
+        return "DuplicateDelivery"
+    # An upload stays under incoming/ until the job ends: the objects there are what closing
+    # the job counts. A late file, or an archive member (never counted that way), goes now.
+    if job.finished or parsed.extracted:
+        deps.storage.delete(obj.bucket, obj.key)
+    if not job.finished:
+        finish_if_complete(deps, job.job_handle, now)
+    return result.outcome
+
+
+def _claim_and_process(deps: Deps, job: Job, obj: IncomingObject, parsed: IncomingKey, now: datetime,
+                       lease: timedelta, *, media: bool) -> FileResult | None:
+    """Claim the file, process it and complete it (one transaction); None for a file already done."""
     claim = FileClaim(job_handle=job.job_handle, claim_id=claim_id_for(obj.key, obj.version), path=parsed.relative,
                       lease_until=now + lease, claimed=now, attempt_started=now, key=obj.key, version=obj.version)
     claimed = deps.store.claim_file(claim, now)
     if claimed.status == "done":
-        return "DuplicateDelivery"
+        return None
     if claimed.status == "busy":  # back when the holder's lease ends (a crash never released it)
         wait = (claimed.claim.lease_until - now).total_seconds()
         raise errors.RetryLater(math.ceil(max(wait, 0)) + 1, BUSY)
@@ -172,13 +203,29 @@ def process_object(deps: Deps, obj: IncomingObject, now: datetime, *, media: boo
                                  result=result.outcome, more_expected=result.more_expected)
     except Exception as exc:  # noqa: BLE001 - nothing was counted (one transaction): the retry repeats the file
         _retry_later(deps, claim, exc, now)
-    # An upload stays under incoming/ until the job ends: the objects there are what closing
-    # the job counts. A late file, or an archive member (never counted that way), goes now.
-    if job.finished or parsed.extracted:
-        deps.storage.delete(obj.bucket, obj.key)
-    if not job.finished:
-        finish_if_complete(deps, job.job_handle, now)
-    return result.outcome
+    return result
+
+
+def paused_delay(deps: Deps, job: Job, now: datetime) -> int:
+    """How long a file of a paused job waits before it comes back: ``paused_file_delay_seconds`` at first,
+    then a tenth of the time the job has been paused (resumeJob reaches it that much later at most),
+    at most SQS's 900 s; the sweeper ends a pause past ``max_pause_seconds``."""
+    paused = (now - (job.paused_at or job.last_activity)).total_seconds()
+    return int(min(MAX_SQS_DELAY, max(deps.settings.paused_file_delay_seconds, paused // 10)))
+
+
+def throttled_delay() -> int:
+    """When a file over its company's in-flight limit comes back: a few seconds, spread so a burst does not
+    return at once."""
+    low, high = THROTTLED_DELAY_SECONDS
+    return low + secrets.randbelow(high - low + 1)
+
+
+def _release_slot(deps: Deps, company_handle: str, holder: str) -> None:
+    try:
+        deps.store.release_inflight_slot(company_handle, holder)
+    except Exception:  # noqa: BLE001 - never hides the file's outcome; the slot's lease ends on its own
+        logger.exception("in-flight slot not released; it is freed when its lease ends", holder=holder)
 
 
 def _file_result(deps: Deps, job: Job, claim: FileClaim, first: bool, obj: IncomingObject, parsed: IncomingKey,

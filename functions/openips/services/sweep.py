@@ -1,4 +1,4 @@
-"""The periodic sweep (SweepFunction): idle timeouts, stalled closes, lost finalize events."""
+"""The periodic sweep (SweepFunction): idle timeouts, overlong pauses, stalled closes, lost finalize events."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 from openips.models.domain import JobClock
 from openips.observability import logger
-from openips.services import accounting, jobs
+from openips.services import accounting, control, jobs
 from openips.services.deps import Deps
 
 
@@ -42,8 +42,12 @@ def _sweep_job(deps: Deps, clock: JobClock, now: datetime) -> Counter[str]:
             done["finalize_redriven"] += 1
     elif clock.paused:
         # Waiting on pauseJob, not on the client: neither idle nor stalled. resumeJob
-        # restarts both clocks (it sets last_activity).
-        pass
+        # restarts both clocks (it sets last_activity). Past MaxPauseSeconds the pause ends
+        # as a stopJob would end it.
+        since = clock.paused_at or clock.last_activity
+        if now - since > timedelta(seconds=deps.settings.max_pause_seconds):
+            if control.end_overlong_pause(deps, clock.job_handle, now):
+                done["pause_expired"] += 1
     elif not clock.closed and now - clock.last_activity > idle:
         # Spec §3.3: a job with no POST for 30 minutes times out and ends.
         job = deps.store.get_job(clock.job_handle)

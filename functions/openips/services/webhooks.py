@@ -44,7 +44,7 @@ def new_secret() -> str:
 
 def company_secret(deps: Deps, company_handle: str, now: datetime) -> dict:
     """The company's secret record, created on first use."""
-    return deps.store.get_webhook_secret(company_handle) or deps.store.create_webhook_secret(
+    return deps.accounts.get_webhook_secret(company_handle) or deps.accounts.create_webhook_secret(
         company_handle, new_secret(), now)
 
 
