@@ -19,9 +19,12 @@ $(STAMP): requirements-dev.txt functions/requirements.txt layers/imaging/require
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $@
 
+# One worker per core; a file's tests stay on one worker (module-scoped stacks are built once).
+PARALLEL ?= -n auto --dist loadfile
+
 test: venv
 	PYTHONPATH=functions:src $(VENV)/bin/lint-imports
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(PARALLEL) --durations=15 $(PYTEST_ARGS)
 
 test-fast: venv
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)

@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench import inputs
+from bench import cold_start, inputs
 from bench.variants import VARIANTS, crop_margins
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -111,8 +111,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[bench] {bench_input.name}: generating (cached after the first run) ...", file=sys.stderr, flush=True)
         path = inputs.ensure(bench_input)
         results.extend(_run_input(bench_input, path, variants, repeat, args))
+    print("[bench] cold start of the handlers ...", file=sys.stderr, flush=True)
+    cold = cold_start.run(repeat)
     report = render(results, selected, repeat=repeat, quick=args.quick, pillow_cap=args.pillow_cap_gib,
-                    elapsed=time.monotonic() - started, load=(load_before, os.getloadavg()[0]))
+                    elapsed=time.monotonic() - started, load=(load_before, os.getloadavg()[0]), cold=cold)
     print(report, end="")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(report)
@@ -229,7 +231,8 @@ def _last_json(stdout: str) -> dict:
 
 
 def render(results: list[Result], selected: list[inputs.BenchInput], *, repeat: int, quick: bool,
-           pillow_cap: float, elapsed: float, load: tuple[float, float] = (0.0, 0.0)) -> str:
+           pillow_cap: float, elapsed: float, load: tuple[float, float] = (0.0, 0.0),
+           cold: list[cold_start.ColdStart] | None = None) -> str:
     """The markdown report: context, the table, the notes on Pillow, the targets."""
     by_key = {(r.input_name, r.variant): r for r in results}
     lines = ["# openips benchmark", ""]
@@ -263,6 +266,8 @@ def render(results: list[Result], selected: list[inputs.BenchInput], *, repeat: 
         lines += ["Quick run: the targets are defined on the full inputs; on these small ones the fixed start-up "
                   "cost dominates, so the lines below are no verdict.", ""]
     lines += [f"- {line}" for line in targets(by_key, selected)]
+    if cold:
+        lines += [""] + cold_start.render(cold)
     return "\n".join(lines) + "\n"
 
 

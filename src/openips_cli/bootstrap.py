@@ -38,12 +38,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--table needs --accounts-table")
     os.environ["JOBS_TABLE"] = args.table or table_from_stack(args.stack)
     os.environ["ACCOUNTS_TABLE"] = args.accounts_table or table_from_stack(args.stack, "AccountsTableName")
-    from openips.adapters.accounts import get_account_store
-    from openips.adapters.store import get_job_store
+    from openips.adapters.dynamodb.factory import accounts_table, jobs_table
     from openips.services import auth
 
-    user, api_key = auth.bootstrap_admin(get_job_store(os.environ["JOBS_TABLE"]),
-                                         get_account_store(os.environ["ACCOUNTS_TABLE"]), args.email, args.company_name)
+    user, api_key = auth.bootstrap_admin(jobs_table(os.environ["JOBS_TABLE"]).companies,
+                                         accounts_table(os.environ["ACCOUNTS_TABLE"]), args.email, args.company_name)
     print(f"IpsAdmin {user.email} ({user.user_handle}) in company {user.company_handle}", file=sys.stderr)
     print("API key (shown once, store it now):", file=sys.stderr)
     print(api_key)

@@ -279,7 +279,7 @@ class LocalStack:
 
         reset_caches()
         deps = get_deps()  # build the shared clients here, before any worker thread does
-        admin_key, company, key, email = self._bootstrap(deps.store, deps.accounts)
+        admin_key, company, key, email = self._bootstrap(deps.companies, deps.accounts)
 
         self.api = ThreadingHTTPServer((self.host, self.port), ApiRequestHandler)
         self.api.daemon_threads = True
@@ -312,14 +312,14 @@ class LocalStack:
         os.replace(partial, self.state_dir / "local.json")
         return self.info
 
-    def _bootstrap(self, store, accounts) -> tuple[str, str, str, str]:
+    def _bootstrap(self, companies, accounts) -> tuple[str, str, str, str]:
         from openips.models.api import CreateCompanyRequest, CreateUserRequest
         from openips.services import auth
 
-        admin, admin_key = auth.bootstrap_admin(store, accounts, "admin@openips.local")
-        company = auth.create_company(store, admin, CreateCompanyRequest(name="Local Company"))
+        admin, admin_key = auth.bootstrap_admin(companies, accounts, "admin@openips.local")
+        company = auth.create_company(companies, admin, CreateCompanyRequest(name="Local Company"))
         email = "user@openips.local"
-        _, key = auth.create_user(store, accounts, admin, CreateUserRequest(
+        _, key = auth.create_user(companies, accounts, admin, CreateUserRequest(
             company_handle=company.company_handle, email=email, role="IpsCompanyAdmin"))
         return admin_key, company.company_handle, key, email
 

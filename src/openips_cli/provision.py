@@ -7,8 +7,11 @@ defined once, in the SAM template, and cannot drift.
 
 from __future__ import annotations
 
+import copy
 import json
+import os
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +44,22 @@ _TemplateLoader.add_multi_constructor("!", _intrinsic)
 
 
 def load_template(path: Path = TEMPLATE) -> dict:
+    """The template as plain data (a copy the caller may change); parsed once per file version."""
+    stat = path.stat()
+    return copy.deepcopy(_parsed(path, stat.st_mtime_ns, stat.st_size))
+
+
+@lru_cache(maxsize=4)
+def _parsed(path: Path, mtime_ns: int, size: int) -> dict:
+    # Parsing the YAML costs far more than a copy, and every provisioned test stack needs it.
     with open(path, encoding="utf-8") as fh:
         return yaml.load(fh, Loader=_TemplateLoader)  # noqa: S506 - SafeLoader subclass
+
+
+@lru_cache(maxsize=4)
+def _session(credentials: tuple[str | None, str | None]) -> boto3.session.Session:
+    # One session per set of credentials, so botocore loads each service model once per process.
+    return boto3.session.Session(region_name=REGION)
 
 
 @dataclass
@@ -105,7 +122,7 @@ def provision(prefix: str = "openips", template: dict | None = None,
     moto, refuse mail from unverified senders.
     """
     template = template or load_template()
-    session = boto3.session.Session(region_name=REGION)
+    session = _session((os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_SECRET_ACCESS_KEY")))
     ddb = session.client("dynamodb", endpoint_url=endpoint_url)
     sqs = session.client("sqs", endpoint_url=endpoint_url)
     s3 = session.client("s3", endpoint_url=endpoint_url)

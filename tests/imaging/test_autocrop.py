@@ -11,7 +11,7 @@ pyvips = pytest.importorskip("pyvips")
 
 from openips.imaging.autocrop import auto_crop_rect
 from openips.imaging.optimize import optimize
-from openips.imaging.pipeline import StepContext
+from openips.imaging.step_context import StepContext
 from openips.models.errors import CorruptImageError, FileRejectedError, ImageTooLargeError
 from openips.models.processing import CropRect, ProcessingOptions
 from openips.models.upload_job import AutoColorCropOptions, AutoTransparentCropOptions

@@ -15,12 +15,19 @@ pyvips = pytest.importorskip("pyvips")
 from openips.imaging import pipeline
 from openips.imaging.optimize import optimize
 from openips.imaging.pyramid import is_tiled
-from openips.models.processing import ColorPlan, ProcessingOptions
+from openips.imaging.steps.color import color_in
+from openips.models.processing import ColorPlan, CropRect, ProcessingOptions
+from openips.models.upload_job import (
+    AutoColorCropOptions,
+    AutoTransparentCropOptions,
+    KnockoutBackgroundOptions,
+    ManualCropOptions,
+    UnsharpMaskOptions,
+)
 from openips.models.errors import (
     CorruptImageError,
     EmptyFileError,
     ImageTooLargeError,
-    TransientError,
     UnsupportedFormatError,
 )
 
@@ -212,12 +219,52 @@ def test_pipeline_runs_set_options_in_order_and_skips_unset(monkeypatch: pytest.
     assert result.max() == 2
 
 
-def test_pipeline_stops_when_time_runs_out(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(pipeline, "PIPELINE", (("manual_crop", lambda image, option, ctx: image),))
-    ctx = pipeline.StepContext(time_left_ms=lambda: 1_000, reserve_ms=5_000)
+# Every step with an option that makes it act; a step added to PIPELINE must be added here too.
+EVERY_STEP = {
+    "manual_crop": ManualCropOptions(left=3, right=2, top=1, bottom=4),
+    "auto_color_crop": AutoColorCropOptions(corner="BottomRight", tolerance=0.2),
+    "auto_transparent_crop": AutoTransparentCropOptions(tolerance=0.2),
+    "preserved_crop": CropRect(x_offset=2, y_offset=2, width=150, height=100),
+    "knockout_background": KnockoutBackgroundOptions(corner="UpperLeft", tolerance=0.2, fill_method="FloodFill"),
+    "unsharp_mask": UnsharpMaskOptions(amount=2.0, radius=1.5, threshold=0),
+    "xmp_keywords": ("shoes", "red"),
+}
 
-    with pytest.raises(TransientError):
-        pipeline.run(pyvips.Image.black(2, 2), ctx)
+
+def _colour_of(image: pyvips.Image) -> tuple[str, str, int, bytes | None]:
+    """Interpretation, sample format, colour bands and embedded profile."""
+    profile = image.get("icc-profile-data") if image.get_typeof("icc-profile-data") else None
+    return str(image.interpretation), str(image.format), image.bands - int(image.hasalpha()), profile
+
+
+@pytest.mark.parametrize(("source", "plan"), [
+    ("rgb.tif", ColorPlan()),
+    ("rgb16-p3.tif", ColorPlan()),
+    ("cmyk.tif", ColorPlan()),
+    ("cmyk.tif", ColorPlan(mode="MaintainOriginal")),
+    ("rgb.tif", ColorPlan(mode="Convert", source_profile=pyvips.Image.profile_load("srgb"),
+                          output_profile=pyvips.Image.profile_load("p3"))),
+], ids=["default-rgb", "default-rgb16-p3", "default-cmyk", "maintain-cmyk", "convert-to-p3"])
+def test_no_step_undoes_what_colour_management_decided(
+    source: str, plan: ColorPlan, gradient: Callable[..., pyvips.Image], write: Callable[..., Path], out: Path
+) -> None:
+    # Given: colour management is the pipeline's only colour step, so every later step must keep
+    # the colour space, sample format and profile it chose
+    assert set(EVERY_STEP) == {name for name, _ in pipeline.PIPELINE}
+    images = {"rgb.tif": gradient(200, 150), "cmyk.tif": gradient(200, 150).icc_transform("cmyk", input_profile="srgb"),
+              "rgb16-p3.tif": gradient(200, 150, fmt="ushort").copy()}
+    images["rgb16-p3.tif"].set_type(pyvips.GValue.blob_type, "icc-profile-data", pyvips.Image.profile_load("p3"))
+    path = write(images[source], source)
+    decided = _colour_of(color_in(pyvips.Image.new_from_file(str(path)), plan, pipeline.StepContext()))
+
+    # When
+    optimize(str(path), str(out), max_pixels=MAX_PIXELS,
+             ctx=pipeline.StepContext(options=ProcessingOptions(color=plan, **EVERY_STEP)))
+
+    # Then: the steps did act (crops, knockout's alpha), and the colour is still what colour management made
+    written = pyvips.Image.tiffload(str(out))
+    assert (written.width, written.height) != (200, 150) and written.hasalpha()
+    assert _colour_of(written) == decided
 
 
 def test_step_warnings_reach_the_result(monkeypatch: pytest.MonkeyPatch, grey_jpeg: Path, out: Path) -> None:

@@ -16,7 +16,7 @@ pyvips = pytest.importorskip("pyvips")
 from openips.imaging import video, video_sniff  # noqa: E402
 from openips.imaging.video_sniff import VideoRefusedError  # noqa: E402
 from openips.models.upload_job import MediaOptions  # noqa: E402
-from openips.services import media  # noqa: E402
+from openips.services.ingest import videos  # noqa: E402
 from tests.video_files import audio_only, jpeg_bytes, make_video, shade, with_mpeg_frame_size  # noqa: E402
 
 MAX = 10_000_000
@@ -229,7 +229,7 @@ def test_a_frame_larger_than_its_headers_said_is_refused(tmp_path, monkeypatch):
     assert info.value.code == "video.too_many_pixels" and not (tmp_path / "p.tif").exists()
 
 
-# ---- what the asset is (services.media) -------------------------------------------------------------------
+# ---- what the asset is (services.ingest.videos) -----------------------------------------------------------
 
 
 def streams(label: str, codec: str, audio: str | None = None) -> video.VideoStreams:
@@ -247,7 +247,7 @@ def streams(label: str, codec: str, audio: str | None = None) -> video.VideoStre
     ("WebM", "h264", None, "MasterVideo"),
 ])
 def test_video_when_browsers_play_it_as_it_is(label, codec, audio, expected):
-    kind, why = media.classify(streams(label, codec, audio))
+    kind, why = videos.classify(streams(label, codec, audio))
     assert kind == expected and (why is None) == (expected == "Video")
 
 
@@ -258,7 +258,7 @@ def test_video_when_browsers_play_it_as_it_is(label, codec, audio, expected):
 ])
 def test_poster_time_from_media_options(options, expected):
     parsed = MediaOptions.model_validate(options) if options is not None else None
-    assert media.poster_time(parsed) == expected
+    assert videos.poster_time(parsed) == expected
 
 
 def test_codecs_are_named_by_format_not_by_decoder_library(tmp_path):
@@ -266,4 +266,4 @@ def test_codecs_are_named_by_format_not_by_decoder_library(tmp_path):
     path = write(tmp_path, make_video("webm", "libsvtav1", width=64, height=64, frames=3))
     found = video.probe(path, video_sniff.sniff_file(path), max_pixels=MAX)
     assert found.video_codec == "av1" and found.decodable
-    assert media.classify(found) == ("Video", None)
+    assert videos.classify(found) == ("Video", None)

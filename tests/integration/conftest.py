@@ -12,6 +12,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import boto3
+import botocore.loaders
+import botocore.session
 import pytest
 from moto import mock_aws
 
@@ -38,20 +40,32 @@ class Stack(InProcessStack):
     as_lambda_event = staticmethod(sqs_lambda_event)
 
 
+_LOADER = botocore.loaders.create_loader()
+
+
+def _default_session_sharing_models() -> None:
+    """moto starts each stack with a new default boto3 session; give it this process's one loader, so
+    botocore parses each service model once per process instead of once per test."""
+    core = botocore.session.get_session()
+    core.register_component("data_loader", _LOADER)
+    boto3.setup_default_session(botocore_session=core, region_name="us-east-1")
+
+
 @contextmanager
 def stack_in(env: pytest.MonkeyPatch) -> Iterator[Stack]:
     """A provisioned moto stack with an IpsAdmin and one company (Acme) with its admin."""
     with mock_aws():
+        _default_session_sharing_models()
         resources = provision()
         # Configuring the notification queued an s3:TestEvent; start each test from empty.
         boto3.client("sqs").purge_queue(QueueUrl=resources.names["ProcessQueue"])
         for var, value in resources.env().items():
             env.setenv(var, value)
         reset_caches()
-        store, accounts = get_deps().store, get_deps().accounts
-        admin, admin_key = auth.bootstrap_admin(store, accounts, "admin@example.com")
-        company = auth.create_company(store, admin, CreateCompanyRequest(name="Acme"))
-        _, key = auth.create_user(store, accounts, admin, CreateUserRequest(
+        companies, accounts = get_deps().companies, get_deps().accounts
+        admin, admin_key = auth.bootstrap_admin(companies, accounts, "admin@example.com")
+        company = auth.create_company(companies, admin, CreateCompanyRequest(name="Acme"))
+        _, key = auth.create_user(companies, accounts, admin, CreateUserRequest(
             company_handle=company.company_handle, email="ops@acme.example", role="IpsCompanyAdmin"))
         yield Stack(resources=resources, key=key, admin_key=admin_key, company=company.company_handle)
         reset_caches()

@@ -22,14 +22,14 @@ def test_a_finisher_whose_read_went_stale_writes_nothing_and_the_row_reports_the
     """Chosen order: the sweeper reads, a late file lands whole, the sweeper commits its stale row."""
     from openips.services import processing
 
-    store = get_deps().store
+    job_repository = get_deps().jobs
     opened = stack.open_job()
     job, upload = opened.body["jobHandle"], opened.body["upload"]
     for name in ("a.jpg", "b.jpg", "c.jpg"):
         stack.post_file(upload, name, jpeg())
     stack.drain()
-    assert store.close_job(job, 4, "endJob", utcnow())  # four objects were counted; one event is late
-    stale = store.get_job(job)
+    assert job_repository.close(job, 4, "endJob", utcnow())  # four objects were counted; one event is late
+    stale = job_repository.get(job)
     assert stale.drained(force=True) and not stale.drained()
 
     # The late file is claimed and completed before the sweeper commits (its own finisher held back).
@@ -40,7 +40,8 @@ def test_a_finisher_whose_read_went_stale_writes_nothing_and_the_row_reports_the
 
     now = utcnow()
     stale_row = LogEntry.localised(LogType.END_UPLOAD, "job.end", views.end_params(stale, True), now)
-    assert store.try_finish(stale, now, stale_row, force=True) is False  # "3 files, 1 missing" is never written
+    # "3 files, 1 missing" is never written
+    assert job_repository.try_finish(stale, now, stale_row, force=True) is False
     assert jobs.finish_if_complete(get_deps(), job, now, force=True) is True
     assert jobs.finish_if_complete(get_deps(), job, now, force=True) is False
     (end,) = end_rows(stack, job)
@@ -141,13 +142,13 @@ def test_a_file_that_never_finishes_is_closed_as_an_error_after_the_last_repair(
     (message,) = stack.receive("ProcessQueue")
     # An attempt that died without a word and whose message is gone (dead-lettered).
     from openips.handlers import process_file
-    from openips.services import processing
+    from openips.services.ingest import raster
 
     def killed(*args, **kwargs):
         raise SystemExit("worker killed")
 
     with monkeypatch.context() as m:
-        m.setattr(processing, "optimize", killed)
+        m.setattr(raster, "optimize", killed)
         with pytest.raises(SystemExit):
             process_file.lambda_handler(stack.as_lambda_event([message], stack.resources.arns["ProcessQueue"]),
                                         stack.context)
@@ -161,7 +162,7 @@ def test_a_file_that_never_finishes_is_closed_as_an_error_after_the_last_repair(
     monkeypatch.setattr(deps.process_queue, "send", lambda body: None)  # the re-sent messages are lost too
     for n in range(accounting.MAX_REPAIRS):
         assert sweep(deps, later + timedelta(minutes=n))["repaired"] == 1
-    assert deps.store.get_job(job).repairs == accounting.MAX_REPAIRS
+    assert deps.jobs.get(job).repairs == accounting.MAX_REPAIRS
     sweep(deps, later + timedelta(minutes=10))
     stack.drain()
     (error,) = rows(stack, job, "UploadError")

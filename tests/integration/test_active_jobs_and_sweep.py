@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 
+from openips.adapters.dynamodb import items
 from openips.models.domain import Job, JobState, utcnow
 from openips.models.upload_job import UploadPostJob
 from openips.services import auth, jobs, sweep
@@ -17,13 +18,13 @@ def test_active_jobs_query_reads_only_active_items(stack):
     options = UploadPostJob.model_validate({"overwrite": True, "readyForPublish": True, "createMask": False,
                                             "emailSetting": "None"})
     now = utcnow()
-    with deps.store.table.batch_writer() as batch:
+    with deps.jobs.table.resource.batch_writer() as batch:
         for i in range(2000):
             finished = Job(job_handle=f"j-old{i:05d}", company_handle=stack.company, name=f"old-{i}",
                            original_name=f"old-{i}", submit_user_handle="u-x", submit_user_email="x@x",
                            options=options, state=JobState.DONE, closed=True, finalized=True,
                            start_date=now - timedelta(days=1), last_activity=now, end_date=now)
-            batch.put_item(Item=deps.store._job_item(finished))
+            batch.put_item(Item=items.job_item(finished))
     active = [stack.open_job(f"live-{i}").body["jobHandle"] for i in range(3)]
     user = deps.accounts.get_user_by_key_hash(auth.hash_key(stack.key))
 
@@ -53,7 +54,7 @@ def test_activity_keeps_a_job_open(stack):
     job = stack.open_job().body["jobHandle"]
     deps = get_deps()
     almost = utcnow() + timedelta(seconds=deps.settings.job_idle_timeout_seconds - 60)
-    deps.store.touch_job(job, almost)
+    deps.jobs.touch(job, almost)
     assert sweep.sweep(deps, almost + timedelta(seconds=120)) == {}
 
 
@@ -72,7 +73,7 @@ def test_a_lost_upload_event_is_sent_again_after_the_grace_and_the_job_ends_with
     _lose_notifications(stack)
     stack.call("POST", f"/v1/upload-jobs/{job}/end")
     deps = get_deps()
-    assert deps.store.get_job(job).state != JobState.DONE  # waiting for the expected file
+    assert deps.jobs.get(job).state != JobState.DONE  # waiting for the expected file
     later = utcnow() + timedelta(seconds=deps.settings.missing_file_grace_seconds + 1)
     assert sweep.sweep(deps, later) == {"repaired": 1}
     stack.drain()
@@ -109,10 +110,10 @@ def test_lost_finalize_event_is_redriven(stack):
     stack.call("POST", f"/v1/upload-jobs/{job}/end")
     boto3.client("sqs").purge_queue(QueueUrl=stack.resources.names["JobEventsQueue"])
     deps = get_deps()
-    assert deps.store.get_job(job).finalized is False
+    assert deps.jobs.get(job).finalized is False
     assert sweep.sweep(deps, utcnow() + timedelta(minutes=6)) == {"finalize_redriven": 1}
     stack.drain()
-    assert deps.store.get_job(job).finalized is True
+    assert deps.jobs.get(job).finalized is True
 
 
 @pytest.mark.parametrize("page_size", [1, 2, 3])
@@ -151,6 +152,6 @@ def test_bootstrap_command_mints_a_working_admin_key(stack, capsys):
     assert key.startswith("oips_")
     created = stack.call("POST", "/v1/admin/companies", {"name": "Fresh"}, key=key)
     assert created.status == 201
-    stored = get_deps().accounts.table.get_item(Key={"pk": f"K#{key}", "sk": "KEY"}).get("Item")
+    stored = get_deps().accounts.table.resource.get_item(Key={"pk": f"K#{key}", "sk": "KEY"}).get("Item")
     assert stored is None  # only the hash of the key is stored
     assert get_deps().accounts.get_user_by_key_hash(auth.hash_key(key)).role == "IpsAdmin"

@@ -15,7 +15,7 @@ from openips.services.deps import get_deps
 
 def new_user(stack, role: str, company: str | None = None) -> str:
     admin = get_deps().accounts.get_user_by_key_hash(auth.hash_key(stack.admin_key))
-    _, key = auth.create_user(get_deps().store, get_deps().accounts, admin, CreateUserRequest(
+    _, key = auth.create_user(get_deps().companies, get_deps().accounts, admin, CreateUserRequest(
         company_handle=company or stack.company, email=f"{role.lower()}@x.example", role=role))
     return key
 

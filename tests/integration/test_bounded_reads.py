@@ -14,6 +14,7 @@ import boto3
 import pytest
 
 from openips.models.domain import Asset, new_handle, utcnow
+from openips.observability import logger
 from openips.services.deps import get_deps, reset_caches
 from openips.services.pages import READS_PER_RESULT
 from openips.settings import Settings
@@ -25,13 +26,13 @@ from tests.integration.test_api import other_company_key
 
 def put_assets(company: str, folder: str, names: list[str], job: str = "j-synthetic", **fields) -> list[str]:
     """Asset records (no files) straight into the store: listings need many, uploads would be slow."""
-    store, now, handles = get_deps().store, utcnow(), []
+    assets, now, handles = get_deps().assets, utcnow(), []
     for name in names:
         asset = Asset(asset_handle=new_handle("a"), company_handle=company, name=name, folder=folder,
                       file_name=f"{name}.jpg", extension="jpg", publish_state="NotMarkedForPublish",
                       file_size=1, master_key=f"{company}/{folder}{name}.jpg", created_job_handle=job,
                       updated_job_handle=job, created=now, updated=now, last_claim="c", **fields)
-        assert store.create_asset(asset)
+        assert assets.create(asset)
         handles.append(asset.asset_handle)
     return handles
 
@@ -41,8 +42,8 @@ class ReadCounter:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.items = 0
-        store = get_deps().store
-        query, batch_get = store.table.query, store.client.batch_get_item
+        table = get_deps().assets.table  # the jobs table every repository reads (adapters/dynamodb/table.py)
+        query, batch_get = table.resource.query, table.client.batch_get_item
 
         def counted_query(**kwargs):
             page = query(**kwargs)
@@ -54,8 +55,8 @@ class ReadCounter:
             self.items += sum(len(items) for items in response["Responses"].values())
             return response
 
-        monkeypatch.setattr(store.table, "query", counted_query)
-        monkeypatch.setattr(store.client, "batch_get_item", counted_batch_get)
+        monkeypatch.setattr(table.resource, "query", counted_query)
+        monkeypatch.setattr(table.client, "batch_get_item", counted_batch_get)
 
 
 def pages_of(stack, path: str, query: dict, array: str, key: str = "default") -> list[list[dict]]:
@@ -97,14 +98,14 @@ def test_job_project_and_word_listings_are_paged_too(stack):
     project = stack.call("POST", "/v1/projects", {"name": "Sale"}).body["projectHandle"]
     linked = put_assets(stack.company, "p/", [f"p{n}" for n in range(4)], project_handles=[project])
     for handle in linked:
-        get_deps().store.link_project_assets([project], handle)
+        get_deps().projects.link_assets([project], handle)
     pages = pages_of(stack, "/v1/assets", {"projectHandle": project, "limit": "3"}, "assetArray")
     assert [len(p) for p in pages] == [3, 1] and {a["assetHandle"] for p in pages for a in p} == set(linked)
 
     worded = put_assets(stack.company, "w/", [f"w{n}" for n in range(5)], search_words=["red", "shoes"])
     put_assets(stack.company, "w/", ["only-red"], search_words=["red"])
     for handle in worded:
-        get_deps().store.index_asset_words(stack.company, handle, [], ["red", "shoes"])
+        get_deps().assets.index_words(stack.company, handle, [], ["red", "shoes"])
     pages = pages_of(stack, "/v1/assets", {"text": "red shoes", "limit": "2"}, "assetArray")
     assert {a["assetHandle"] for p in pages for a in p} == set(worded) and all(len(p) <= 2 for p in pages)
 
@@ -136,7 +137,7 @@ def _edited(token: str, **key) -> str:
 def test_tampered_foreign_and_malformed_tokens_are_faults_never_data(stack):
     rival_key = other_company_key(stack)
     rival_job = stack.open_job("probe", key=rival_key).body["jobHandle"]
-    rival_company = get_deps().store.get_job(rival_job).company_handle
+    rival_company = get_deps().jobs.get(rival_job).company_handle
     put_assets(stack.company, "shared/", ["mine1", "mine2"])
     rival_handles = put_assets(rival_company, "shared/", ["theirs1", "theirs2", "theirs3"])
     theirs = stack.call("GET", "/v1/assets", key=rival_key, query={"folder": "shared", "limit": "1"}).body
@@ -181,8 +182,15 @@ def test_the_cli_follows_pages_and_prints_every_asset(stack, monkeypatch, capsys
         return response.body
 
     monkeypatch.setattr(cli_client.OpenIpsClient, "request", through_the_stack)
-    assert cli.main(["--api-url", "http://in-process", "--api-key", stack.key, "--json",
-                     "assets", "list", "--folder", "many"]) == 0
+    # The handlers run in this process: their JSON logs and EMF metrics must stay off the CLI's stdout.
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    level = logger.log_level
+    logger.setLevel("ERROR")
+    try:
+        assert cli.main(["--api-url", "http://in-process", "--api-key", stack.key, "--json",
+                         "assets", "list", "--folder", "many"]) == 0
+    finally:
+        logger.setLevel(level)
     listed = json.loads(capsys.readouterr().out)
     assert list(listed) == ["assetArray"] and [a["name"] for a in listed["assetArray"]] == names
 
@@ -197,12 +205,12 @@ def test_job_logs_by_name_read_a_page_not_the_company(stack, monkeypatch):
         handles[name] = stack.open_job(name).body["jobHandle"]
     assert stack.call("DELETE", f"/v1/jobs/{handles['job-05']}").status == 200  # deleted: not listed
     expected = [n for n in names if n != "job-05"]
-    store = get_deps().store
+    job_repository = get_deps().jobs
 
     def everything(*args, **kwargs):
         raise AssertionError("getJobLogs read every job of the company")
 
-    monkeypatch.setattr(store, "query_company_jobs", everything)
+    monkeypatch.setattr(job_repository, "query_company", everything)
     counter = ReadCounter(monkeypatch)
     query = {"sortBy": "JobName", "sortDirection": "Ascending", "numRows": "5"}
     first = stack.call("GET", "/v1/jobs/logs", query=query)
@@ -248,7 +256,7 @@ def test_auto_crop_rect_refuses_a_master_over_its_bound_before_any_download(stac
     reset_caches()
     deps = get_deps()
     (handle,) = put_assets(stack.company, "", ["huge"])
-    master = deps.store.get_asset(handle).master_key
+    master = deps.assets.get(handle).master_key
     boto3.client("s3").put_object(Bucket=deps.settings.assets_bucket, Key=master, Body=b"\xff" * 4096)
     fetched = []
     monkeypatch.setattr(deps.storage, "download", lambda *args, **kwargs: fetched.append(args))

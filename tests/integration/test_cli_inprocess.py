@@ -13,6 +13,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 
 from openips_cli import main as cli
+from openips_cli.cli import follow, transfer
 from openips_cli.inprocess import LambdaContext, http_api_event
 
 pyvips = pytest.importorskip("pyvips")
@@ -75,7 +76,7 @@ def server(stack, monkeypatch) -> Iterator[ApiServer]:
 
     for var in ("OPENIPS_API_URL", "OPENIPS_API_KEY", "OPENIPS_STATE_DIR"):
         monkeypatch.delenv(var, raising=False)
-    monkeypatch.setattr(cli, "POLL_SECONDS", 0.05)
+    monkeypatch.setattr(follow, "POLL_SECONDS", 0.05)
     # Keep the handlers' JSON logs and EMF metrics out of the CLI's stdout.
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
     level = logger.log_level
@@ -232,7 +233,7 @@ def test_a_file_over_the_job_limit_is_refused_and_the_job_still_closes(stack, se
 
 
 def test_the_form_is_renewed_near_its_expiry(stack, server, workers, batch, options, monkeypatch, capsys):
-    monkeypatch.setattr(cli, "RENEW_MARGIN", timedelta(days=1))
+    monkeypatch.setattr(transfer, "RENEW_MARGIN", timedelta(days=1))
     code = run(server, stack.key, "-q", "upload", str(batch / "shoes"), "--options", str(options))
     assert code == 0, capsys.readouterr().err
     assert any(path.endswith("/upload-form") for _, path in server.requests)

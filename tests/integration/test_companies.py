@@ -15,7 +15,7 @@ pyvips = pytest.importorskip("pyvips")
 
 def key_for(stack, role: str, company: str | None = None) -> str:
     admin = get_deps().accounts.get_user_by_key_hash(auth.hash_key(stack.admin_key))
-    _, key = auth.create_user(get_deps().store, get_deps().accounts, admin, CreateUserRequest(
+    _, key = auth.create_user(get_deps().companies, get_deps().accounts, admin, CreateUserRequest(
         company_handle=company or stack.company, email=f"{role.lower()}@settings.example", role=role))
     return key
 

@@ -190,7 +190,7 @@ def test_process_none_stores_an_unreadable_pdf_with_a_warning(stack):
 
 
 def test_page_limit_and_oversized_pages(stack, monkeypatch):
-    from openips.services import documents
+    from openips.services.ingest import documents
 
     monkeypatch.setattr(documents, "MAX_PAGES", 3)
     job = upload_and_end(stack, {"long.pdf": pdf_bytes(5, size=SMALL)}, pdfOptions={"pdfCatalog": False})

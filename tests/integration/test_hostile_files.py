@@ -126,7 +126,7 @@ def test_a_tar_gz_whose_stream_breaks_is_refused_whole(stack):
 
 
 def test_archive_member_errors_are_one_type_the_extraction_catches(tmp_path):
-    """Without the stack: what ``plan_extraction`` and ``opened`` give ``processing._extract``."""
+    """Without the stack: what ``plan_extraction`` and ``opened`` give ``un_compress_options._extract``."""
     import zipfile
 
     from openips.services import archives

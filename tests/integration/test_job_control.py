@@ -64,9 +64,9 @@ def process_one(stack, message: dict) -> dict:
 
 def while_processing(monkeypatch, action) -> None:
     """Run ``action`` once, in the middle of the next file's processing (after its claim)."""
-    from openips.services import processing
+    from openips.services.ingest import raster
 
-    original = processing.optimize
+    original = raster.optimize
     pending = [action]
 
     def optimize(*args, **kwargs):
@@ -74,7 +74,7 @@ def while_processing(monkeypatch, action) -> None:
             pending.pop()()
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(processing, "optimize", optimize)
+    monkeypatch.setattr(raster, "optimize", optimize)
 
 
 def quarantined(stack) -> list[str]:

@@ -19,7 +19,8 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from openips.adapters.mail import Mailer, MailRejectedError, get_mailer
-from openips.adapters.store import JobStore
+from openips.adapters.dynamodb.factory import JobsTable
+from openips.adapters.dynamodb.table import Table
 from openips.models.domain import utcnow
 from openips.services import notify_email
 from openips.services.deps import get_deps, reset_caches
@@ -121,7 +122,7 @@ def test_a_recipient_created_before_the_setting_is_not_mailed(mail_stack, monkey
 
 def test_a_legacy_job_name_cannot_forge_headers_or_lines(mail_stack):
     finished = finished_job(mail_stack)  # emailSetting None: nothing sent yet
-    stored = get_deps().store.get_job(finished)
+    stored = get_deps().jobs.get(finished)
     legacy = stored.model_copy(update={  # as a job opened before the naming rule was stored
         "name": LEGACY_NAME, "options": stored.options.model_copy(update={"email_setting": "JobCompletion"})})
     assert notify_email.send_job_mail(get_deps(), get_mailer(), legacy, utcnow()) == "Completion"
@@ -209,8 +210,9 @@ def test_the_daily_mail_quota_stops_mails_not_webhooks_nor_other_companies(mail_
 
 
 @pytest.fixture
-def racing_store(monkeypatch) -> Iterator[JobStore]:
-    """A JobStore on a moto server that serialises each request (as DynamoDB does), hit from many threads."""
+def racing_store(monkeypatch) -> Iterator[JobsTable]:
+    """The jobs table's repositories on a moto server that serialises each request (as DynamoDB does),
+    hit from many threads."""
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port("127.0.0.1"), verbose=False)
     server.start()
     make_atomic(server)
@@ -222,28 +224,29 @@ def racing_store(monkeypatch) -> Iterator[JobStore]:
             TableName=table, BillingMode="PAY_PER_REQUEST",
             AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk")],
             KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}])
-        yield JobStore(table)
+        yield JobsTable.on(Table(table))
     finally:
         server.stop()
 
 
 def test_quotas_hold_when_requests_race(racing_store):
     day = utcnow().date().isoformat()
-    racing_store.table.put_item(Item={"pk": "J#j-race", "sk": "JOB"})
+    racing_store.table.resource.put_item(Item={"pk": "J#j-race", "sk": "JOB"})
     outcomes: list[str | None] = []
-    errors = hammer(lambda _: outcomes.append(racing_store.reserve_resend("j-race", "c-race", day, 5, 1000)))
+    errors = hammer(lambda _: outcomes.append(racing_store.quotas.reserve_resend("j-race", "c-race", day, 5, 1000)))
     assert errors == [] and Counter(outcomes) == {None: 5, "job": 11}
 
     steps = [f"email:resend-{i}:Completion" for i in range(16)]
     sent: dict[str, bool] = {}
-    errors = hammer(lambda i: sent.update({steps[i]: racing_store.reserve_mail("j-race", steps[i], "c-race", day, 7)}))
+    quotas = racing_store.quotas
+    errors = hammer(lambda i: sent.update({steps[i]: quotas.reserve_mail("j-race", steps[i], "c-race", day, 7)}))
     assert errors == [] and Counter(sent.values()) == {True: 7, False: 9}
     # a step counted once is not counted again when it is taken over after a crash (its item rewritten)
     counted = next(step for step, ok in sent.items() if ok)
-    racing_store.claim_step("j-race", counted, utcnow(), 0)
-    assert racing_store.claim_step("j-race", counted, utcnow() + timedelta(seconds=1), 120) == "new"
-    assert racing_store.reserve_mail("j-race", counted, "c-race", day, 7) is True
-    day_item = racing_store.table.get_item(Key={"pk": "C#c-race", "sk": f"MAIL#{day}"})["Item"]
+    racing_store.steps.claim("j-race", counted, utcnow(), 0)
+    assert racing_store.steps.claim("j-race", counted, utcnow() + timedelta(seconds=1), 120) == "new"
+    assert racing_store.quotas.reserve_mail("j-race", counted, "c-race", day, 7) is True
+    day_item = racing_store.table.resource.get_item(Key={"pk": "C#c-race", "sk": f"MAIL#{day}"})["Item"]
     assert (day_item["resends"], day_item["mails"]) == (5, 7)
     assert day_item["expiresAt"] > utcnow().timestamp() + 2 * 86400  # the jobs table's TTL removes it
 

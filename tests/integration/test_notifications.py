@@ -282,10 +282,10 @@ def test_exactly_once_when_finalize_crashes_after_notifying(notify_stack, receiv
     monkeypatch.setattr(finalize, "remove_processed_uploads", crash_once)
     failures = notify_stack.drain()
     assert len(failures["JobEventsQueue"]) == 1  # the crashed delivery stays in flight
-    assert get_deps().store.get_job(job).finalized is False
+    assert get_deps().jobs.get(job).finalized is False
     assert finalize_job.lambda_handler(job_finished_event(notify_stack, job), lambda_context) == {
         "batchItemFailures": []}
-    assert get_deps().store.get_job(job).finalized is True
+    assert get_deps().jobs.get(job).finalized is True
     drain_notifications(notify_stack)
     assert len(sent_mail()) == 1
     assert len(receiver.requests) == 1
@@ -307,11 +307,11 @@ def test_busy_step_makes_a_concurrent_delivery_retry_later(notify_stack, lambda_
     messages = notify_stack.receive("ProcessQueue")
     process_file.lambda_handler(notify_stack.as_lambda_event(messages, notify_stack.resources.arns["ProcessQueue"]),
                                 lambda_context)
-    assert get_deps().store.get_job(job).finished
-    assert get_deps().store.claim_step(job, "email:Completion", utcnow(), 120) == "new"  # the "other" holder
+    assert get_deps().jobs.get(job).finished
+    assert get_deps().steps.claim(job, "email:Completion", utcnow(), 120) == "new"  # the "other" holder
     result = finalize_job.lambda_handler(job_finished_event(notify_stack, job), lambda_context)
     assert result == {"batchItemFailures": [{"itemIdentifier": "dup-0"}]}
-    assert sent_mail() == [] and get_deps().store.get_job(job).finalized is False
+    assert sent_mail() == [] and get_deps().jobs.get(job).finalized is False
 
 
 def test_send_failures_are_retried_and_logged(notify_stack, monkeypatch):
@@ -343,7 +343,7 @@ def test_send_failure_never_fails_the_job(notify_stack, monkeypatch):
     job = run_job(notify_stack, CLEAN, emailSetting="JobCompletion")  # drain() asserts no failed record
     log = notify_stack.job_log(job)
     assert log["logType"] == "EndUpload" and log["fatalError"] is False and log["fileErrorCount"] == 0
-    assert get_deps().store.get_job(job).finalized is True
+    assert get_deps().jobs.get(job).finalized is True
     warning = [r for r in log_rows(notify_stack, job, "UploadWarning") if "e-mail" in r["logMessage"]]
     assert len(warning) == 1
     assert "could not be sent after 3 attempts: SES: ServiceUnavailable" in warning[0]["logMessage"]
@@ -572,17 +572,15 @@ def test_post_http_url_is_validated_at_job_creation(notify_stack, url):
 
 
 def make_user(stack, role: str, company: str | None = None) -> str:
-    store = get_deps().store
     admin = get_deps().accounts.get_user_by_key_hash(auth.hash_key(stack.admin_key))
-    _, key = auth.create_user(store, get_deps().accounts, admin, CreateUserRequest(
+    _, key = auth.create_user(get_deps().companies, get_deps().accounts, admin, CreateUserRequest(
         company_handle=company or stack.company, email=f"{role.lower()}-{len(role)}@x.example", role=role))
     return key
 
 
 def other_company(stack) -> str:
-    store = get_deps().store
     admin = get_deps().accounts.get_user_by_key_hash(auth.hash_key(stack.admin_key))
-    return auth.create_company(store, admin, CreateCompanyRequest(name="Other")).company_handle
+    return auth.create_company(get_deps().companies, admin, CreateCompanyRequest(name="Other")).company_handle
 
 
 def test_webhook_secret_access_and_rotation(notify_stack, receiver):

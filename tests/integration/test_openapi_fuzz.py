@@ -179,7 +179,7 @@ def _served_routes() -> dict[tuple[str, str], set[str]]:
 
     served = {}
     for app in (api.app, imaging_api.app):
-        for route in app._static_routes + app._dynamic_routes:
+        for route in app.served_routes:
             tree = ast.parse(textwrap.dedent(inspect.getsource(route.func)))
             names = {node.args[-1].value for node in ast.walk(tree)
                      if isinstance(node, ast.Call) and getattr(node.func, "id", "") in ("_query", "query")

@@ -206,6 +206,7 @@ def test_a_file_whose_code_keeps_raising_is_retried_then_an_error_row_naming_the
     from openips.handlers import process_file
     from openips.services import processing
     from openips.services.deps import reset_caches
+    from openips.services.ingest import raster
 
     monkeypatch.setenv("FILE_RETRY_DELAYS_SECONDS", "0,0,0")
     reset_caches()
@@ -215,7 +216,7 @@ def test_a_file_whose_code_keeps_raising_is_retried_then_an_error_row_naming_the
         calls.append(1)
         raise zlib.error("Error -3 while decompressing data: invalid block type")
 
-    monkeypatch.setattr(processing, "optimize", crash)
+    monkeypatch.setattr(raster, "optimize", crash)
     opened = stack.open_job()
     job = opened.body["jobHandle"]
     stack.post_file(opened.body["upload"], "x.jpg", jpeg())
@@ -241,8 +242,8 @@ def test_a_file_whose_code_keeps_raising_is_retried_then_an_error_row_naming_the
 def test_a_crashed_attempt_is_taken_over_when_its_lease_ends_without_spending_receives(stack, monkeypatch):
     """A killed invocation never releases its claim: the redelivery waits for the lease, then takes over."""
     from openips.handlers import process_file
-    from openips.services import processing
     from openips.services.deps import get_deps, reset_caches
+    from openips.services.ingest import raster
 
     monkeypatch.setenv("FILE_LEASE_SECONDS", "600")
     reset_caches()
@@ -256,10 +257,10 @@ def test_a_crashed_attempt_is_taken_over_when_its_lease_ends_without_spending_re
         raise SystemExit("worker killed")  # not an Exception: nothing in the function may catch it
 
     with monkeypatch.context() as m:
-        m.setattr(processing, "optimize", killed)
+        m.setattr(raster, "optimize", killed)
         with pytest.raises(SystemExit):
             process_file.lambda_handler(event, stack.context)
-    (claim,) = get_deps().store.list_claims(job)
+    (claim,) = get_deps().claims.list_for_job(job)
     assert claim.status == "Processing" and claim.attempts == 1
     deferred = []
     monkeypatch.setattr(get_deps().process_queue, "defer", lambda body, delay: deferred.append(delay))
@@ -268,14 +269,14 @@ def test_a_crashed_attempt_is_taken_over_when_its_lease_ends_without_spending_re
     assert len(deferred) == 1 and 590 <= deferred[0] <= 602
     assert stack.job_log(job)["totalFileCount"] == 1  # counted once
     # The lease ends (here: made to end now); the next delivery is attempt 2 and finishes the file.
-    get_deps().store.hold_claim(claim, claim.claimed, "test: lease ended")
+    get_deps().claims.hold(claim, claim.claimed, "test: lease ended")
     assert process_file.lambda_handler(event, stack.context) == {"batchItemFailures": []}
     stack.call("POST", f"/v1/upload-jobs/{job}/end")
     stack.drain()
     (row,) = rows(stack, job, "UploadSuccess")
     log = stack.job_log(job)
     assert (log["logType"], log["totalFileCount"], log["fileSuccessCount"]) == ("EndUpload", 1, 1)
-    assert get_deps().store.list_claims(job)[0].attempts == 2
+    assert get_deps().claims.list_for_job(job)[0].attempts == 2
 
 
 def test_finalize_runs_once_under_duplicate_job_events(stack, lambda_context):
@@ -287,8 +288,8 @@ def test_finalize_runs_once_under_duplicate_job_events(stack, lambda_context):
     assert finalize_job.lambda_handler(event, lambda_context) == {"batchItemFailures": []}
     from openips.services.deps import get_deps
 
-    assert get_deps().store.get_job(job).finalized is True
-    assert get_deps().store.mark_finalized(job) is False
+    assert get_deps().jobs.get(job).finalized is True
+    assert get_deps().jobs.mark_finalized(job) is False
 
 
 def _aws_event_for(stack, key: str, source_ip: str) -> str:

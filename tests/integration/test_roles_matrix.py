@@ -67,8 +67,8 @@ class World:
     serial: Iterator[int] = field(default_factory=itertools.count)
 
     @property
-    def store(self):
-        return get_deps().store
+    def deps(self):
+        return get_deps()
 
     @property
     def accounts(self):
@@ -88,7 +88,7 @@ class World:
         return opened.body["jobHandle"]
 
     def job_state(self, job_handle: str) -> dict:
-        return self.store.get_job(job_handle).model_dump()
+        return self.deps.jobs.get(job_handle).model_dump()
 
     def unique(self, stem: str) -> str:
         return f"{stem}-{next(self.serial)}"
@@ -135,14 +135,14 @@ def world() -> Iterator[World]:
     """The ``stack`` fixture of conftest.py, once per module, with two populated companies."""
     with module_stack() as base:
         resources, root_key = base.resources, base.admin_key
-        store = get_deps().store
+        companies = get_deps().companies
         root = get_deps().accounts.get_user_by_key_hash(auth.hash_key(root_key))
         company, keys, users = {}, {}, {}
         for letter in ("A", "B"):
-            company[letter] = auth.create_company(store, root, CreateCompanyRequest(
+            company[letter] = auth.create_company(companies, root, CreateCompanyRequest(
                 name=f"Company {letter}")).company_handle
             for role in ROLES:
-                user, key = auth.create_user(store, get_deps().accounts, root, CreateUserRequest(
+                user, key = auth.create_user(companies, get_deps().accounts, root, CreateUserRequest(
                     company_handle=company[letter], email=f"{role.lower()}@{letter.lower()}.example",
                     role=role))
                 keys[(letter, role)], users[(letter, role)] = key, user.user_handle
@@ -158,7 +158,7 @@ def world() -> Iterator[World]:
                 in (200, 204)
             assert w.call("POST", f"/v1/upload-jobs/{job}/end", key=w.key("IpsUser", letter)).status == 202
             assert stack.drain() == {"ProcessQueue": [], "MediaQueue": [], "JobEventsQueue": []}
-            (asset,) = store.list_job_assets(job)
+            (asset,) = get_deps().assets.list_for_job(job)
             assert asset.company_handle == company[letter]
             w.done_job[letter], w.asset[letter] = job, asset.asset_handle
             w.job[letter] = w.open_job(letter, f"open-{letter}")
@@ -209,7 +209,7 @@ def _job_case(method: str, suffix: str, after: Callable[[Job], bool], paused: bo
         if paused:
             assert w.call("POST", f"/v1/jobs/{job}/pause", key=w.key("IpsUser", letter)).status == 200
         return Case(method, suffix.format(job=job), state=lambda: w.job_state(job),
-                    accepted=lambda r: _assert(after(w.store.get_job(job)), w.store.get_job(job)))
+                    accepted=lambda r: _assert(after(w.deps.jobs.get(job)), w.deps.jobs.get(job)))
     return build
 
 
@@ -222,10 +222,10 @@ def open_upload_job(w: World, letter: str) -> Case:
     name = w.unique("opened")
 
     def jobs_named() -> list[str]:
-        return [j.job_handle for j in w.store.query_company_jobs(company, None, None, True) if j.name == name]
+        return [j.job_handle for j in w.deps.jobs.query_company(company, None, None, True) if j.name == name]
 
     def accepted(response: ApiResponse) -> None:
-        assert w.store.get_job(response.body["jobHandle"]).company_handle == company
+        assert w.deps.jobs.get(response.body["jobHandle"]).company_handle == company
     return Case("POST", "/v1/upload-jobs", {"jobName": name, "companyHandle": company, "uploadParams": UPLOAD_PARAMS},
                 state=jobs_named, accepted=accepted)
 
@@ -263,7 +263,7 @@ def get_archived_job_log_details(w: World, letter: str) -> Case:
 def execute_job(w: World, letter: str) -> Case:
     job = w.open_job(letter)
     return Case("POST", f"/v1/jobs/{job}/execute", state=lambda: w.job_state(job),
-                accepted=lambda r: _assert(r.fault_code == 30001 and not w.store.get_job(job).closed, r.body))
+                accepted=lambda r: _assert(r.fault_code == 30001 and not w.deps.jobs.get(job).closed, r.body))
 
 
 def get_scheduled_jobs(w: World, letter: str) -> Case:
@@ -308,20 +308,20 @@ def get_company_settings(w: World, letter: str) -> Case:
 
 def set_company_settings(w: World, letter: str) -> Case:
     company = w.company[letter]
-    mode = "OverwriteAnyExt" if w.store.get_company(company).overwrite_mode == "OverwriteFullName" \
+    mode = "OverwriteAnyExt" if w.deps.companies.get(company).overwrite_mode == "OverwriteFullName" \
         else "OverwriteFullName"
 
     def accepted(response: ApiResponse) -> None:
         assert response.body["companyHandle"] == company and response.body["overwriteMode"] == mode
-        assert w.store.get_company(company).overwrite_mode == mode
+        assert w.deps.companies.get(company).overwrite_mode == mode
     return Case("PATCH", f"/v1/admin/companies/{company}", {"overwriteMode": mode},
-                state=lambda: w.store.get_company(company).model_dump(), accepted=accepted)
+                state=lambda: w.deps.companies.get(company).model_dump(), accepted=accepted)
 
 
 def create_company(w: World, letter: str) -> Case:
     return Case("POST", "/v1/admin/companies", {"name": w.unique("Created")},
-                state=lambda: sorted(w.store.list_company_handles()),
-                accepted=lambda r: _assert(w.store.get_company(r.body["companyHandle"]) is not None, r.body))
+                state=lambda: sorted(w.deps.companies.list_handles()),
+                accepted=lambda r: _assert(w.deps.companies.get(r.body["companyHandle"]) is not None, r.body))
 
 
 def create_user(w: World, letter: str) -> Case:
@@ -374,7 +374,7 @@ def create_set_preset(w: World, letter: str) -> Case:
     company, name = w.company[letter], w.unique("created-preset")
 
     def named() -> list[str]:
-        return [p.preset_handle for p in w.store.list_set_presets(company) if p.name == name]
+        return [p.preset_handle for p in w.deps.presets.list_for_company(company) if p.name == name]
 
     def accepted(response: ApiResponse) -> None:
         assert named() == [response.body["presetHandle"]]
@@ -397,17 +397,17 @@ def delete_set_preset(w: World, letter: str) -> Case:
     preset = w.new_preset(letter)
 
     def state():
-        found = w.store.get_set_preset(preset)
+        found = w.deps.presets.get(preset)
         return found.model_dump() if found else None
     return Case("DELETE", f"/v1/set-presets/{preset}", state=state,
-                accepted=lambda r: _assert(w.store.get_set_preset(preset) is None, preset))
+                accepted=lambda r: _assert(w.deps.presets.get(preset) is None, preset))
 
 
 def create_project(w: World, letter: str) -> Case:
     company, name = w.company[letter], w.unique("created-project")
 
     def named() -> list[str]:
-        return [p.project_handle for p in w.store.list_projects(company) if p.name == name]
+        return [p.project_handle for p in w.deps.projects.list_for_company(company) if p.name == name]
     return Case("POST", "/v1/projects", {"name": name, "companyHandle": company}, state=named,
                 accepted=lambda r: _assert(named() == [r.body["projectHandle"]], (named(), r.body)))
 
@@ -428,10 +428,10 @@ def delete_project(w: World, letter: str) -> Case:
     project = w.new_project(letter)
 
     def state():
-        found = w.store.get_project(project)
+        found = w.deps.projects.get(project)
         return found.model_dump() if found else None
     return Case("DELETE", f"/v1/projects/{project}", state=state,
-                accepted=lambda r: _assert(w.store.get_project(project) is None, project))
+                accepted=lambda r: _assert(w.deps.projects.get(project) is None, project))
 
 
 def get_webhook_secret(w: World, letter: str) -> Case:
@@ -562,7 +562,7 @@ def served_routes() -> set[tuple[str, str]]:
     served = set()
     for module in {route.handler.rpartition(".")[0] for route in http_routes(load_template())}:
         app = import_handler(module + ".app")
-        for route in app._static_routes + app._dynamic_routes:
+        for route in app.served_routes:
             served.add((route.method.upper(), _shape(route.path)))
     return served
 
@@ -707,14 +707,14 @@ def test_keys_of_ipsadmins_are_theirs_to_manage_and_nobody_deletes_themselves(wo
 def test_operator_settings_are_ipsadmin_only(world, change):
     """A company admin sets how its uploads behave, not its quota or its name (set by IpsAdmin)."""
     path = f"/v1/admin/companies/{world.company['A']}"
-    before = world.store.get_company(world.company["A"]).model_dump()
+    before = world.deps.companies.get(world.company["A"]).model_dump()
     refused = world.call("PATCH", path, change, key=world.key("IpsCompanyAdmin"))
     _refused(refused, {20003})
-    assert world.store.get_company(world.company["A"]).model_dump() == before
+    assert world.deps.companies.get(world.company["A"]).model_dump() == before
     mixed = world.call("PATCH", path, change | {"retainPublishState": not before["retain_publish_state"]},
                        key=world.key("IpsCompanyAdmin"))
     _refused(mixed, {20003})
-    assert world.store.get_company(world.company["A"]).model_dump() == before  # all or nothing
+    assert world.deps.companies.get(world.company["A"]).model_dump() == before  # all or nothing
     by_root = world.call("PATCH", path, change, key=world.key("IpsAdmin"))
     assert by_root.status == 200, by_root.body
     assert world.call("PATCH", path, {"name": before["name"]}, key=world.key("IpsAdmin")).status == 200

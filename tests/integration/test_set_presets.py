@@ -59,7 +59,7 @@ def run_job(stack, files: list[str], presets: list[str], name: str = "batch", be
 
 def run_presets(job: str):
     deps = get_deps()
-    return run_presets_for_job(deps, deps.store.get_job(job), utcnow())
+    return run_presets_for_job(deps, deps.jobs.get(job), utcnow())
 
 
 def asset_named(stack, name: str) -> dict | None:
@@ -229,7 +229,7 @@ def test_a_preset_of_another_company_is_not_run(stack):
     # and at job end too, should a job name one anyway
     job = run_job(stack, ["shoe_1_front.jpg"], [])
     deps = get_deps()
-    stored = deps.store.get_job(job)
+    stored = deps.jobs.get(job)
     options = stored.options.model_copy(update={"auto_set_creation_options": AutoSetCreationOptions(
         auto_sets_array=[foreign])})
     (row,) = run_presets_for_job(deps, stored.model_copy(update={"options": options}), utcnow())
@@ -257,12 +257,12 @@ def test_concurrent_finalizes_neither_duplicate_a_set_nor_lose_members(stack, mo
     second = second_job.body["jobHandle"]
     assert stack.post_file(second_job.body["upload"], "shoe_7_back.jpg", small_jpeg()).status_code in (200, 204)
     assert stack.call("POST", f"/v1/upload-jobs/{second}/end").status == 202
-    store = get_deps().store
+    assets = get_deps().assets
     existing = asset_named(stack, "shoe_7_set")
     assert existing is not None  # the first job's finalize made it
 
     # The second finalize does not see the set when it looks (the first one's create races it) …
-    real_find = store.find_asset_by_name
+    real_find = assets.find_by_name
     calls = {"find": 0, "update": 0}
 
     def stale_find(company, name):
@@ -270,17 +270,17 @@ def test_concurrent_finalizes_neither_duplicate_a_set_nor_lose_members(stack, mo
         return None if calls["find"] == 1 else real_find(company, name)
 
     # … and another writer changes the set's members between its read and its write.
-    real_update = store.update_set_members
+    real_update = assets.update_set_members
 
     def contended_update(asset, old_members):
         calls["update"] += 1
         if calls["update"] == 1:
-            current = store.get_asset(asset.asset_handle)
-            store.replace_asset(current.model_copy(update={"members": [*current.members, "a-elsewhere"]}))
+            current = assets.get(asset.asset_handle)
+            assets.replace(current.model_copy(update={"members": [*current.members, "a-elsewhere"]}))
         return real_update(asset, old_members)
 
-    monkeypatch.setattr(store, "find_asset_by_name", stale_find)
-    monkeypatch.setattr(store, "update_set_members", contended_update)
+    monkeypatch.setattr(assets, "find_by_name", stale_find)
+    monkeypatch.setattr(assets, "update_set_members", contended_update)
     assert stack.drain() == {"ProcessQueue": [], "MediaQueue": [], "JobEventsQueue": []}
     monkeypatch.undo()
 

@@ -20,11 +20,13 @@ import pytest
 from botocore.exceptions import ClientError
 from moto.server import ThreadedMotoServer
 
-from openips.adapters.store import JobStore
+from openips.adapters.dynamodb.quotas import DynamoQuotas
+from openips.adapters.dynamodb.table import Table
 from openips.models import errors
 from openips.models.domain import LogEntry, LogType, utcnow
 from openips.models.events import IncomingObject, S3Notification
 from openips.services import control, processing, sweep
+from openips.services.ingest import raster
 from openips.services.deps import get_deps, reset_caches
 from openips_cli.local import free_port
 from openips_cli.moto_atomic import make_atomic
@@ -59,7 +61,7 @@ def in_flight(company: str) -> dict[str, int]:
 
 
 def claimed_paths(job: str) -> list[str]:
-    return sorted(c.path for c in get_deps().store.list_claims(job))
+    return sorted(c.path for c in get_deps().claims.list_for_job(job))
 
 
 def limit_in_flight(monkeypatch, cap: int) -> None:
@@ -84,10 +86,10 @@ def test_a_job_paused_past_the_limit_is_ended_by_the_sweeper_with_every_file_acc
     assert claimed_paths(job) == ["first.jpg"]
 
     deps = get_deps()
-    paused_at = deps.store.get_job(job).last_activity  # pauseJob set it (as it sets paused_at)
+    paused_at = deps.jobs.get(job).last_activity  # pauseJob set it (as it sets paused_at)
     limit = timedelta(days=3)  # MaxPauseSeconds by default
     # A form renewed while paused (it moves last_activity) does not stretch the pause.
-    deps.store.touch_job(job, paused_at + limit)
+    deps.jobs.touch(job, paused_at + limit)
     assert sweep.sweep(deps, paused_at + limit - timedelta(minutes=5)) == {}
     assert active(stack, job)["state"] == "WaitingCoordinator"
 
@@ -121,14 +123,14 @@ def test_a_pause_resumed_or_renewed_meanwhile_is_not_ended(stack):
     job = stack.open_job().body["jobHandle"]
     assert job_control(stack, job, "pause").status == 200
     deps = get_deps()
-    first = deps.store.get_job(job)
+    first = deps.jobs.get(job)
     time.sleep(0.01)
     assert job_control(stack, job, "resume").status == 200
     assert job_control(stack, job, "pause").status == 200
     row = LogEntry.localised(LogType.UPLOAD_WARNING, "job.pause_expired", {"job": "x", "paused": 1, "limit": 1},
                              utcnow())
     # The sweeper read the first pause; the job was paused again since: that read stops nothing
-    assert deps.store.stop_paused_job(first, control.MAX_PAUSE, utcnow(), row) is False
+    assert deps.jobs.stop_paused(first, control.MAX_PAUSE, utcnow(), row) is False
     assert job_control(stack, job, "resume").status == 200
     late = utcnow() + timedelta(seconds=deps.settings.max_pause_seconds * 2)
     assert control.end_overlong_pause(deps, job, late) is False  # running again: nothing to end
@@ -143,7 +145,7 @@ def test_the_deferral_of_a_paused_file_grows_with_the_pause(stack):
     assert job_control(stack, job, "pause").status == 200
     message = upload(stack, opened, "waiting.jpg")
     obj = IncomingObject.from_record(S3Notification.model_validate_json(message["Body"]).records[0])
-    paused_at = deps.store.get_job(job).last_activity  # pauseJob set it (as it sets paused_at)
+    paused_at = deps.jobs.get(job).last_activity  # pauseJob set it (as it sets paused_at)
 
     delays = []
     for after in (0, 60, 600, 3600, 6 * 3600, 3 * 24 * 3600 - 60):
@@ -157,7 +159,7 @@ def test_the_deferral_of_a_paused_file_grows_with_the_pause(stack):
     # Over the whole allowed pause a waiting file comes back some 300 times, not 8,640 (every 30 s).
     paused, turns = 0, 0
     while paused < deps.settings.max_pause_seconds:
-        paused += processing.paused_delay(deps, deps.store.get_job(job), paused_at + timedelta(seconds=paused))
+        paused += processing.paused_delay(deps, deps.jobs.get(job), paused_at + timedelta(seconds=paused))
         turns += 1
     assert turns < 400
 
@@ -174,7 +176,7 @@ def test_a_company_at_its_limit_waits_while_another_companys_file_is_processed(s
     theirs = stack.open_job("theirs", key=rival)
     a1, a2 = upload(stack, mine, "a1.jpg"), upload(stack, mine, "a2.jpg")
     b1 = upload(stack, theirs, "b1.jpg")
-    store = get_deps().store
+    claims = get_deps().claims
     meanwhile: dict[str, object] = {}
 
     def while_a1_is_in_flight():
@@ -198,7 +200,7 @@ def test_a_company_at_its_limit_waits_while_another_companys_file_is_processed(s
     for opened, key, files in ((mine, "default", 2), (theirs, rival, 1)):
         log = stack.call("GET", f"/v1/jobs/{opened.body['jobHandle']}/log-details", key=key).body["jobLogArray"][0]
         assert (log["logType"], log["totalFileCount"], log["fileSuccessCount"]) == ("EndUpload", files, files)
-    assert {c.path: c.attempts for c in store.list_claims(mine.body["jobHandle"])} == {"a1.jpg": 1, "a2.jpg": 1}
+    assert {c.path: c.attempts for c in claims.list_for_job(mine.body["jobHandle"])} == {"a1.jpg": 1, "a2.jpg": 1}
 
 
 def test_a_crashed_holders_slot_ends_with_its_lease_and_is_pruned(stack, monkeypatch):
@@ -212,7 +214,7 @@ def test_a_crashed_holders_slot_ends_with_its_lease_and_is_pruned(stack, monkeyp
 
     # The invocation processing a1 dies after completing it, before it gives its slot back
     with monkeypatch.context() as crash:
-        crash.setattr(type(deps.store), "release_inflight_slot", lambda self, company, holder: False, raising=False)
+        crash.setattr(type(deps.quotas), "release_inflight_slot", lambda self, company, holder: False)
         assert outcomes(a1, now) == ["UploadSuccess"]
     (held,) = in_flight(stack.company).values()
     assert held == int((now + lease).timestamp())
@@ -240,7 +242,7 @@ def test_every_way_out_of_processing_gives_the_slot_back(stack, monkeypatch):
         raise RuntimeError("decoder crashed")
 
     with monkeypatch.context() as patched:
-        patched.setattr(processing, "optimize", broken)
+        patched.setattr(raster, "optimize", broken)
         assert outcomes(bad, ack=False) == ["Retrying"]  # failed attempt: retried after a delay
     assert holding == [1]  # it held its company's slot while it ran
     assert in_flight(stack.company) == {}
@@ -254,7 +256,7 @@ def test_every_way_out_of_processing_gives_the_slot_back(stack, monkeypatch):
 def test_moto_evaluates_the_slot_conditions_as_dynamodb_does(stack):
     """size() of a map counts its entries, attribute_exists() sees a map entry; a missing map is
     guarded (moto raises on size() of a missing attribute where DynamoDB fails the condition)."""
-    store = get_deps().store
+    store = get_deps().quotas
     now = utcnow()
     until = now + timedelta(seconds=60)
     assert store.take_inflight_slot("c-probe", "h1", until, 2, now)  # no item yet: the map is made
@@ -301,7 +303,8 @@ def test_racing_takers_never_exceed_the_cap_and_never_prune_a_live_holder(atomic
         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
                               {"AttributeName": "sk", "AttributeType": "S"}],
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}])
-    stores = [JobStore(table) for _ in range(THREADS)]  # built here: boto3's session is not thread-safe to build from
+    # Built here: boto3's session is not thread-safe to build from.
+    stores = [DynamoQuotas(Table(table)) for _ in range(THREADS)]
     cap, rounds, now = 3, 8, utcnow()
     lease = now + timedelta(seconds=960)
     for i in range(cap):  # a full company of crashed invocations, their leases over: pruned during the race

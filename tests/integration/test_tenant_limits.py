@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from openips.adapters.dynamodb import jobs as dynamodb_jobs
 from openips.models.domain import utcnow
 from openips.services import sweep
 from openips.services.deps import get_deps, reset_caches
@@ -49,29 +50,29 @@ def test_the_sweeper_reads_no_options_and_one_companys_failure_stops_no_other(st
     mine = open_job(stack).body["jobHandle"]
     theirs_key = other_company_key(stack)
     theirs = open_job(stack, key=theirs_key).body["jobHandle"]
-    store = deps.store
+    job_repository = deps.jobs
 
     def no_options(*args, **kwargs):
         raise AssertionError("the sweeper read a whole job item")
 
-    original = store.iter_active_clocks
+    original = job_repository.iter_active_clocks
 
     def broken_for_mine(company_handle):
         if company_handle == stack.company:
             raise RuntimeError("this company's items cannot be read")
         return original(company_handle)
 
-    monkeypatch.setattr(store, "iter_active_clocks", broken_for_mine)
-    monkeypatch.setattr(type(store), "_job_from_item", staticmethod(no_options))
+    monkeypatch.setattr(job_repository, "iter_active_clocks", broken_for_mine)
+    monkeypatch.setattr(dynamodb_jobs, "job_from_item", no_options)
     later = utcnow() + timedelta(seconds=deps.settings.job_idle_timeout_seconds + 1)
-    monkeypatch.setattr(store, "get_job", lambda handle: None if handle == theirs else no_options())
+    monkeypatch.setattr(job_repository, "get", lambda handle: None if handle == theirs else no_options())
     # Only reading is checked here; the idle job of the other company is found and acted on.
     done = sweep.sweep(deps, later)
     assert done["company_failed"] == 1 and "timed_out" not in done  # get_job answered None: nothing closed
     monkeypatch.undo()
     done = sweep.sweep(deps, later)
     assert done == {"timed_out": 2}
-    assert deps.store.get_job(mine).closed and deps.store.get_job(theirs).closed
+    assert deps.jobs.get(mine).closed and deps.jobs.get(theirs).closed
 
 
 def test_read_only_users_do_not_see_webhook_tokens(stack):

@@ -26,4 +26,8 @@ def test_quick_bench_runs_all_three_variants_and_exits_0(tmp_path: Path) -> None
     assert len(rows) == 6
     assert not [row for row in rows if "failed" in row], rows
     assert "## Targets" in done.stdout
+    # and the cold start of each layer-free handler, beside its references
+    cold = [line for line in done.stdout.splitlines() if line.startswith("| ") and "`" in line and "import" not in line]
+    assert {line.split("`")[1] for line in cold} >= {"openips.handlers.api", "boto3", "pass"}
+    assert "importing the API handler in at most 250 ms" in done.stdout
     assert report.read_text() == done.stdout

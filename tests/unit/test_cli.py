@@ -13,17 +13,10 @@ import pytest
 
 from openips_cli import config
 from openips_cli.client import MultipartBody, UploadCancelled, parse_s3_error
-from openips_cli.main import (
-    UsageError,
-    collect_files,
-    default_job_name,
-    format_progress,
-    format_table,
-    human_size,
-    load_options,
-    main,
-    short_date,
-)
+from openips_cli.cli.errors import UsageError
+from openips_cli.cli.files import collect_files, default_job_name, load_options
+from openips_cli.cli.terminal import format_table, human_size, short_date
+from openips_cli.main import main
 
 LOCAL = {"apiUrl": "http://127.0.0.1:3000/", "apiKey": "user-key", "adminApiKey": "admin-key"}
 
@@ -90,6 +83,18 @@ def test_cli_without_configuration_exits_2_with_the_hint(tmp_path, monkeypatch, 
     monkeypatch.chdir(tmp_path)
     assert main(["jobs", "active"]) == 2
     assert "openips local up" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.0.2.10", "::", "example.com"])
+def test_the_local_stack_refuses_to_listen_beyond_loopback_without_allow_remote(host, monkeypatch, capsys):
+    from openips_cli import local
+
+    started = []
+    monkeypatch.setattr(local, "run", lambda **kwargs: started.append(kwargs) or 0)
+    assert main(["local", "up", "--host", host]) == 2
+    assert started == [] and "not a loopback address" in capsys.readouterr().err
+    assert main(["local", "up", "--host", host, "--allow-remote"]) == 0
+    assert started[0]["host"] == host and "WARNING: listening on" in capsys.readouterr().err
 
 
 # ---- the directory walk ----------------------------------------------------------------------
@@ -183,11 +188,9 @@ def test_dates_are_shortened_and_odd_values_kept():
     assert short_date("soon") == "soon"
 
 
-def test_progress_line():
-    assert format_progress(0, 0, 0, 0, width=10) == "[##########] 100%  0 B / 0 B  0/0 files"
-    assert format_progress(512, 2048, 1, 4, width=10) == "[##........]  25%  512 B / 2.0 KB  1/4 files"
-    assert format_progress(5 * 1024**2, 10 * 1024**2, 2, 5, width=4) == "[##..]  50%  5.0 MB / 10.0 MB  2/5 files"
-    assert human_size(3 * 1024**4) == "3.0 TB"
+def test_sizes_are_in_powers_of_1024():
+    assert [human_size(n) for n in (0, 512, 2048, 5 * 1024**2, 3 * 1024**4)] == \
+           ["0 B", "512 B", "2.0 KB", "5.0 MB", "3.0 TB"]
 
 
 # ---- S3 errors -------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from openips.adapters import accounts
+from openips.adapters.dynamodb import keys
 from openips_cli.provision import load_template
 
 PARSERS = ("ProcessFileFunction", "MediaFunction", "AssetImagingFunction")
@@ -66,7 +66,7 @@ def test_the_authorizer_reads_key_and_user_items_only(template: dict[str, Any]) 
     assert statement["Action"] == "dynamodb:GetItem"
     assert statement["Resource"] == {"Fn::GetAtt": ["AccountsTable", "Arn"]}  # the table, not its indexes
     leading = statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
-    assert sorted(leading) == sorted([accounts.KEY_PREFIX + "*", accounts.USER_PREFIX + "*"])
+    assert sorted(leading) == sorted([keys.KEY_PREFIX + "*", keys.USER_PREFIX + "*"])
 
 
 def test_the_notifier_reads_and_creates_webhook_secrets_only(template: dict[str, Any]) -> None:
@@ -76,7 +76,7 @@ def test_the_notifier_reads_and_creates_webhook_secrets_only(template: dict[str,
     (statement,) = _statements_on_accounts(props["Policies"])
     assert sorted(statement["Action"]) == ["dynamodb:GetItem", "dynamodb:PutItem"]
     leading = statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
-    assert leading == [accounts.WEBHOOK_SECRET_PREFIX + "*"]
+    assert leading == [keys.WEBHOOK_SECRET_PREFIX + "*"]
 
 
 def test_routes_of_parsers_authenticate_through_the_authorizer(template: dict[str, Any]) -> None:

@@ -17,7 +17,7 @@ from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from openips_cli.s3front import S3Error, SignedRequest, _BodyReader, authenticate_request, verify_payload
+from openips_cli.s3front import BodyReader, S3Error, SignedRequest, authenticate_request, verify_payload
 
 AKID, SECRET = "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 CREDENTIALS = {AKID: SECRET}
@@ -240,4 +240,4 @@ def test_a_presigned_url_with_signature_v2_or_an_unsigned_amz_header_is_refused(
 
 def test_a_body_reader_refuses_a_negative_length():
     with pytest.raises(ValueError):
-        _BodyReader(io.BytesIO(b"abc"), -1)
+        BodyReader(io.BytesIO(b"abc"), -1)

@@ -193,7 +193,7 @@ def find_assets() -> Response:
 @app.post("/v1/admin/companies")
 def create_company() -> Response:
     request = parse_body(CreateCompanyRequest, app.current_event.body, app.current_event.is_base64_encoded)
-    company = auth.create_company(_deps().store, _caller(), request)
+    company = auth.create_company(_deps().companies, _caller(), request)
     return json_response(CreateCompanyResponse(company_handle=company.company_handle), 201)
 
 
@@ -211,7 +211,7 @@ def update_company_settings(company_handle: str) -> Response:
 @app.post("/v1/admin/users")
 def create_user() -> Response:
     request = parse_body(CreateUserRequest, app.current_event.body, app.current_event.is_base64_encoded)
-    user, api_key = auth.create_user(_deps().store, _deps().accounts, _caller(), request)
+    user, api_key = auth.create_user(_deps().companies, _deps().accounts, _caller(), request)
     return json_response(CreateUserResponse(user_handle=user.user_handle, api_key=api_key), 201)
 
 

@@ -1,14 +1,15 @@
-"""What every HTTP-facing function shares: the resolver with IPS fault mapping, the caller."""
+"""What every HTTP-facing function shares: the resolver with IPS fault mapping, its routes, the caller."""
 
 from __future__ import annotations
 
+import functools
 import json
 import re
-from collections.abc import Callable
-from functools import lru_cache
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
-from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from pydantic import BaseModel, ValidationError
 
 from openips.models import errors
@@ -18,6 +19,8 @@ from openips.observability import logger
 from openips.services import auth
 from openips.services.deps import get_deps
 from openips.services.params import fault_from_validation
+
+Handler = Callable[..., Any]
 
 # Routes anyone may call (method, resolver path); every other route needs ``Authorization: Bearer``.
 PUBLIC_ROUTES = frozenset({("GET", "/v1/openapi.json")})
@@ -29,12 +32,61 @@ def fault_response(exc: Fault) -> Response:
                     body=json.dumps(exc.body()))
 
 
+# A path parameter: <job_handle> in a resolver rule, {jobHandle} in the OpenAPI document.
+_PARAMETER = re.compile(r"<[^/]+>|\{[^/]+\}")
+
+
+@dataclass(frozen=True)
+class KnownRoute:
+    """A method on a path template: one this function serves (``func``, its handler as written), or
+    one the OpenAPI document publishes."""
+
+    method: str  # upper case
+    path: str  # /v1/jobs/<job_handle> as registered, or /v1/jobs/{jobHandle} as documented
+    func: Handler | None = None
+
+    @functools.cached_property
+    def pattern(self) -> re.Pattern[str]:
+        return re.compile("^" + "/".join("[^/]+" if _PARAMETER.fullmatch(part) else re.escape(part)
+                                         for part in self.path.split("/")) + "$")
+
+    @property
+    def is_static(self) -> bool:
+        return not any(_PARAMETER.fullmatch(part) for part in self.path.split("/"))
+
+
 class IpsResolver(APIGatewayHttpResolver):
-    """The resolver, and how this function learns who is calling."""
+    """The resolver, how this function learns who is calling, and the routes it serves."""
 
     def __init__(self, authenticator: Callable[[APIGatewayHttpResolver], User]) -> None:
         super().__init__()
         self.authenticator = authenticator
+        self.served_routes: list[KnownRoute] = []
+
+    def route(self, rule: str, method: str | list[str] | tuple[str], *args: Any,
+              **kwargs: Any) -> Callable[[Handler], Handler]:
+        """Powertools' ``route`` (``get``, ``post``… and ``include_router`` come through here), with
+        the route recorded in ``served_routes`` and its caller authenticated before its handler runs."""
+        register = super().route(rule, method, *args, **kwargs)
+        methods = [method] if isinstance(method, str) else list(method)
+
+        def register_served(func: Handler) -> Handler:
+            self.served_routes.extend(KnownRoute(m.upper(), rule, func) for m in methods)
+            register(self._authenticated_first(rule, func))
+            return func
+
+        return register_served
+
+    def _authenticated_first(self, rule: str, func: Handler) -> Handler:
+        @functools.wraps(func)
+        def authenticated(**route_arguments: Any) -> Any:
+            # Before the body or the query is looked at: a caller without a valid key learns nothing
+            # but 401 (http-api.md). Unknown routes never get here: they stay 404/405, as on API Gateway.
+            if (self.current_event.http_method.upper(), rule) not in PUBLIC_ROUTES:
+                self.append_context(caller=self.authenticator(self))
+            return func(**route_arguments)
+
+        return authenticated
 
 
 def make_app(from_authorizer: bool = False) -> IpsResolver:
@@ -58,17 +110,6 @@ def make_app(from_authorizer: bool = False) -> IpsResolver:
         logger.exception("unhandled error")
         return fault_response(errors.IpsApiFault(errors.EXCEPTION, "Internal error; see the service logs", 500))
 
-    def _authenticate_first(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response:
-        # Before the body or the query is looked at: a caller without a valid key learns nothing
-        # but 401 (http-api.md). Unknown routes stay 404/405, as on API Gateway.
-        route = app.context.get("_route")
-        served = route is not None and (route in app._static_routes or route in app._dynamic_routes)
-        if served and (route.method, route.path) not in PUBLIC_ROUTES:
-            app.append_context(caller=app.authenticator(app))
-        return next_middleware(app)
-
-    app.use(middlewares=[_authenticate_first])
-
     @app.not_found
     def _not_found(_: Exception) -> Response:
         allowed = allowed_methods(app, app.current_event.path)
@@ -82,40 +123,31 @@ def make_app(from_authorizer: bool = False) -> IpsResolver:
     return app
 
 
-def allowed_methods(app: APIGatewayHttpResolver, path: str) -> list[str]:
-    """The methods the resolver's routes serve on ``path`` (none: an unknown path).
-
-    A fixed path (``/v1/jobs/logs``) is its own resource: the methods of a templated route that
-    would also match it (``DELETE /v1/jobs/{jobHandle}``) are not advertised for it.
-    """
-    for routes in (app._static_routes, app._dynamic_routes):  # Powertools keeps no public list
-        methods = {route.method for route in routes if route.rule.match(path)}
-        if methods:
-            return sorted(methods)
-    return documented_methods(path)
-
-
-@lru_cache(maxsize=1)
-def _documented_paths() -> tuple[tuple[re.Pattern, bool, frozenset[str]], ...]:
-    from openips.services.openapi import openapi_document
-
-    return tuple((re.compile("^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(path)) + "$"), "{" not in path,
-                  frozenset(method.upper() for method in item))
-                 for path, item in openapi_document()["paths"].items())
-
-
-def documented_methods(path: str) -> list[str]:
-    """The methods the OpenAPI document lists for ``path``, whichever function serves them.
+def allowed_methods(app: IpsResolver, path: str) -> list[str]:
+    """The methods this function's routes serve on ``path``, else those the OpenAPI document lists
+    for it (none: an unknown path).
 
     (API Gateway hands a request for another function's path with a method that function does
     not serve to ``ANY /{proxy+}``: that resource exists, the answer is 405, not 404.)
     """
+    return _methods_on(path, app.served_routes) or _methods_on(path, _documented_routes())
+
+
+def _methods_on(path: str, routes: Sequence[KnownRoute]) -> list[str]:
+    # A fixed path (/v1/jobs/logs) is its own resource: the methods of a templated route that
+    # would also match it (DELETE /v1/jobs/{jobHandle}) are not advertised for it.
     for static in (True, False):
-        methods = {m for pattern, is_static, found in _documented_paths() if is_static == static
-                   and pattern.match(path) for m in found}
+        methods = {route.method for route in routes if route.is_static == static and route.pattern.match(path)}
         if methods:
             return sorted(methods)
     return []
+
+
+@functools.lru_cache(maxsize=1)
+def _documented_routes() -> tuple[KnownRoute, ...]:
+    from openips.services.openapi import ROUTES  # only once a request has missed every route
+
+    return tuple(KnownRoute(method.upper(), path) for method, path, *_ in ROUTES)
 
 
 def caller(app: IpsResolver) -> User:

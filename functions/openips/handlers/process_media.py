@@ -17,7 +17,7 @@ from openips.imaging.vips import configure
 from openips.models.domain import utcnow
 from openips.models.events import S3Notification
 from openips.observability import logger, metrics, tracer
-from openips.services import media  # noqa: F401 - loads PyAV at cold start, not inside the first file's time
+from openips.services.ingest import videos  # noqa: F401 - loads PyAV at cold start, not inside the first file's time
 from openips.services.deps import get_deps
 from openips.services.processing import process_notification
 

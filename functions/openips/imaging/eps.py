@@ -137,7 +137,12 @@ class PreparedPreview:
 def postscript_kind(path: str) -> EpsKind | None:
     """``dos-eps`` or ``postscript`` by content (never by extension); None for anything else."""
     with open(path, "rb") as fh:
-        head = fh.read(4)
+        return postscript_kind_of(fh.read(4))
+
+
+def postscript_kind_of(head: bytes) -> EpsKind | None:
+    """``postscript_kind`` on a file's first bytes."""
+    head = head[:4]
     if head == DOS_EPS_MAGIC:
         return "dos-eps"
     if head == POSTSCRIPT_MAGIC:

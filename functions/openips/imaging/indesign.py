@@ -131,7 +131,7 @@ def _int(value: str | None) -> int | None:
 
 
 class InDesignDocument:
-    """An InDesign file's page previews, offered like ``pdf.PdfDocument`` pages (services.documents)."""
+    """An InDesign file's page previews, offered like ``pdf.PdfDocument`` pages (services.ingest.documents)."""
 
     encrypted = False
 

@@ -86,10 +86,18 @@ class RenderedPage:
     warnings: list[str] = field(default_factory=list)
 
 
+SNIFF_BYTES = 1024  # where ``sniff_head`` looks for ``%PDF-``
+
+
 def sniff(path: str) -> Literal["pdf", "postscript"] | None:
     """``pdf`` when ``%PDF-`` is within the first 1024 bytes, ``postscript`` for ``%!PS-Adobe``."""
     with open(path, "rb") as fh:
-        head = fh.read(1024)
+        return sniff_head(fh.read(SNIFF_BYTES))
+
+
+def sniff_head(head: bytes) -> Literal["pdf", "postscript"] | None:
+    """``sniff`` on a file's first bytes (only the first ``SNIFF_BYTES`` are looked at)."""
+    head = head[:SNIFF_BYTES]
     if head.startswith(_RASTER_MAGIC):
         return None
     if b"%PDF-" in head:

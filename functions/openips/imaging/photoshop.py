@@ -49,7 +49,12 @@ class Flattened:
 
 def is_psd_file(path: str) -> bool:
     with open(path, "rb") as fh:
-        return fh.read(4) == MAGIC
+        return is_psd(fh.read(4))
+
+
+def is_psd(head: bytes) -> bool:
+    """Whether a file's first bytes are a Photoshop header's signature (PSB files share it)."""
+    return head[:4] == MAGIC
 
 
 def read_header(path: str) -> Header:

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from openips.models.messages import MESSAGES, render
+from openips.models.outcomes import FileOutcome
 from openips.models.processing import CropRect
 from openips.models.upload_job import IpsModel, UploadPostJob
 
@@ -326,9 +327,6 @@ class Asset(BaseModel):
     video: VideoInfo | None = None  # Video and MasterVideo assets (docs/formats-video.md)
 
 
-FileOutcome = Literal["UploadSuccess", "FileUpdated", "DuplicateSkipped", "UploadError"]
-
-
 class FileClaim(BaseModel):
     """Per-S3-object processing record: the idempotency key of a file."""
 
@@ -338,12 +336,12 @@ class FileClaim(BaseModel):
     status: Literal["Processing", "Done"] = "Processing"
     lease_until: datetime
     attempts: int = 1
-    outcome: FileOutcome | None = None
+    outcome: FileOutcome | None = None  # the naming decision, once taken (a retry repeats it)
     asset_handle: str | None = None
     claimed: datetime | None = None  # first attempt (getUploadTaskStatus)
     attempt_started: datetime | None = None  # the current attempt (getActiveJobs' task items)
     completed: datetime | None = None
-    result: str | None = None  # the log type of the file's row, once done
+    result: FileOutcome | None = None  # the log type of the file's row, once done
     # What the file added to the job's counters, once done (``openips jobs verify`` sums them).
     counts: dict[str, int] | None = None
     last_error: str | None = None  # why the last attempt failed, while a retry waits

@@ -11,6 +11,8 @@ Two families:
 
 from __future__ import annotations
 
+from openips.models.outcomes import Handling
+
 
 class Fault(Exception):
     """An IPS fault answered to the API caller."""
@@ -131,7 +133,7 @@ class TransientError(Exception):
 class RetryLater(Exception):  # noqa: N818 - a signal, not an error
     """The file must come back after ``seconds`` (paused job, claim held, retry not due); ``outcome`` says why."""
 
-    def __init__(self, seconds: int, outcome: str) -> None:
+    def __init__(self, seconds: int, outcome: Handling) -> None:
         super().__init__(f"{outcome}: retry in {seconds} s")
         self.seconds = seconds
         self.outcome = outcome

@@ -75,16 +75,16 @@ def recount(claims: list[FileClaim], log_rows: int) -> JobCounts:
 
 def audit(deps: Deps, job_handle: str, now: datetime) -> Audit | None:
     """Compare the job's counters with their recount, and find files that no attempt will finish."""
-    job = deps.store.get_job(job_handle)
+    job = deps.jobs.get(job_handle)
     if job is None:
         return None
-    claims = deps.store.list_claims(job_handle)
-    log_rows = deps.store.count_log_rows(job_handle)
-    again = deps.store.get_job(job_handle)
+    claims = deps.claims.list_for_job(job_handle)
+    log_rows = deps.logs.count(job_handle)
+    again = deps.jobs.get(job_handle)
     if again is not None and again.counts != job.counts:
         # A file finished between the reads: recount against the newer counters only if
         # nothing moved while the claims were read (the next audit tries again otherwise).
-        job, claims, log_rows = again, deps.store.list_claims(job_handle), deps.store.count_log_rows(job_handle)
+        job, claims, log_rows = again, deps.claims.list_for_job(job_handle), deps.logs.count(job_handle)
     counted = recount(claims, log_rows)
     drift = {name: (getattr(job.counts, name), getattr(counted, name)) for name in JobCounts.model_fields
              if getattr(job.counts, name) != getattr(counted, name)}
@@ -111,13 +111,13 @@ def repair(deps: Deps, found: Audit, now: datetime, by: str) -> Audit:
             changes += _close_stalled(deps, job, found.stalled, now)
     if found.drift and not found.in_flight:  # a file finishing now may still write rows after its counters
         described = "counters " + ", ".join(f"{name} {old} → {new}" for name, (old, new) in found.drift.items())
-        if deps.store.repair_counts(job, found.recounted, _repair_row("; ".join([described, *changes]), by, now)):
+        if deps.jobs.repair_counts(job, found.recounted, _repair_row("; ".join([described, *changes]), by, now)):
             logger.warning("job accounting drift repaired", job_handle=job.job_handle, drift=described)
             changes.insert(0, described)
         elif changes:  # the counters moved meanwhile: their drift waits for the next audit
-            deps.store.note_repair(job.job_handle, _repair_row("; ".join(changes), by, now))
+            deps.jobs.note_repair(job.job_handle, _repair_row("; ".join(changes), by, now))
     elif changes:
-        deps.store.note_repair(job.job_handle, _repair_row("; ".join(changes), by, now))
+        deps.jobs.note_repair(job.job_handle, _repair_row("; ".join(changes), by, now))
     found.repaired = changes
     return found
 
@@ -151,7 +151,7 @@ def _close_stalled(deps: Deps, job: Job, stalled: list[FileClaim], now: datetime
         row = LogEntry.localised(LogType.UPLOAD_ERROR, "file.rejected", {"path": claim.path, "reason": reason,
                                                                           "kept": ""},
                                  now, file_path=claim.path, code="file.stalled")
-        deps.store.complete_file(claim, {"error": 1}, [row], None, completed=now, result="UploadError")
+        deps.claims.complete(claim, {"error": 1}, [row], None, completed=now, result="UploadError")
     return [f"{len(stalled)} file(s) that never finished logged as errors"] if stalled else []
 
 
@@ -176,7 +176,7 @@ def verify_job(deps: Deps, user: User, job_handle: str, now: datetime, fix: bool
         repair(deps, found, now, by=f"requested by {user.email}")
         if not found.stalled and not found.unclaimed:
             jobs.finish_if_complete(deps, job_handle, now)
-    job = deps.store.get_job(job_handle) or found.job
+    job = deps.jobs.get(job_handle) or found.job
     return JobAccountingResponse(
         job_handle=job_handle, state=job.state.value, healthy=found.healthy, counters=found.job.counts.model_dump(),
         recounted=found.recounted.model_dump(), expected_files=found.job.expected_files, files_claimed=found.claims,

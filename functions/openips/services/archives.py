@@ -42,6 +42,7 @@ from openips.services import naming
 T = TypeVar("T")
 ArchiveKind = Literal["zip", "tar", "tar.gz"]
 KIND_LABELS = {"zip": "ZIP", "tar": "TAR", "tar.gz": "TAR.GZ"}
+SNIFF_BYTES = 512  # a TAR header block, where ``ustar`` sits at offset 257
 # What reading a member may raise once the decoders' own errors are translated by ``opened``:
 # the caller catches exactly these per member.
 MEMBER_READ_ERRORS = (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError)
@@ -95,7 +96,11 @@ class Plan:
 def archive_kind(path: str) -> ArchiveKind | None:
     """The archive format by content (never by extension); None for anything else."""
     with open(path, "rb") as fh:
-        head = fh.read(512)
+        return archive_kind_of(fh.read(SNIFF_BYTES), path)
+
+
+def archive_kind_of(head: bytes, path: str) -> ArchiveKind | None:
+    """``archive_kind`` from the file's first bytes; a gzip stream is opened (``path``) to see whether it is a TAR."""
     if head[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
         return "zip"
     if head[257:262] == b"ustar":

@@ -50,14 +50,14 @@ def asset_job_logs(deps: Deps, user: User, asset_handle: str, locale: str | None
     auth.require_role(user, auth.READ_ROLES, "getAssetJobLogs")
     locale = reading_locale(locale)
     asset = _owned_asset(deps, user, asset_handle)
-    rows = list(deps.store.query_asset_log_rows(asset.asset_handle))
-    jobs = deps.store.get_jobs({job_handle for job_handle, _ in rows})
+    rows = list(deps.logs.query_for_asset(asset.asset_handle))
+    jobs = deps.jobs.get_many({job_handle for job_handle, _ in rows})
     return [views.asset_job_log(jobs[handle], row, locale or jobs[handle].locale)
             for handle, row in rows if handle in jobs]
 
 
 def _owned_asset(deps: Deps, user: User, asset_handle: str) -> Asset:
-    asset = deps.store.get_asset(asset_handle)
+    asset = deps.assets.get(asset_handle)
     if asset is None:
         raise errors.unknown_handle("asset", asset_handle)
     auth.check_owner(user, asset.company_handle)
@@ -95,20 +95,20 @@ def find_assets(deps: Deps, user: User, company: str | None, job_handle: str | N
     listed: Iterable[tuple[Asset | None, Position]]
     if text is not None:
         # The longest word is likely the rarest: fewer assets read per match.
-        listed = deps.store.iter_assets_with_word(company_handle, max(words, key=len), next_token, chunk)
+        listed = deps.assets.iter_with_word(company_handle, max(words, key=len), next_token, chunk)
     elif project_handle:
         project = owned_project(deps, user, project_handle)
-        listed = deps.store.iter_project_assets(project.project_handle, next_token, chunk)
+        listed = deps.projects.iter_assets(project.project_handle, next_token, chunk)
     elif job_handle:
         job = get_owned_job(deps, user, job_handle)
-        listed = deps.store.iter_job_assets(job.job_handle, next_token, chunk)
+        listed = deps.assets.iter_for_job(job.job_handle, next_token, chunk)
         if company is None:  # the job names the company (IpsAdmin: any); a companyHandle given still filters
             company_handle = job.company_handle
     elif name:
-        asset = deps.store.find_asset_by_name(company_handle, name)
+        asset = deps.assets.find_by_name(company_handle, name)
         return pages.single_page([asset_view(deps, asset)] if asset and wanted(asset) else [], next_token)
     elif folder_key is not None:
-        listed = deps.store.iter_folder_assets(company_handle, folder_key, next_token, chunk)
+        listed = deps.assets.iter_in_folder(company_handle, folder_key, next_token, chunk)
     else:
         raise errors.missing_parameter("Give one of jobHandle, folder, name, projectHandle or text")
     page = pages.take_page(listed, size, wanted)

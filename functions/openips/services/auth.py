@@ -5,8 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 
-from openips.adapters.accounts import AccountStore
-from openips.adapters.store import JobStore
+from openips.adapters.ports import AccountRepository, CompanyRepository
 from openips.models import errors
 from openips.models.api import CreateCompanyRequest, CreateUserRequest
 from openips.models.domain import Company, Role, User, new_handle
@@ -23,7 +22,7 @@ def hash_key(api_key: str) -> str:
     return hashlib.sha256(api_key.encode()).hexdigest()
 
 
-def authenticate(accounts: AccountStore, authorization: str | None) -> User:
+def authenticate(accounts: AccountRepository, authorization: str | None) -> User:
     """The user behind ``Authorization: Bearer <key>``; only the key's hash is stored."""
     if not authorization or not authorization.strip():
         raise AuthenticationFault(errors.NO_CREDENTIALS, "Missing Authorization: Bearer <apiKey> header")
@@ -56,14 +55,14 @@ def check_owner(user: User, company_handle: str) -> None:
         raise errors.illegal_company()
 
 
-def create_company(store: JobStore, caller: User, request: CreateCompanyRequest) -> Company:
+def create_company(companies: CompanyRepository, caller: User, request: CreateCompanyRequest) -> Company:
     require_role(caller, frozenset({"IpsAdmin"}), "createCompany")
     company = Company(company_handle=new_handle("c"), **request.model_dump())
-    store.put_company(company)
+    companies.create(company)
     return company
 
 
-def create_user(store: JobStore, accounts: AccountStore, caller: User | None,
+def create_user(companies: CompanyRepository, accounts: AccountRepository, caller: User | None,
                 request: CreateUserRequest) -> tuple[User, str]:
     """Create a user and its API key (returned once, stored only as a hash).
 
@@ -75,7 +74,7 @@ def create_user(store: JobStore, accounts: AccountStore, caller: User | None,
         if request.role == "IpsAdmin" and caller.role != "IpsAdmin":
             raise AuthorizationFault(errors.NO_OPERATION_PERMISSION, "Only IpsAdmin may create IpsAdmin users")
     mail_policy.require_mailable(request.email)  # job-end mails go to this address, from the operator's sender
-    if store.get_company(request.company_handle) is None:
+    if companies.get(request.company_handle) is None:
         raise errors.unknown_handle("company", request.company_handle)
     if accounts.find_user_by_email(request.company_handle, request.email):
         raise errors.invalid_parameter(f"User {request.email} already exists in {request.company_handle}", 409)
@@ -85,7 +84,7 @@ def create_user(store: JobStore, accounts: AccountStore, caller: User | None,
     return user, api_key
 
 
-def _managed_user(accounts: AccountStore, caller: User, user_handle: str, operation: str) -> tuple[User, str]:
+def _managed_user(accounts: AccountRepository, caller: User, user_handle: str, operation: str) -> tuple[User, str]:
     """The user an admin acts on: its own company's (any for IpsAdmin); IpsAdmin users only by IpsAdmin."""
     require_role(caller, ADMIN_ROLES, operation)
     found = accounts.get_user(user_handle)
@@ -97,13 +96,13 @@ def _managed_user(accounts: AccountStore, caller: User, user_handle: str, operat
     return found
 
 
-def revoke_key(accounts: AccountStore, caller: User, user_handle: str) -> None:
+def revoke_key(accounts: AccountRepository, caller: User, user_handle: str) -> None:
     """The user's API key stops working at once; the user stays, with no key until one is issued."""
     user, key_hash = _managed_user(accounts, caller, user_handle, "revokeApiKey")
     accounts.replace_user_key(user, key_hash, None)
 
 
-def issue_key(accounts: AccountStore, caller: User, user_handle: str) -> str:
+def issue_key(accounts: AccountRepository, caller: User, user_handle: str) -> str:
     """A new API key for the user (shown once); the one it had stops working at once."""
     user, key_hash = _managed_user(accounts, caller, user_handle, "issueApiKey")
     api_key = KEY_PREFIX + secrets.token_urlsafe(32)
@@ -111,7 +110,7 @@ def issue_key(accounts: AccountStore, caller: User, user_handle: str) -> str:
     return api_key
 
 
-def delete_user(accounts: AccountStore, caller: User, user_handle: str) -> None:
+def delete_user(accounts: AccountRepository, caller: User, user_handle: str) -> None:
     """Remove the user and its key; the jobs and log rows it made keep its e-mail."""
     user, key_hash = _managed_user(accounts, caller, user_handle, "deleteUser")
     if user.user_handle == caller.user_handle:
@@ -119,11 +118,11 @@ def delete_user(accounts: AccountStore, caller: User, user_handle: str) -> None:
     accounts.delete_user(user, key_hash)
 
 
-def bootstrap_admin(store: JobStore, accounts: AccountStore, email: str,
+def bootstrap_admin(companies: CompanyRepository, accounts: AccountRepository, email: str,
                     company_name: str = "openips") -> tuple[User, str]:
     """The first ``IpsAdmin`` and its key, in a company of its own."""
     company = Company(company_handle=new_handle("c"), name=company_name)
-    store.put_company(company)
+    companies.create(company)
     role: Role = "IpsAdmin"
-    return create_user(store, accounts, None, CreateUserRequest(company_handle=company.company_handle,
+    return create_user(companies, accounts, None, CreateUserRequest(company_handle=company.company_handle,
                                                                 email=email, role=role))

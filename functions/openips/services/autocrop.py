@@ -34,7 +34,7 @@ def get_auto_crop_rect(deps: Deps, user: User, asset_handle: str, kind: str | No
         raise errors.invalid_parameter("tolerance must be a number from 0 to 1") from exc
     if not 0.0 <= level <= 1.0:
         raise errors.invalid_parameter("tolerance must be a number from 0 to 1")
-    asset = deps.store.get_asset(asset_handle)
+    asset = deps.assets.get(asset_handle)
     if asset is None:
         raise errors.unknown_handle("asset", asset_handle)
     auth.check_owner(user, asset.company_handle)

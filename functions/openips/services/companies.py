@@ -18,7 +18,7 @@ OPERATOR_FIELDS = {"name": "name", "max_file_size": "maxFileSize"}
 def _owned_company(deps: Deps, user: User, company_handle: str, operation: str) -> Company:
     auth.require_role(user, ADMIN_ROLES, operation)
     auth.check_owner(user, company_handle)
-    company = deps.store.get_company(company_handle)
+    company = deps.companies.get(company_handle)
     if company is None:
         raise errors.unknown_handle("company", company_handle)
     return company
@@ -41,7 +41,7 @@ def update_settings(deps: Deps, user: User, company_handle: str, request: Update
                          ("default_display_profile_handle", "defaultDisplayProfileHandle")):
         profile = changes.get(field)
         if profile:
-            asset = deps.store.get_asset(profile)
+            asset = deps.assets.get(profile)
             if asset is None or asset.company_handle != company_handle or asset.type != "IccProfile":
                 raise errors.invalid_parameter(f"{alias}: {profile} is not an IccProfile asset of this company")
             header = deps.storage.read(deps.settings.assets_bucket, asset.master_key, MAX_PROFILE_BYTES)
@@ -51,5 +51,5 @@ def update_settings(deps: Deps, user: User, company_handle: str, request: Update
     if changes.get("blocked_file_types") is None and "blocked_file_types" in changes:
         changes["blocked_file_types"] = []  # null clears the list
     updated = company.model_copy(update=changes)
-    deps.store.replace_company(updated)
+    deps.companies.replace(updated)
     return CompanySettings(**updated.model_dump())

@@ -29,7 +29,7 @@ def pause_job(deps: Deps, user: User, job_handle: str, now: datetime) -> None:
     """pauseJob: files not started yet wait (unclaimed) until resumeJob; files in flight finish."""
     auth.require_role(user, auth.UPLOAD_ROLES, "pauseJob")
     job = get_owned_job(deps, user, job_handle)
-    if not deps.store.pause_job(job_handle, now):
+    if not deps.jobs.pause(job_handle, now):
         raise _conflict(deps, job, "paused")
 
 
@@ -37,7 +37,7 @@ def resume_job(deps: Deps, user: User, job_handle: str, now: datetime) -> None:
     """resumeJob: waiting files proceed when they come back from the queue."""
     auth.require_role(user, auth.UPLOAD_ROLES, "resumeJob")
     job = get_owned_job(deps, user, job_handle)
-    if not deps.store.resume_job(job_handle, now):
+    if not deps.jobs.resume(job_handle, now):
         raise _conflict(deps, job, "resumed")
 
 
@@ -49,7 +49,7 @@ def end_overlong_pause(deps: Deps, job_handle: str, now: datetime) -> bool:
     are accounted for. An ``UploadWarning`` row, written with the stop, says why. False when
     the job is not paused past the limit (any more).
     """
-    job = deps.store.get_job(job_handle)
+    job = deps.jobs.get(job_handle)
     if job is None or not job.paused:
         return False
     since = job.paused_at or job.last_activity  # jobs paused before paused_at was recorded
@@ -59,7 +59,7 @@ def end_overlong_pause(deps: Deps, job_handle: str, now: datetime) -> bool:
         return False
     params = {"job": job.name, "paused": _hours(paused), "limit": _hours(limit)}
     row = LogEntry.localised(LogType.UPLOAD_WARNING, "job.pause_expired", params, now, code="job.pause_expired")
-    if not deps.store.stop_paused_job(job, MAX_PAUSE, now, row):
+    if not deps.jobs.stop_paused(job, MAX_PAUSE, now, row):
         return False  # resumed, paused again or stopped meanwhile
     logger.warning("paused job stopped: its pause outlasted the limit", job_handle=job_handle,
                    paused_seconds=int(paused), limit_seconds=limit)
@@ -82,7 +82,7 @@ def execute_job(deps: Deps, user: User, job_handle: str) -> None:
 def _stop(deps: Deps, user: User, job_handle: str, operation: str, now: datetime, delete: bool = False) -> None:
     auth.require_role(user, auth.UPLOAD_ROLES, operation)
     job = get_owned_job(deps, user, job_handle)
-    if not deps.store.stop_job(job, operation, now, delete=delete):
+    if not deps.jobs.stop(job, operation, now, delete=delete):
         raise _conflict(deps, job, "stopped" if not delete else "deleted")
     # Closing counts what reached S3: every object uploaded before the stop must be
     # accounted for (processed, or cancelled by ProcessFile) before the job ends.
@@ -90,7 +90,7 @@ def _stop(deps: Deps, user: User, job_handle: str, operation: str, now: datetime
 
 
 def _conflict(deps: Deps, job: Job, verb: str) -> errors.IpsApiFault:
-    current = deps.store.get_job(job.job_handle) or job
+    current = deps.jobs.get(job.job_handle) or job
     if current.finished:
         why = "it has ended"
     elif current.stopping:

@@ -3,32 +3,56 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
-from openips.adapters.accounts import AccountStore, get_account_store
+from openips.adapters.dynamodb.factory import accounts_table, jobs_table
 from openips.adapters.mail import get_mailer
 from openips.adapters.notification_queue import get_notification_queue
+from openips.adapters.ports import (
+    AccountRepository,
+    AssetRepository,
+    ClaimRepository,
+    CompanyRepository,
+    JobRepository,
+    LogRepository,
+    PresetRepository,
+    ProjectRepository,
+    QuotaRepository,
+    StepRepository,
+)
 from openips.adapters.queue import JobEvents, ProcessQueue, get_job_events, get_process_queue
 from openips.adapters.storage import Storage, get_storage
-from openips.adapters.store import JobStore, get_job_store
 from openips.settings import Settings, get_settings
 
 
 @dataclass(frozen=True)
 class Deps:
     settings: Settings
-    store: JobStore
     storage: Storage
     events: JobEvents
     process_queue: ProcessQueue
     media_queue: ProcessQueue  # MediaFunction's: video uploads (docs/formats-video.md)
+    # The jobs table, one repository per aggregate (adapters/ports.py).
+    companies: CompanyRepository
+    jobs: JobRepository
+    claims: ClaimRepository
+    logs: LogRepository
+    assets: AssetRepository
+    presets: PresetRepository
+    projects: ProjectRepository
+    steps: StepRepository
+    quotas: QuotaRepository
+    # The accounts table, built when first used: None in the functions that may not reach it.
+    accounts_source: Callable[[], AccountRepository] | None = None
 
     @property
-    def accounts(self) -> AccountStore:
+    def accounts(self) -> AccountRepository:
         """Users, keys and webhook secrets: only the functions whose role may reach them have the table."""
-        if not self.settings.accounts_table:
+        if self.accounts_source is None:
             raise RuntimeError("this function has no accounts table (ACCOUNTS_TABLE is not set)")
-        return get_account_store(self.settings.accounts_table)
+        return self.accounts_source()
 
 
 _lock = threading.Lock()
@@ -39,18 +63,22 @@ def get_deps() -> Deps:
     # stack runs handlers on worker threads); once built, the clients are shared safely.
     with _lock:
         settings = get_settings()
+        tables = jobs_table(settings.jobs_table)
         return Deps(
             settings=settings,
-            store=get_job_store(settings.jobs_table),
             storage=get_storage(settings.s3_public_endpoint),
             events=get_job_events(settings.job_events_queue_url),
             process_queue=get_process_queue(settings.process_queue_url),
             media_queue=get_process_queue(settings.media_queue_url),
+            companies=tables.companies, jobs=tables.jobs, claims=tables.claims, logs=tables.logs,
+            assets=tables.assets, presets=tables.presets, projects=tables.projects, steps=tables.steps,
+            quotas=tables.quotas,
+            accounts_source=partial(accounts_table, settings.accounts_table) if settings.accounts_table else None,
         )
 
 
 def reset_caches() -> None:
     """Forget cached settings and clients (tests, and the local stack between runs)."""
-    for cached in (get_settings, get_job_store, get_account_store, get_storage, get_job_events, get_process_queue,
+    for cached in (get_settings, jobs_table, accounts_table, get_storage, get_job_events, get_process_queue,
                    get_mailer, get_notification_queue):
         cached.cache_clear()

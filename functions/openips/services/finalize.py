@@ -21,7 +21,7 @@ def finalize_job(deps: Deps, job_handle: str, notifiers: Notifiers | None = None
     index. A step another invocation is running raises TransientError, so the job is marked
     finalized only once every step is done.
     """
-    job = deps.store.get_job(job_handle)
+    job = deps.jobs.get(job_handle)
     if job is None or not job.finished:
         logger.warning("finalize requested for a job that has not ended", job_handle=job_handle)
         return False
@@ -32,7 +32,7 @@ def finalize_job(deps: Deps, job_handle: str, notifiers: Notifiers | None = None
     set_rows = run_presets(deps, job, now)
     notify_job_end(deps, notifiers or get_notifiers(deps.settings), job, now, set_rows)
     removed, kept = remove_processed_uploads(deps, job)
-    if not deps.store.mark_finalized(job_handle):
+    if not deps.jobs.mark_finalized(job_handle):
         return False
     logger.info("job finalized", job_handle=job_handle, uploads_removed=removed, uploads_kept=kept,
                 **job.counts.model_dump())
@@ -44,7 +44,7 @@ def remove_processed_uploads(deps: Deps, job: Job) -> tuple[int, int]:
     bucket = deps.settings.incoming_bucket
     done, kept = [], 0
     for key, etag, _ in deps.storage.list_objects(bucket, incoming_prefix(job)):
-        claim = deps.store.get_claim(job.job_handle, claim_id_for(key, etag))
+        claim = deps.claims.get(job.job_handle, claim_id_for(key, etag))
         if claim is not None and claim.status == "Done":
             done.append(key)
         else:

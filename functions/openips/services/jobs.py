@@ -38,14 +38,14 @@ def open_job(deps: Deps, user: User, request: CreateUploadJobRequest, source_ip:
     """The first UploadFile POST of IPS: create the job and hand out its upload form."""
     auth.require_role(user, auth.UPLOAD_ROLES, "uploadPostJob")
     company_handle = auth.company_scope(user, request.company_handle)
-    company = deps.store.get_company(company_handle)
+    company = deps.companies.get(company_handle)
     if company is None:
         raise errors.unknown_handle("company", company_handle)
     options_size = len(request.upload_params.model_dump_json(by_alias=True, exclude_none=True))
     if options_size > MAX_OPTIONS_BYTES:
         raise errors.invalid_parameter(f"uploadParams is {options_size} bytes of JSON; the limit is {MAX_OPTIONS_BYTES}",
                                        413)
-    open_jobs = deps.store.count_active_jobs(company_handle)
+    open_jobs = deps.jobs.count_active(company_handle)
     if open_jobs >= deps.settings.max_open_jobs_per_company:
         raise errors.invalid_parameter(
             f"Company {company_handle} has {open_jobs} jobs that have not ended; the limit is "
@@ -75,7 +75,7 @@ def open_job(deps: Deps, user: User, request: CreateUploadJobRequest, source_ip:
     for name in unique_name_candidates(request.job_name, now):
         job.name = name
         begin = LogEntry.localised(LogType.BEGIN_UPLOAD, "job.begin", {"job": name, "email": user.email}, now)
-        if deps.store.create_job(job, [begin, *warnings]):
+        if deps.jobs.create(job, [begin, *warnings]):
             return job, upload_form(deps, job, company.max_file_size)
     raise errors.TransientError(f"no free job name for {request.job_name}")
 
@@ -93,7 +93,7 @@ def check_set_presets(deps: Deps, company_handle: str, options: UploadPostJob) -
     """``autoSetCreationOptions.autoSetsArray``: every handle a set preset of the company (30001)."""
     handles = options.auto_set_creation_options.auto_sets_array if options.auto_set_creation_options else []
     for handle in handles:
-        preset = deps.store.get_set_preset(handle)
+        preset = deps.presets.get(handle)
         if preset is None or preset.company_handle != company_handle:
             raise errors.invalid_parameter(f"autoSetCreationOptions.autoSetsArray: no set preset {handle} "
                                            "in this company")
@@ -109,7 +109,7 @@ def upload_form(deps: Deps, job: Job, company_max: int | None) -> UploadForm:
 
 
 def get_owned_job(deps: Deps, user: User, job_handle: str) -> Job:
-    job = deps.store.get_job(job_handle)
+    job = deps.jobs.get(job_handle)
     if job is None:
         raise errors.unknown_handle("job", job_handle)
     auth.check_owner(user, job.company_handle)
@@ -122,8 +122,8 @@ def renew_form(deps: Deps, user: User, job_handle: str, now: datetime) -> Upload
     job = get_owned_job(deps, user, job_handle)
     if job.closed or job.finished:
         raise errors.invalid_parameter(f"Job {job_handle} is closed; start a new job to upload more files", 409)
-    deps.store.touch_job(job_handle, now)
-    company = deps.store.get_company(job.company_handle)
+    deps.jobs.touch(job_handle, now)
+    company = deps.companies.get(job.company_handle)
     return upload_form(deps, job, company.max_file_size if company else None)
 
 
@@ -139,7 +139,7 @@ def close(deps: Deps, job: Job, reason: str, now: datetime) -> bool:
     """Close an open job (False if it was not open) and finish it if nothing is pending."""
     # Count what reached S3 so that events still on their way hold the job open.
     expected = deps.storage.count_objects(deps.settings.incoming_bucket, incoming_prefix(job))
-    closed = deps.store.close_job(job.job_handle, expected, reason, now)
+    closed = deps.jobs.close(job.job_handle, expected, reason, now)
     finish_if_complete(deps, job.job_handle, now)
     return closed
 
@@ -152,14 +152,14 @@ MAX_OPTIONS_BYTES = 64 * 1024
 def finish_if_complete(deps: Deps, job_handle: str, now: datetime, force: bool = False) -> bool:
     """Finish the job if it is closed and drained; exactly one caller wins."""
     for _ in range(FINISH_READS):
-        job = deps.store.get_job(job_handle)
+        job = deps.jobs.get(job_handle)
         if job is None or job.finished or not job.closed or not job.drained(force):
             return False
         # Dated now (not at the caller's start): after every row of the files it waited for.
         end_row = LogEntry.localised(LogType.END_UPLOAD, "job.end", views.end_params(job, force), max(now, utcnow()))
         # Conditioned on the counts the row reports: a counter that moved since the read
         # makes it fail, and the next read sees the move.
-        if deps.store.try_finish(job, now, end_row, force=force):
+        if deps.jobs.try_finish(job, now, end_row, force=force):
             deps.events.job_finished(job_handle, job.company_handle)
             return True
     return False  # still moving after several reads: a later file's completion finishes it
@@ -178,7 +178,7 @@ def active_jobs(deps: Deps, user: User, company: str | None, job_handle: str | N
     """
     auth.require_role(user, auth.READ_ROLES, "getActiveJobs")
     company_handle = auth.company_scope(user, company)
-    jobs, scanned = deps.store.query_active_jobs(company_handle)
+    jobs, scanned = deps.jobs.query_active(company_handle)
     jobs = [j for j in jobs if j.state != JobState.DONE]
     if job_handle:
         jobs = [j for j in jobs if j.job_handle == job_handle]
@@ -189,7 +189,7 @@ def active_jobs(deps: Deps, user: User, company: str | None, job_handle: str | N
         jobs = [j for j in jobs if views.reported_state(j) not in waiting]
     # In-flight files (taskItemProgressArray): one Query per job that has any.
     in_full = user.role in auth.UPLOAD_ROLES  # an ImagePortalUser reads jobs, not their webhook tokens
-    return [views.active_job(j, now, deps.store.list_claims(j.job_handle, processing_only=True)
+    return [views.active_job(j, now, deps.claims.list_for_job(j.job_handle, processing_only=True)
                              if j.counts.received > j.counts.done else None, in_full) for j in jobs], scanned
 
 
@@ -221,17 +221,17 @@ def job_logs(deps: Deps, user: User, company: str | None, user_handle: str | Non
 
     chunk = limit + 1  # a full page reads one job more, to know whether another page follows
     if sort_by == "JobName":
-        by_name = deps.store.iter_jobs_by_name(company_handle, descending, next_token, chunk)
+        by_name = deps.jobs.iter_by_name(company_handle, descending, next_token, chunk)
         page = pages.take_page(by_name, limit, lambda j: not j.deleted and wanted(j))
     # One company's jobs: sorted by company, they keep their start-date order.
     elif sort_by in (None, "StartDate", "CompanyName"):
-        by_date = deps.store.iter_company_jobs(company_handle, start, end, descending, next_token, chunk)
+        by_date = deps.jobs.iter_by_start(company_handle, start, end, descending, next_token, chunk)
         page = pages.take_page(by_date, limit, lambda j: not user_handle or j.submit_user_handle == user_handle)
     else:
         if next_token is not None:
             raise errors.invalid_parameter(f"nextToken: sortBy={sort_by} has one page "
                                            "(StartDate and JobName have more)")
-        jobs = (j for j in deps.store.query_company_jobs(company_handle, start, end, newest_first=descending)
+        jobs = (j for j in deps.jobs.query_company(company_handle, start, end, newest_first=descending)
                 if not user_handle or j.submit_user_handle == user_handle)
         page = pages.Page(sorted(jobs, key=views.job_sort_key(sort_by), reverse=descending)[:limit])
     return pages.Page([views.job_log(j) for j in page.items], page.next_token)
@@ -253,7 +253,7 @@ def job_log_details(deps: Deps, user: User, job_handle: str, log_types: list[str
     if sort_by not in (None, "Date", "LogType"):
         raise errors.invalid_parameter("sortBy must be Date or LogType")
     descending = _descending(sort_direction, default=False)
-    rows = deps.store.query_log_rows(job_handle, log_types, newest_first=descending)
+    rows = deps.logs.query(job_handle, log_types, newest_first=descending)
     if sort_by == "LogType":
         everything = sorted(rows, key=lambda r: r.log_type.value, reverse=descending)
         total = len(everything)
@@ -275,7 +275,7 @@ def upload_task_status(deps: Deps, user: User, job_handle: str) -> ClusterUpload
     """getUploadTaskStatus (XSD only): one task per uploaded file, in-flight files first."""
     auth.require_role(user, auth.READ_ROLES, "getUploadTaskStatus")
     job = get_owned_job(deps, user, job_handle)
-    claims = deps.store.list_claims(job.job_handle)
+    claims = deps.claims.list_for_job(job.job_handle)
     claims.sort(key=lambda c: (c.status == "Done", c.path))
     done = [c.completed for c in claims if c.completed is not None]
     tasks = [UploadTask(file=c.path, processing_status=c.status,

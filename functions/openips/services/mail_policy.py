@@ -78,7 +78,7 @@ def utc_day(now: datetime) -> str:
 def reserve_resend(deps: Deps, job: Job, now: datetime) -> None:
     """Count one re-send request of the job; 30001 with HTTP 429 when its job's or its company's quota is used up."""
     per_job, per_day = deps.settings.max_resends_per_job, deps.settings.max_resends_per_company_day
-    over = deps.store.reserve_resend(job.job_handle, job.company_handle, utc_day(now), per_job, per_day)
+    over = deps.quotas.reserve_resend(job.job_handle, job.company_handle, utc_day(now), per_job, per_day)
     if over == "job":
         raise errors.invalid_parameter(
             f"Job {job.job_handle} may be re-sent at most {per_job} times; its notifications were not re-sent", 429)
@@ -90,5 +90,5 @@ def reserve_resend(deps: Deps, job: Job, now: datetime) -> None:
 
 def reserve_mail(deps: Deps, job: Job, step: str, now: datetime) -> bool:
     """Count the mail of ``step`` against its company's daily quota (once per step); False when it is used up."""
-    return deps.store.reserve_mail(job.job_handle, step, job.company_handle, utc_day(now),
+    return deps.quotas.reserve_mail(job.job_handle, step, job.company_handle, utc_day(now),
                                    deps.settings.max_mails_per_company_day)

@@ -51,14 +51,14 @@ def handle_message(deps: Deps, notifiers: Notifiers, message: dict, now: datetim
 
 
 def _resend(deps: Deps, notifiers: Notifiers, message: dict, now: datetime) -> str:
-    job = deps.store.get_job(message["jobHandle"])
+    job = deps.jobs.get(message["jobHandle"])
     if job is None:
         return "nothing"
     resend_id = message["resendId"]
     tag = f"resend-{resend_id}"
     step = f"resend:{resend_id}"
-    if deps.store.claim_step(job.job_handle, step, now, 300) == "new":
-        deps.store.finish_step(job.job_handle, step, [LogEntry.localised(
+    if deps.steps.claim(job.job_handle, step, now, 300) == "new":
+        deps.steps.finish(job.job_handle, step, [LogEntry.localised(
             LogType.NOTIFICATION_SENT, "notify.resent", {"who": message.get("requestedBy", "an administrator")},
             now, code="notification.resend")])
     notify_email.send_job_mail(deps, notifiers.mailer, job, now, tag=tag)
@@ -72,7 +72,7 @@ def _resend(deps: Deps, notifiers: Notifiers, message: dict, now: datetime) -> s
 def _admin_of(deps: Deps, user: User, company_handle: str, operation: str) -> None:
     auth.require_role(user, ADMIN_ROLES, operation)
     auth.check_owner(user, company_handle)
-    if deps.store.get_company(company_handle) is None:
+    if deps.companies.get(company_handle) is None:
         raise errors.unknown_handle("company", company_handle)
 
 
@@ -98,7 +98,7 @@ def request_resend(deps: Deps, user: User, job_handle: str, notifiers_queue: Not
     Beyond the job's or its company's daily re-send quota: 30001 with HTTP 429, and nothing is queued.
     """
     auth.require_role(user, ADMIN_ROLES, "resendJobNotifications")
-    job = deps.store.get_job(job_handle)
+    job = deps.jobs.get(job_handle)
     if job is None:
         raise errors.unknown_handle("job", job_handle)
     auth.check_owner(user, job.company_handle)

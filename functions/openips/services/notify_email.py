@@ -107,7 +107,7 @@ def _problems(deps: Deps, job: Job, types: list[str]) -> tuple[list[LogEntry], i
     """The first rows of these types (oldest first) and how many there are in all."""
     shown: list[LogEntry] = []
     count = 0
-    for row in deps.store.query_log_rows(job.job_handle, types, newest_first=False):
+    for row in deps.logs.query(job.job_handle, types, newest_first=False):
         if row.code in NOTIFICATION_CODES:
             continue
         count += 1
@@ -189,7 +189,7 @@ def send_job_mail(deps: Deps, mailer: Mailer, job: Job, now: datetime, tag: str 
     if kind is None:
         return None
     step = f"email{':' + tag if tag else ''}:{kind}"
-    state = deps.store.claim_step(job.job_handle, step, now, EMAIL_LEASE_SECONDS)
+    state = deps.steps.claim(job.job_handle, step, now, EMAIL_LEASE_SECONDS)
     if state == "done":
         return kind
     if state == "busy":
@@ -199,7 +199,7 @@ def send_job_mail(deps: Deps, mailer: Mailer, job: Job, now: datetime, tag: str 
     refusal = _refusal(deps, job, kind, step, now)
     if refusal is not None:
         reason_id, params, outcome = refusal
-        deps.store.finish_step(job.job_handle, step, [_row(LogType.UPLOAD_WARNING, reason_id, params, now)],
+        deps.steps.finish(job.job_handle, step, [_row(LogType.UPLOAD_WARNING, reason_id, params, now)],
                                outcome=outcome)
         logger.warning("job mail not sent", kind=kind, reason=outcome)
         return kind
@@ -219,13 +219,13 @@ def send_job_mail(deps: Deps, mailer: Mailer, job: Job, now: datetime, tag: str 
             error = str(exc)
             logger.warning("job mail refused", kind=kind, attempt=attempt, error=error)
             break
-        deps.store.finish_step(job.job_handle, step, [_row(
+        deps.steps.finish(job.job_handle, step, [_row(
             LogType.NOTIFICATION_SENT, "mail.sent", {"kind": kind, "recipient": recipient, "attempt": (
                 message("mail.attempt", n=attempt) if attempt > 1 else "")}, now)],
             outcome="Sent", message_id=message_id, attempts=attempt)
         logger.info("job mail sent", kind=kind, attempts=attempt)
         return kind
-    deps.store.finish_step(job.job_handle, step, [_row(
+    deps.steps.finish(job.job_handle, step, [_row(
         LogType.UPLOAD_WARNING, "mail.failed", {
             "kind": kind, "recipient": recipient, "error": error,
             "attempts": message("mail.attempts.many", n=attempt) if attempt > 1 else message("mail.attempts.one")},

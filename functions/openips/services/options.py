@@ -40,7 +40,7 @@ def check_profiles(deps: Deps, company: Company, options: UploadPostJob) -> None
 
 
 def _profile_asset(deps: Deps, company_handle: str, handle: str, where: str) -> Asset:
-    asset = deps.store.get_asset(handle)
+    asset = deps.assets.get(handle)
     if asset is None or asset.company_handle != company_handle:
         raise errors.invalid_parameter(f"{where}: no asset {handle} in this company")
     if asset.type != "IccProfile":

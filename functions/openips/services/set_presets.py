@@ -41,17 +41,17 @@ _DIGITS = re.compile(r"(\d+)")
 def create_preset(deps: Deps, user: User, request: CreateSetPresetRequest) -> SetPreset:
     auth.require_role(user, WRITE_ROLES, "createSetPreset")
     company = auth.company_scope(user, request.company_handle)
-    if deps.store.get_company(company) is None:
+    if deps.companies.get(company) is None:
         raise errors.unknown_handle("company", company)
     preset = SetPreset(preset_handle=new_handle("p"), company_handle=company, created=utcnow(),
                        created_by=user.user_handle, **request.model_dump(exclude={"company_handle"}))
-    deps.store.put_set_preset(preset)
+    deps.presets.create(preset)
     return preset
 
 
 def list_presets(deps: Deps, user: User, company: str | None) -> list[SetPreset]:
     auth.require_role(user, auth.READ_ROLES, "getSetPresets")
-    presets = deps.store.list_set_presets(auth.company_scope(user, company))
+    presets = deps.presets.list_for_company(auth.company_scope(user, company))
     return sorted(presets, key=lambda p: (p.created, p.preset_handle))
 
 
@@ -63,12 +63,12 @@ def get_preset(deps: Deps, user: User, preset_handle: str) -> SetPreset:
 def delete_preset(deps: Deps, user: User, preset_handle: str) -> None:
     """Delete a preset. Jobs that name it later get an ``UploadWarning`` row at job end."""
     auth.require_role(user, WRITE_ROLES, "deleteSetPreset")
-    if not deps.store.delete_set_preset(_owned(deps, user, preset_handle)):
+    if not deps.presets.delete(_owned(deps, user, preset_handle)):
         raise errors.unknown_handle("set preset", preset_handle)
 
 
 def _owned(deps: Deps, user: User, preset_handle: str) -> SetPreset:
-    preset = deps.store.get_set_preset(preset_handle)
+    preset = deps.presets.get(preset_handle)
     if preset is None:
         raise errors.unknown_handle("set preset", preset_handle)
     auth.check_owner(user, preset.company_handle)
@@ -214,22 +214,22 @@ def run_presets_for_job(deps: Deps, job: Job, now: datetime) -> list[LogEntry]:
     handles = list(dict.fromkeys(options.auto_sets_array)) if options else []
     if not handles:
         return []
-    assets = deps.store.list_job_assets(job.job_handle)
+    assets = deps.assets.list_for_job(job.job_handle)
     rows: list[LogEntry] = []
     for preset_handle in handles:
-        preset = deps.store.get_set_preset(preset_handle)
+        preset = deps.presets.get(preset_handle)
         if preset is None or preset.company_handle != job.company_handle:
             marker = f"{preset_handle}#"
-            row = deps.store.get_set_run(job.job_handle, marker) or LogEntry.localised(
+            row = deps.presets.get_run(job.job_handle, marker) or LogEntry.localised(
                 LogType.UPLOAD_WARNING, "set.preset_missing", {"handle": preset_handle}, now,
                 code="SetPresetNotFound")
-            rows.append(deps.store.record_set_run(job.job_handle, marker, row))
+            rows.append(deps.presets.record_run(job.job_handle, marker, row))
             continue
         for plan in plan_sets(preset, assets):
             marker = f"{preset.preset_handle}#{hashlib.sha256(plan.name.encode()).hexdigest()[:32]}"
-            done = deps.store.get_set_run(job.job_handle, marker)
+            done = deps.presets.get_run(job.job_handle, marker)
             if done is None:
-                done = deps.store.record_set_run(job.job_handle, marker, _apply(deps, job, preset, plan, now))
+                done = deps.presets.record_run(job.job_handle, marker, _apply(deps, job, preset, plan, now))
             rows.append(done)
     logger.info("batch set presets ran", job_handle=job.job_handle, presets=len(handles), rows=len(rows))
     return rows
@@ -257,9 +257,8 @@ def _apply(deps: Deps, job: Job, preset: SetPreset, plan: SetPlan, now: datetime
     """Create or update the set of one plan; the row that says what happened."""
     if plan.refused:
         return _refused(preset, plan, now, plan.refused)
-    store = deps.store
     for _ in range(_UPDATE_ATTEMPTS):
-        existing = store.find_asset_by_name(job.company_handle, plan.name)
+        existing = deps.assets.find_by_name(job.company_handle, plan.name)
         if existing is None:
             asset = Asset(
                 asset_handle=new_handle("a"), company_handle=job.company_handle, name=plan.name,
@@ -269,7 +268,7 @@ def _apply(deps: Deps, job: Job, preset: SetPreset, plan: SetPlan, now: datetime
                 updated_job_handle=job.job_handle, created=now, updated=now,
                 last_claim=f"set:{preset.preset_handle}", members=plan.handles,
             )
-            if store.create_asset(asset):
+            if deps.assets.create(asset):
                 return _created(preset, asset, [m.name for m in plan.members], now)
             continue  # another finalize created it first: update theirs
         if existing.type != preset.set_type:
@@ -283,7 +282,7 @@ def _apply(deps: Deps, job: Job, preset: SetPreset, plan: SetPlan, now: datetime
         updated = existing.model_copy(update={
             "members": [m.asset_handle for m in merged], "updated": now, "updated_job_handle": job.job_handle,
         })
-        if store.update_set_members(updated, existing.members):
+        if deps.assets.update_set_members(updated, existing.members):
             if existing.created_job_handle == job.job_handle:
                 return _created(preset, updated, [m.name for m in merged], now)  # ours, interrupted before
             added = len(set(updated.members) - set(existing.members))
@@ -312,7 +311,7 @@ def _merge(deps: Deps, preset: SetPreset, existing: Asset, plan: SetPlan) -> lis
     for handle in existing.members:
         if handle in new:
             continue
-        asset = deps.store.get_asset(handle)
+        asset = deps.assets.get(handle)
         if asset is None or asset.company_handle != existing.company_handle:
             continue  # deleted since: it leaves the set
         matched = match_member(pattern, asset.name)

@@ -19,9 +19,9 @@ def sweep(deps: Deps, now: datetime) -> dict[str, int]:
     (``company_failed``), and the pass goes on with the next company.
     """
     done: Counter[str] = Counter()
-    for company_handle in deps.store.list_company_handles():
+    for company_handle in deps.companies.list_handles():
         try:
-            for clock in deps.store.iter_active_clocks(company_handle):
+            for clock in deps.jobs.iter_active_clocks(company_handle):
                 done += _sweep_job(deps, clock, now)
         except Exception:  # noqa: BLE001 - one company's failure never stops the others
             logger.exception("sweep of a company failed", company_handle=company_handle)
@@ -50,7 +50,7 @@ def _sweep_job(deps: Deps, clock: JobClock, now: datetime) -> Counter[str]:
                 done["pause_expired"] += 1
     elif not clock.closed and now - clock.last_activity > idle:
         # Spec §3.3: a job with no POST for 30 minutes times out and ends.
-        job = deps.store.get_job(clock.job_handle)
+        job = deps.jobs.get(clock.job_handle)
         if job is not None:
             jobs.close(deps, job, "idle timeout", now)
             done["timed_out"] += 1

@@ -125,11 +125,11 @@ def start_chain(deps: Deps, queue: NotificationQueue, job: Job, chain: str, now:
     if not job.options.post_http_url:
         return False
     step = f"webhook:{chain}"
-    if (deps.store.get_step(job.job_handle, step) or {}).get("status") == "Done":
+    if (deps.steps.get(job.job_handle, step) or {}).get("status") == "Done":
         return True
     # A duplicate attempt-1 message (crash before the marker) is harmless: attempts are claimed.
     queue.send(attempt_message(job.job_handle, chain, 1, now.timestamp()))
-    deps.store.finish_step(job.job_handle, step, [], outcome="Queued")
+    deps.steps.finish(job.job_handle, step, [], outcome="Queued")
     return True
 
 
@@ -189,12 +189,12 @@ def deliver(deps: Deps, queue: NotificationQueue, message: dict, now: datetime) 
     if wait > 0.5:  # an intermediate hop of a long delay
         queue.send(message, delay_seconds=min(MAX_DELAY_SECONDS, math.ceil(wait)))
         return "hop"
-    job = deps.store.get_job(job_handle)
+    job = deps.jobs.get(job_handle)
     if job is None or not job.options.post_http_url:
         return "nothing"
     step = f"webhook:{chain}:{attempt:02d}"
     lease = int(deps.settings.webhook_timeout_seconds) * 3 + 60
-    state = deps.store.claim_step(job_handle, step, now, lease)
+    state = deps.steps.claim(job_handle, step, now, lease)
     if state == "busy":
         return "busy"  # the holder's own message comes back if it crashed
     if state == "done":
@@ -205,7 +205,7 @@ def deliver(deps: Deps, queue: NotificationQueue, message: dict, now: datetime) 
     next_delay = delays[attempt - 1] if outcome.result == "Retry" and attempt <= len(delays) else None
     row = attempt_row(deps, job, attempt, outcome, next_delay, now)
     not_before = now.timestamp() + next_delay if next_delay is not None else None
-    deps.store.finish_step(job_handle, step, [row], outcome=outcome.result, detail=outcome.detail,
+    deps.steps.finish(job_handle, step, [row], outcome=outcome.result, detail=outcome.detail,
                            next="pending" if next_delay is not None else "none",
                            next_not_before=str(not_before) if not_before is not None else None)
     logger.info("webhook attempt", chain=chain, attempt=attempt, outcome=outcome.result, detail=outcome.detail,
@@ -218,10 +218,10 @@ def deliver(deps: Deps, queue: NotificationQueue, message: dict, now: datetime) 
 def _queue_next_if_pending(deps: Deps, queue: NotificationQueue, job_handle: str, chain: str, attempt: int,
                            step: str, now: datetime) -> None:
     """Send the next attempt's message unless that was done (a crash between the two writes)."""
-    item = deps.store.get_step(job_handle, step) or {}
+    item = deps.steps.get(job_handle, step) or {}
     if item.get("next") != "pending":
         return
     not_before = float(item["next_not_before"])
     delay = max(0, math.ceil(not_before - now.timestamp()))
     queue.send(attempt_message(job_handle, chain, attempt + 1, not_before), delay_seconds=delay)
-    deps.store.set_step_fields(job_handle, step, next="queued")
+    deps.steps.set_fields(job_handle, step, next="queued")

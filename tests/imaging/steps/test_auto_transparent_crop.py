@@ -11,8 +11,8 @@ pyvips = pytest.importorskip("pyvips")
 
 from openips.imaging import vips
 from openips.imaging.optimize import optimize
-from openips.imaging.pipeline import StepContext
 from openips.imaging.probe import LOADERS, probe
+from openips.imaging.step_context import StepContext
 from openips.imaging.steps.auto_transparent_crop import auto_transparent_crop
 from openips.models.processing import CropRect, ProcessingOptions
 from openips.models.upload_job import AutoTransparentCropOptions

@@ -21,8 +21,8 @@ ImageCms = pytest.importorskip("PIL.ImageCms")
 from PIL import Image  # noqa: E402
 
 from openips.imaging.optimize import optimize  # noqa: E402
-from openips.imaging.pipeline import StepContext  # noqa: E402
-from openips.imaging.steps.color import IccError, color_in, color_out, parse_icc  # noqa: E402
+from openips.imaging.step_context import StepContext  # noqa: E402
+from openips.imaging.steps.color import IccError, color_in, parse_icc  # noqa: E402
 from openips.models.errors import FileRejectedError  # noqa: E402
 from openips.models.processing import ColorPlan, ProcessingOptions  # noqa: E402
 
@@ -235,7 +235,7 @@ def test_default_keeps_untagged_rgb_untouched_and_says_it_is_treated_as_srgb() -
     image, ctx = _rgb(), StepContext()
 
     # When
-    out = color_out(color_in(image, ColorPlan(), ctx), ColorPlan(), ctx)
+    out = color_in(image, ColorPlan(), ctx)
 
     # Then: not even a copy was made, so nothing was added to the pipeline
     assert out is image
@@ -292,7 +292,7 @@ def test_default_converts_tagged_cmyk_with_its_own_profile(tmp_path: Path) -> No
     plan = ColorPlan(default_cmyk_profile=cmyk_profile(), default_cmyk_profile_name="Company CMYK")
 
     # When
-    out = color_out(color_in(image, plan, ctx), plan, ctx)
+    out = color_in(image, plan, ctx)
 
     # Then
     mean, worst = _delta_e(out, _pillow(image, BUILTIN_CMYK, SRGB, "CMYK", "RGB"), SRGB, tmp_path)
@@ -403,7 +403,7 @@ def test_maintain_original_leaves_cmyk_bands_and_profile_untouched() -> None:
     plan = ColorPlan(mode="MaintainOriginal")
 
     # When
-    out = color_out(color_in(image, plan, ctx), plan, ctx)
+    out = color_in(image, plan, ctx)
 
     # Then
     assert out is image

@@ -9,7 +9,7 @@ import pytest
 pyvips = pytest.importorskip("pyvips")
 
 from openips.imaging.optimize import optimize
-from openips.imaging.pipeline import StepContext
+from openips.imaging.step_context import StepContext
 from openips.imaging.steps.knockout_background import corner_xy, knockout_background, match_threshold
 from openips.models.processing import ProcessingOptions
 from openips.models.upload_job import KnockoutBackgroundOptions

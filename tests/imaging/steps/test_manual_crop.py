@@ -11,7 +11,7 @@ import pytest
 pyvips = pytest.importorskip("pyvips")
 
 from openips.imaging.optimize import optimize
-from openips.imaging.pipeline import StepContext
+from openips.imaging.step_context import StepContext
 from openips.imaging.steps.manual_crop import manual_crop
 from openips.models.errors import FileRejectedError
 from openips.models.processing import CropRect, ProcessingOptions

@@ -10,7 +10,7 @@ import pytest
 pyvips = pytest.importorskip("pyvips")
 
 from openips.imaging.optimize import optimize
-from openips.imaging.pipeline import StepContext
+from openips.imaging.step_context import StepContext
 from openips.imaging.steps.preserved_crop import preserved_crop
 from openips.models.processing import CropRect, ProcessingOptions
 

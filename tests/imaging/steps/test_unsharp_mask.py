@@ -9,7 +9,7 @@ import pytest
 pyvips = pytest.importorskip("pyvips")
 
 from openips.imaging.optimize import optimize  # noqa: E402
-from openips.imaging.pipeline import StepContext  # noqa: E402
+from openips.imaging.step_context import StepContext  # noqa: E402
 from openips.imaging.steps.unsharp_mask import LUMA_WEIGHTS, unsharp_mask, usm_parameters  # noqa: E402
 from openips.models.processing import ColorPlan, ProcessingOptions  # noqa: E402
 from openips.models.upload_job import UnsharpMaskOptions  # noqa: E402

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from openips.imaging import vips
 from openips.imaging.autocrop import crop_view, find_color_box
+from openips.imaging.step_context import StepContext
 from openips.models.upload_job import AutoColorCropOptions
-
-if TYPE_CHECKING:
-    from openips.imaging.pipeline import StepContext
 
 
 def auto_color_crop(image: vips.Image, opt: AutoColorCropOptions, ctx: StepContext) -> vips.Image:

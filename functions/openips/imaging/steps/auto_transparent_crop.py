@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from openips.imaging import vips
 from openips.imaging.autocrop import crop_view, find_transparent_box
+from openips.imaging.step_context import StepContext
 from openips.models.upload_job import AutoTransparentCropOptions
-
-if TYPE_CHECKING:
-    from openips.imaging.pipeline import StepContext
 
 
 def auto_transparent_crop(image: vips.Image, opt: AutoTransparentCropOptions, ctx: StepContext) -> vips.Image:

@@ -1,9 +1,10 @@
-"""Colour management (spec §5.11): ``color_in`` opens the option pipeline, ``color_out`` closes it.
+"""Colour management (spec §5.11): ``color_in``, the first step of the option pipeline.
 
 ``color_in`` does every conversion, so crops, knockout and sharpening already work in the
 colour space that is delivered, and writes one ``ctx.notes`` line (the file's job-log row)
 saying which profile was found, what was converted from what to what, and what the output
-embeds. ``color_out`` has nothing left to do.
+embeds. Nothing is left for the end of the pipeline: no later step changes the colour
+space, sample format or embedded profile (tests/imaging/test_optimize.py holds them to it).
 
 * Default: an RGB or grey image keeps its pixels and its embedded profile; untagged it is
   taken as sRGB (sGrey) and stays untagged. A CMYK image becomes sRGB, from its embedded
@@ -26,14 +27,12 @@ import os
 import struct
 import tempfile
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from openips.imaging import vips
+from openips.imaging.step_context import StepContext
 from openips.models.errors import FileRejectedError
 from openips.models.processing import ColorPlan
-
-if TYPE_CHECKING:
-    from openips.imaging.pipeline import StepContext
 
 Space = Literal["RGB", "GRAY", "CMYK"]
 
@@ -160,11 +159,6 @@ def color_in(image: vips.Image, plan: ColorPlan, ctx: StepContext) -> vips.Image
     if plan.mode == "Convert":
         return _convert(image, plan, space, embedded, problem, ctx)
     return _default(image, plan, space, embedded, problem, ctx)
-
-
-def color_out(image: vips.Image, plan: ColorPlan, ctx: StepContext) -> vips.Image:
-    """Close the colour bracket: ``color_in`` already converted and noted everything, so return ``image`` as is."""
-    return image
 
 
 def _maintain(image: vips.Image, space: Space | None, embedded: IccProfile | None, problem: str | None,

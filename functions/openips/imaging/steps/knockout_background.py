@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from openips.imaging import vips
+from openips.imaging.step_context import StepContext
 from openips.models.errors import FileRejectedError
 from openips.models.upload_job import Corner, KnockoutBackgroundOptions
-
-if TYPE_CHECKING:
-    from openips.imaging.pipeline import StepContext
 
 # A 1 px feather: at sigma 0.8 (libvips trims the kernel at 20 % amplitude) only the row of
 # kept pixels touching the cleared area is softened, to about 76 % opacity.

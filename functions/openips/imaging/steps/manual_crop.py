@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from openips.imaging import vips
 from openips.imaging.geometry import trim_box
+from openips.imaging.step_context import StepContext
 from openips.models.upload_job import ManualCropOptions
-
-if TYPE_CHECKING:
-    from openips.imaging.pipeline import StepContext
 
 
 def manual_crop(image: vips.Image, opt: ManualCropOptions, ctx: StepContext) -> vips.Image:

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from openips.imaging import vips
 from openips.imaging.geometry import clamp_rect
+from openips.imaging.step_context import StepContext
 from openips.models.processing import CropRect
-
-if TYPE_CHECKING:
-    from openips.imaging.pipeline import StepContext
 
 
 def preserved_crop(image: vips.Image, rect: CropRect, ctx: StepContext) -> vips.Image:

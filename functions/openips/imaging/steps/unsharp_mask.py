@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Literal
 from openips.models.upload_job import UnsharpMaskOptions
 
 if TYPE_CHECKING:
-    from openips.imaging.pipeline import StepContext
+    from openips.imaging.step_context import StepContext
     from openips.imaging.vips import Image
 
 # Photoshop's Unsharp Mask dialog opens at radius 1.0 px; IPS's own default is unconfirmed

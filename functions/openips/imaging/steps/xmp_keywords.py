@@ -8,14 +8,10 @@ that is too large the keywords are left out of the file (they stay on the asset 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from openips.imaging import vips
 from openips.imaging.encode import MAX_METADATA_BLOB_BYTES
+from openips.imaging.step_context import StepContext
 from openips.imaging.xmp import merge_subject, minimal_packet
-
-if TYPE_CHECKING:
-    from openips.imaging.pipeline import StepContext
 
 XMP_FIELD = "xmp-data"
 

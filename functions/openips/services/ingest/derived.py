@@ -1,7 +1,7 @@
 """Derived assets: the assets one uploaded file gives beyond its own (PDF pages, Photoshop layers).
 
 A derived asset names the file's asset in ``parent_handle`` and is listed in its ``members``.
-It follows the upload rules of spec §9.2 (``processing.decide_asset``) plus one of its own: an
+It follows the upload rules of spec §9.2 (``ingest.outcome.decide_asset``) plus one of its own: an
 asset of the same name that already belongs to this parent (a re-upload), or that this file's
 earlier attempt wrote, is always updated, so a retry or a re-upload never makes ``name-1``.
 Its log rows are rows of the file (not files of the job): the file is counted once.
@@ -17,26 +17,56 @@ from datetime import datetime
 
 from openips.models import errors
 from openips.models.domain import Asset, Company, FileClaim, Job, LogEntry, LogType
-from openips.services import naming, processing
+from openips.models.log_file_types import LogFileType
+from openips.models.outcomes import FileOutcome
+from openips.services import naming
 from openips.services.deps import Deps
+from openips.services.ingest.context import Upload
+from openips.services.ingest.outcome import Content, new_asset, updated_asset
 
 
 @dataclass(kw_only=True)
 class Derivation:
-    """One uploaded file making derived assets: what every step needs, and what they produced."""
+    """One uploaded file making derived assets: the upload, and what the steps produced."""
 
-    deps: Deps
-    job: Job
-    company: Company
-    claim: FileClaim
-    target: naming.TargetPath
-    now: datetime
-    projects: list[str]
-    tmp: str
+    upload: Upload
     parent: Asset | None = None
     handles: list[str] = field(default_factory=list)  # the derived assets made, in order
     rows: list[LogEntry] = field(default_factory=list)
     warned: bool = False  # a derived asset was refused or has warnings: the file counts as warned
+
+    # The upload's parts every step reads, by their short names.
+    @property
+    def deps(self) -> Deps:
+        return self.upload.deps
+
+    @property
+    def job(self) -> Job:
+        return self.upload.job
+
+    @property
+    def company(self) -> Company:
+        return self.upload.company
+
+    @property
+    def claim(self) -> FileClaim:
+        return self.upload.claim
+
+    @property
+    def target(self) -> naming.TargetPath:
+        return self.upload.target
+
+    @property
+    def now(self) -> datetime:
+        return self.upload.now
+
+    @property
+    def projects(self) -> tuple[str, ...]:
+        return self.upload.projects
+
+    @property
+    def tmp(self) -> str:
+        return self.upload.tmp
 
 
 def is_ours(existing: Asset, parent: Asset, claim: FileClaim) -> bool:
@@ -48,7 +78,7 @@ def blocked_by(run: Derivation, target: naming.TargetPath) -> tuple[Asset | None
     """Before any rendering: (the asset of that name, the one this upload will replace, whether it is skipped)."""
     parent = run.parent
     assert parent is not None
-    existing = run.deps.store.find_asset_by_name(run.company.company_handle, target.asset_name)
+    existing = run.deps.assets.find_by_name(run.company.company_handle, target.asset_name)
     ours = existing is not None and is_ours(existing, parent, run.claim)
     if existing is not None and not ours and not run.job.options.overwrite:
         return existing, None, True
@@ -57,8 +87,8 @@ def blocked_by(run: Derivation, target: naming.TargetPath) -> tuple[Asset | None
     return existing, replacing, False
 
 
-def decide(run: Derivation, target: naming.TargetPath, content: processing.Content, size: int,
-           finish: Callable[[Asset], Asset]) -> tuple[str, Asset | None, bool]:
+def decide(run: Derivation, target: naming.TargetPath, content: Content, size: int,
+           finish: Callable[[Asset], Asset]) -> tuple[FileOutcome, Asset | None, bool]:
     """The derived asset: (outcome, asset, whether it already existed); None when skipped as a duplicate.
 
     Any other asset of the same name follows the job's ``overwrite`` and the company's
@@ -69,26 +99,26 @@ def decide(run: Derivation, target: naming.TargetPath, content: processing.Conte
     n = 0
     while n <= naming.MAX_SUFFIX:
         name = naming.suffixed(target.asset_name, n)
-        existing = deps.store.find_asset_by_name(company.company_handle, name)
+        existing = deps.assets.find_by_name(company.company_handle, name)
         if existing is None:
-            asset = finish(processing.new_asset(job, company, target, name, content, size, claim, now, run.projects))
-            if deps.store.create_asset(asset):
-                return "UploadSuccess", asset, False
+            asset = finish(new_asset(job, company, target, name, content, size, claim, now, run.projects))
+            if deps.assets.create(asset):
+                return FileOutcome.UPLOAD_SUCCESS, asset, False
             continue  # taken meanwhile: look again
         if is_ours(existing, parent, claim) or (
                 job.options.overwrite and naming.overwrite_matches(company.overwrite_mode, existing, target)):
             # Created by an earlier attempt of this same file: still a creation in the log.
             retried = existing.last_claim == claim.claim_id and existing.created == existing.updated
-            updated = processing.updated_asset(existing, job, company, target, content, size, claim, now,
-                                               "FileUpdated", run.projects)
-            return ("UploadSuccess" if retried else "FileUpdated"), finish(updated), True
+            updated = updated_asset(existing, job, company, target, content, size, claim, now,
+                                    FileOutcome.FILE_UPDATED, run.projects)
+            return (FileOutcome.UPLOAD_SUCCESS if retried else FileOutcome.FILE_UPDATED), finish(updated), True
         if not job.options.overwrite:
-            return "DuplicateSkipped", None, False
+            return FileOutcome.DUPLICATE_SKIPPED, None, False
         n += 1
     raise errors.FileRejectedError(f"no free asset ID for {target.asset_name}", "asset.no_free_name")
 
 
-def store_image(run: Derivation, content: processing.Content, asset: Asset, exists: bool,
+def store_image(run: Derivation, content: Content, asset: Asset, exists: bool,
                 existing: Asset | None) -> None:
     """Write a derived image: its pyramid TIFF and mask, its record, its words and projects."""
     deps = run.deps
@@ -103,16 +133,16 @@ def store_image(run: Derivation, content: processing.Content, asset: Asset, exis
         with contextlib.suppress(FileNotFoundError, TypeError):
             os.remove(path)  # type: ignore[arg-type]
     if exists:
-        deps.store.replace_asset(asset)
-    deps.store.index_asset_words(run.company.company_handle, asset.asset_handle, old_words, asset.search_words)
-    deps.store.link_project_assets(run.projects, asset.asset_handle)
+        deps.assets.replace(asset)
+    deps.assets.index_words(run.company.company_handle, asset.asset_handle, old_words, asset.search_words)
+    deps.projects.link_assets(list(run.projects), asset.asset_handle)
     run.handles.append(asset.asset_handle)
     if content.warnings:
         run.warned = True
 
 
-def store_container(run: Derivation, name: str, content: processing.Content, update: dict, *, messages: str,
-                    params: dict, asset_type: str) -> Asset | None:
+def store_container(run: Derivation, name: str, content: Content, update: dict, *, messages: str,
+                    params: dict, asset_type: LogFileType) -> Asset | None:
     """A derived asset with no files of its own (a PDF's Catalog, a PSD's template) over ``run.handles``, and its row.
 
     ``messages`` is the prefix of its ``_created``, ``_updated`` and ``_duplicate`` messages. None when
@@ -135,9 +165,9 @@ def store_container(run: Derivation, name: str, content: processing.Content, upd
                                            asset_name=name, file_path=run.target.path))
         return None
     if exists:
-        run.deps.store.replace_asset(container)
-    run.deps.store.link_project_assets(run.projects, container.asset_handle)
-    created = outcome == "UploadSuccess"
+        run.deps.assets.replace(container)
+    run.deps.projects.link_assets(list(run.projects), container.asset_handle)
+    created = outcome == FileOutcome.UPLOAD_SUCCESS
     run.rows.append(LogEntry.localised(LogType.UPLOAD_SUCCESS if created else LogType.FILE_UPDATED,
                                        f"{messages}_created" if created else f"{messages}_updated", params,
                                        run.now, asset_name=container.name, asset_type=asset_type,
@@ -156,8 +186,8 @@ def detach_stale(run: Derivation, earlier: list[str]) -> int:
     assert parent is not None
     current, detached = set(run.handles), 0
     for handle in earlier:
-        old = run.deps.store.get_asset(handle) if handle not in current else None
+        old = run.deps.assets.get(handle) if handle not in current else None
         if old is not None and old.parent_handle == parent.asset_handle:
-            run.deps.store.replace_asset(old.model_copy(update={"parent_handle": None}))
+            run.deps.assets.replace(old.model_copy(update={"parent_handle": None}))
             detached += 1
     return detached

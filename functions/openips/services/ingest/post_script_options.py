@@ -1,6 +1,8 @@
 """EPS and PostScript uploads (``postScriptOptions``, spec §5.7, §9.6). No pyvips here.
 
-Recognised by content (DOS EPS signature ``C5 D0 D3 C6`` or ``%!PS``); docs/formats-postscript.md:
+Recognised by content (DOS EPS signature ``C5 D0 D3 C6`` or ``%!PS``); a ``.eps``/``.epsf``/``.epsi``/
+``.ps`` file that is not PostScript is claimed too, and refused. Illustrator's ``.ai`` is never
+ours (``illustrator_options``). docs/formats-postscript.md:
 
 * ``Rasterize`` (the default) with Ghostscript available (``imaging.ghostscript``: an opt-in
   Lambda layer, or ``gs`` on PATH locally): an ``Image`` asset whose master is the EPS byte for
@@ -26,19 +28,22 @@ from __future__ import annotations
 import os
 import tempfile
 from dataclasses import dataclass, replace
-from datetime import datetime
+from types import MappingProxyType
 from typing import Any
 
 from openips.imaging import eps, ghostscript
 from openips.models import errors
-from openips.models.domain import Asset, Company, FileClaim, Job
+from openips.models.domain import Asset
 from openips.models.errors import UnsupportedFormatError
-from openips.models.events import IncomingObject
+from openips.models.log_file_types import LogFileType, LogFileTypes
 from openips.models.messages import message
 from openips.models.upload_job import PostScriptOptions
 from openips.models.words import WordSet, tokenize
-from openips.services import naming, processing
-from openips.services.deps import Deps
+from openips.services.ingest.context import Upload
+from openips.services.ingest.format import Format
+from openips.services.ingest.outcome import Additions, Content, FileResult, finish_file
+from openips.services.ingest.raster import image_content
+from openips.services.ingest.sniff import Sniff
 from openips.settings import Settings
 
 # Extensions that promise PostScript; content decides, but a file with one of them that is
@@ -71,16 +76,11 @@ class Prepared:
     search_words: tuple[str, ...] | None = None  # None: extractSearchWords not asked, or not possible
 
 
-def is_postscript(source: str, extension: str) -> bool:
-    """True for EPS/PS content; UnsupportedFormatError for a ``.eps``/``.ps`` file that is not PostScript."""
-    if extension in NOT_OURS:
+def recognises(sniff: Sniff) -> bool:
+    """EPS/PS content, or an extension that promises it (``ingest`` then refuses the file)."""
+    if sniff.extension in NOT_OURS:
         return False
-    if eps.postscript_kind(source) is not None:
-        return True
-    if extension in POSTSCRIPT_EXTENSIONS:
-        raise UnsupportedFormatError(f"the file has a .{extension} extension but is not PostScript (it starts "
-                                     "neither with %!PS nor with the DOS EPS signature C5 D0 D3 C6)")
-    return False
+    return sniff.postscript is not None or sniff.extension in POSTSCRIPT_EXTENSIONS
 
 
 def find_ghostscript(settings: Settings) -> Ghostscript | None:
@@ -92,34 +92,32 @@ def find_ghostscript(settings: Settings) -> Ghostscript | None:
                                                 memory_bytes=settings.ghostscript_memory_mb * ghostscript.MiB))
 
 
-def ingest(deps: Deps, job: Job, company: Company, claim: FileClaim, obj: IncomingObject,
-           target: naming.TargetPath, source: str, size: int, tmp: str, now: datetime, projects: list[str],
-           gone: list[str], replacing: Asset | None) -> processing.FileResult:
+def ingest(upload: Upload) -> FileResult:
     """The EPS/PS file's one asset (``Image`` or ``PostScript``), its words, and its row."""
-    prepared = prepare(source, tmp, job.options.post_script_options, max_pixels=deps.settings.max_image_pixels,
-                       gs=find_ghostscript(deps.settings))
+    extension = upload.target.extension
+    if upload.sniff.postscript is None:  # claimed for its extension alone
+        raise UnsupportedFormatError(f"the file has a .{extension} extension but is not PostScript (it starts "
+                                     "neither with %!PS nor with the DOS EPS signature C5 D0 D3 C6)")
+    deps, tmp = upload.deps, upload.tmp
+    prepared = prepare(upload.source, tmp, upload.job.options.post_script_options,
+                       max_pixels=deps.settings.max_image_pixels, gs=find_ghostscript(deps.settings))
     if prepared.raster_path is None:
-        content = processing.Content(type=prepared.type, summary=prepared.summary, notes=prepared.notes,
-                                     warnings=prepared.warnings)
+        content = Content(type=prepared.type, summary=prepared.summary, notes=prepared.notes,
+                          warnings=prepared.warnings)
     else:
-        raster = processing.image_content(deps, job, company, target, prepared.raster_path, tmp, replacing)
+        raster = image_content(deps, upload.job, upload.company, upload.target, prepared.raster_path, tmp,
+                               upload.replacing)
         content = replace(raster, summary=rasterised_summary(prepared, raster.summary),
                           notes=prepared.notes + raster.notes, warnings=prepared.warnings + raster.warnings)
-    content = processing.with_job_metadata(job, content, projects, gone)
-    outcome, asset = processing.decide_asset(deps, job, company, claim, target, content, size, now, projects)
-    if outcome == "DuplicateSkipped":
-        return processing.duplicate_result(deps, claim, target, now, size)
-    assert asset is not None
-    processing.store_asset(deps, obj, outcome, asset, content, projects)
     words = list(prepared.search_words or ())
-    if words != asset.search_words:  # new words, or an update that clears the replaced asset's
-        old = list(asset.search_words)
+    return finish_file(upload, content, lambda asset, content: _with_words(asset, content, words))
+
+
+def _with_words(asset: Asset, content: Content, words: list[str]) -> Additions:
+    """``extractSearchWords``: the file's words, or none (an update clears the replaced asset's)."""
+    if words != asset.search_words:
         asset = asset.model_copy(update={"search_words": words})
-        deps.store.replace_asset(asset)
-        deps.store.index_asset_words(company.company_handle, asset.asset_handle, old, words)
-    row = processing.file_row(outcome, target, asset, content.summary, content, now)
-    return processing.FileResult(outcome, [row], processing.file_counts(outcome, size, bool(content.warnings)),
-                                 asset.asset_handle)
+    return Additions(asset, content.summary)
 
 
 def prepare(source: str, tmp: str, options: PostScriptOptions | None, *, max_pixels: int,
@@ -237,3 +235,9 @@ def _postscript_file(source: str, info: eps.EpsFile, tmp: str) -> str:
     if not os.path.exists(path):
         eps.extract_section(source, info.postscript, path)
     return path
+
+
+# Job Log File Types have no PostScript value: a rendered EPS is a MasterImage, a stored one NoType.
+FORMAT = Format(name="EPS or PostScript", option="post_script_options", recognises=recognises,
+                log_file_types=LogFileTypes(LogFileType.NO_TYPE, MappingProxyType({"Image": LogFileType.MASTER_IMAGE})),
+                ingest=ingest)

@@ -1,9 +1,10 @@
 """PDF and Illustrator uploads (``pdfOptions`` §5.8, ``illustratorOptions`` §5.9): one file, many assets.
 
-Recognised by content (``imaging.pdf.sniff``), never by extension: ``%PDF-`` in the first 1024
-bytes is a PDF — an ``Illustrator`` asset when the name ends in ``.ai`` (PDF-compatible AI),
-else a ``Pdf`` asset; an ``.ai`` starting ``%!PS-Adobe`` is a PostScript-based Illustrator file,
-stored with an ``UploadWarning`` and not rendered. The design is in docs/formats.md:
+Recognised by content by the formats that call ``ingest`` (``pdf_options``,
+``illustrator_options``, ``in_design_options``), never by extension: ``%PDF-`` in
+the first 1024 bytes is a PDF — an ``Illustrator`` asset when the name ends in ``.ai``
+(PDF-compatible AI), else a ``Pdf`` asset; an ``.ai`` starting ``%!PS-Adobe`` is a PostScript-based
+Illustrator file, stored with an ``UploadWarning`` and not rendered. The design is in docs/formats.md:
 
 * the uploaded file becomes one asset (master only, no pyramid TIFF) with its page count and,
   with ``extractSearchWords``, its words — it is the job's file (counted once);
@@ -28,13 +29,17 @@ from typing import Literal
 
 from openips.imaging import indesign, pdf
 from openips.models import errors
-from openips.models.domain import Asset, Company, FileClaim, ImageMapArea, Job, LogAux, LogEntry, LogType
-from openips.models.events import IncomingObject
+from openips.models.domain import Asset, ImageMapArea, Job, LogAux, LogEntry, LogType
+from openips.models.log_file_types import LogFileType
 from openips.models.messages import details
+from openips.models.outcomes import FileOutcome
 from openips.models.upload_job import IllustratorOptions, PdfOptions
 from openips.models.words import WordSet
-from openips.services import derived, naming, processing
-from openips.services.deps import Deps
+from openips.services import naming
+from openips.services.ingest import derived
+from openips.services.ingest.context import Upload
+from openips.services.ingest.outcome import Additions, Content, FileResult, finish_file
+from openips.services.ingest.raster import image_content
 from openips.services.options import processing_options
 
 DocumentKind = Literal["pdf", "illustrator", "illustrator-ps", "indesign"]
@@ -43,18 +48,6 @@ DEFAULT_PPI = 150.0  # spec §5.8 (UI)
 THUMBNAIL_LONG_SIDE = 256  # pdfOptions.process Thumbnail: each page's long side, in pixels
 MAX_PAGES = pdf.MAX_PAGES
 ASSET_TYPES = {"pdf": "Pdf", "indesign": "InDesign"}  # else Illustrator
-
-
-def document_kind(source: str, extension: str) -> DocumentKind | None:
-    """What the file is by content; None when it is no PDF, PostScript-based ``.ai`` or InDesign file."""
-    if indesign.is_indesign_file(source):
-        return "indesign"
-    sniffed = pdf.sniff(source)
-    if sniffed == "pdf":
-        return "illustrator" if extension == "ai" else "pdf"
-    if sniffed == "postscript" and extension == "ai":
-        return "illustrator-ps"
-    return None
 
 
 @dataclass(frozen=True)
@@ -97,35 +90,41 @@ class _Run(derived.Derivation):
     plan: Plan
 
 
-def ingest(deps: Deps, job: Job, company: Company, claim: FileClaim, obj: IncomingObject,
-           target: naming.TargetPath, source: str, size: int, tmp: str, kind: DocumentKind, now: datetime,
-           projects: list[str], gone: list[str]) -> processing.FileResult:
+@dataclass(frozen=True)
+class _Opened:
+    """A document that opened: what its pages need once its own asset is stored."""
+
+    document: pdf.PdfDocument
+    considered: int  # pages looked at: the first MAX_PAGES
+    page_words: list[list[str]]
+    all_words: WordSet
+
+
+def ingest(upload: Upload, kind: DocumentKind) -> FileResult:
     """The whole document: its asset, its pages, its catalog, and every log row."""
+    target, now = upload.target, upload.now
     asset_type = ASSET_TYPES.get(kind, "Illustrator")
-    plan = plan_for(job, kind)
-    run = _Run(deps=deps, job=job, company=company, claim=claim, target=target, now=now, projects=projects,
-               tmp=tmp, plan=plan)
+    plan = plan_for(upload.job, kind)
+    run = _Run(upload=upload, plan=plan)
     aux: list[LogAux] = []
     if kind == "illustrator-ps":
         aux.append(_aux(now, "illustrator.not_rasterised", path=target.path))
-        content = processing.Content(type=asset_type, summary="Illustrator file (PostScript-based), master stored")
-        return _finish(run, obj, source, size, content, aux, gone, None)
+        content = Content(type=asset_type, summary="Illustrator file (PostScript-based), master stored")
+        return _finish(run, content, aux, None)
     opener = indesign.open_document if kind == "indesign" else pdf.open_document
     try:
-        with opener(source) as document:
-            return _ingest_document(run, obj, source, size, document, asset_type, aux, gone)
+        with opener(upload.source) as document:
+            return _ingest_document(run, document, asset_type, aux)
     except errors.FileRejectedError as exc:
         if plan.process != "None" or not exc.code.startswith("pdf."):
             raise
         reason = exc.message
     # process None keeps any file as a managed file: an unreadable one is stored, and said so.
     aux.append(_aux(now, "pdf.unreadable_stored", path=target.path, reason=reason))
-    return _finish(run, obj, source, size, processing.Content(type=asset_type, summary="PDF, stored as it is"),
-                   aux, gone, None)
+    return _finish(run, Content(type=asset_type, summary="PDF, stored as it is"), aux, None)
 
 
-def _ingest_document(run: _Run, obj: IncomingObject, source: str, size: int, document: pdf.PdfDocument,
-                     asset_type: str, aux: list[LogAux], gone: list[str]) -> processing.FileResult:
+def _ingest_document(run: _Run, document: pdf.PdfDocument, asset_type: str, aux: list[LogAux]) -> FileResult:
     target, plan, now = run.target, run.plan, run.now
     considered = min(document.page_count, MAX_PAGES)
     if document.active_content:
@@ -157,30 +156,24 @@ def _ingest_document(run: _Run, obj: IncomingObject, source: str, size: int, doc
             aux.append(_aux(now, "pdf.words_truncated", path=target.path, count=len(all_words.words)))
 
     label = {"Pdf": "PDF", "InDesign": "InDesign document"}.get(asset_type, "Illustrator (PDF-compatible)")
-    content = processing.Content(type=asset_type, summary=f"{label}, {_pages(document.page_count)}",
-                                 notes=tuple(notes))
-    return _finish(run, obj, source, size, content, aux, gone, (document, considered, page_words, all_words))
+    content = Content(type=asset_type, summary=f"{label}, {_pages(document.page_count)}", notes=tuple(notes))
+    return _finish(run, content, aux, _Opened(document, considered, page_words, all_words))
 
 
-def _finish(run: _Run, obj: IncomingObject, source: str, size: int, content: processing.Content,
-            aux: list[LogAux], gone: list[str], opened: tuple | None) -> processing.FileResult:
-    """Decide and store the document's own asset, then its pages and catalog; build the rows."""
-    deps, job, company, claim, target, now = run.deps, run.job, run.company, run.claim, run.target, run.now
-    content = processing.with_job_metadata(job, content, run.projects, gone)
-    outcome, asset = processing.decide_asset(deps, job, company, claim, target, content, size, now, run.projects)
-    if outcome == "DuplicateSkipped":
-        return processing.duplicate_result(deps, claim, target, now, size)
-    assert asset is not None
-    deps.storage.copy(obj.bucket, obj.key, deps.settings.assets_bucket, asset.master_key)
-    old_words = list(asset.search_words)
+def _finish(run: _Run, content: Content, aux: list[LogAux], opened: _Opened | None) -> FileResult:
+    """The document's own asset (decided and stored by ``finish_file``), then its pages and catalog."""
+    return finish_file(run.upload, content, lambda asset, content: _add_pages(run, asset, content, aux, opened))
+
+
+def _add_pages(run: _Run, asset: Asset, content: Content, aux: list[LogAux], opened: _Opened | None) -> Additions:
     run.parent = asset
     update: dict = {"members": [], "search_words": [], "page_count": None}
     summary = content.summary
     if opened is not None:
-        document, considered, page_words, all_words = opened
-        update |= {"page_count": document.page_count, "search_words": all_words.words}
+        considered, all_words = opened.considered, opened.all_words
+        update |= {"page_count": opened.document.page_count, "search_words": all_words.words}
         if run.plan.process != "None":
-            summary += _render_pages(run, document, considered, page_words)
+            summary += _render_pages(run, opened.document, considered, opened.page_words)
             update["members"] = list(run.handles)
             if run.plan.process == "Rasterize" and run.plan.catalog and asset.type == "Pdf" and considered > 1 \
                     and run.handles:
@@ -192,15 +185,8 @@ def _finish(run: _Run, obj: IncomingObject, source: str, size: int, content: pro
     detached = derived.detach_stale(run, asset.members)
     if detached:
         summary += f", page images of an earlier upload detached (kept): {detached}"
-    final = asset.model_copy(update=update)
-    deps.store.replace_asset(final)
-    deps.store.index_asset_words(company.company_handle, final.asset_handle, old_words, final.search_words)
-    deps.store.link_project_assets(run.projects, final.asset_handle)
-
-    row = processing.file_row(outcome, target, final, summary, content, now, aux=aux)
-    warned = bool(aux or content.warnings or run.warned)  # the file's warnings, or a page refused or warned
-    return processing.FileResult(outcome, [row, *run.rows], processing.file_counts(outcome, size, warned),
-                                 final.asset_handle)
+    # The file counts as warned for its own warnings, or a page refused or warned (run.warned).
+    return Additions(asset.model_copy(update=update), summary, tuple(aux), tuple(run.rows), run.warned)
 
 
 def _render_pages(run: _Run, document: pdf.PdfDocument, considered: int, page_words: list[list[str]]) -> str:
@@ -234,7 +220,7 @@ def _render_page(run: _Run, document: pdf.PdfDocument, index: int, words: list[s
                                    colorspace=plan.colorspace, alpha=plan.alpha,
                                    max_pixels=deps.settings.max_image_pixels, links=plan.links,
                                    cmyk_profile=cmyk_profile)
-        content = processing.image_content(deps, job, company, page_target, rendered.path, run.tmp, replacing)
+        content = image_content(deps, job, company, page_target, rendered.path, run.tmp, replacing)
     except errors.FileRejectedError as exc:
         run.warned = True
         run.rows.append(_page_row(run, "pdf.page_refused", page_no, LogType.PDF_RIP_ERROR,
@@ -259,25 +245,26 @@ def _render_page(run: _Run, document: pdf.PdfDocument, index: int, words: list[s
                                   asset=name, asset_name=name))
         return
     derived.store_image(run, content, page, exists, existing)
-    created = outcome == "UploadSuccess"
+    created = outcome == FileOutcome.UPLOAD_SUCCESS
     aux = [_aux(now, "file.warning", path=f"{target.path} page {page_no}", warning=w) for w in content.warnings]
     run.rows.append(_page_row(run, "pdf.page_created" if created else "pdf.page_updated", page_no,
                               LogType.UPLOAD_SUCCESS if created else LogType.FILE_UPDATED,
                               asset=page.name, summary=content.summary, details=details(content.notes), aux=aux,
                               asset_name=page.name, asset_handle=page.asset_handle,
-                              asset_type="Thumbnail" if plan.process == "Thumbnail" else "MasterImage"))
+                              asset_type=LogFileType.THUMBNAIL if plan.process == "Thumbnail"
+                              else LogFileType.MASTER_IMAGE))
 
 
 def _catalog(run: _Run) -> str:
     """``pdfCatalog``: a Catalog asset over the page assets, in page order."""
     assert run.parent is not None
-    content = processing.Content(type="Catalog", summary=f"catalog of {len(run.handles)} pages")
+    content = Content(type="Catalog", summary=f"catalog of {len(run.handles)} pages")
     catalog = derived.store_container(run, f"{run.parent.name}_catalog", content, {}, messages="pdf.catalog",
-                                      params={"count": len(run.handles)}, asset_type="Catalog")
+                                      params={"count": len(run.handles)}, asset_type=LogFileType.CATALOG)
     return f", catalog {catalog.name}" if catalog else ", no catalog (name taken)"
 
 
-def _image_map(links: list[pdf.LinkArea], content: processing.Content) -> list[ImageMapArea]:
+def _image_map(links: list[pdf.LinkArea], content: Content) -> list[ImageMapArea]:
     """Links in the stored image's pixels: shifted by the crop the pipeline applied, clipped to it."""
     crop = content.crop
     dx, dy = (crop.x_offset, crop.y_offset) if crop else (0, 0)
@@ -308,7 +295,7 @@ def _cmyk_profile(run: _Run) -> str | None:
 
 def _page_row(run: _Run, message_id: str, page_no: int, log_type: LogType, *, code: str | None = None,
               aux: list[LogAux] | None = None, asset_name: str | None = None, asset_handle: str | None = None,
-              asset_type: str | None = None, **params: object) -> LogEntry:
+              asset_type: LogFileType | None = None, **params: object) -> LogEntry:
     params = {"path": run.target.path, "page": page_no, **params}
     return LogEntry.localised(log_type, message_id, params, run.now, file_path=run.target.path, code=code,
                               aux=aux or [], asset_name=asset_name, asset_handle=asset_handle, asset_type=asset_type)

@@ -1,8 +1,12 @@
-"""Photoshop files with ``photoshopOptions.process`` ``MaintainLayers`` (spec §5.6): an asset per layer.
+"""Photoshop documents (``photoshopOptions``, spec §5.6, §3.5), recognised by their ``8BPS`` header.
 
-The PSD itself stays what ``process: None`` makes of it — an ``Image`` asset whose master is the
-PSD and whose pyramid TIFF is its flattened image — and becomes the parent of its layer assets
-(``members``, bottom to top). The design is in docs/formats.md#photoshop-layers:
+``process: None`` (or no block): an ``Image`` asset whose master is the PSD and whose pyramid TIFF
+is its flattened image (the composite stored in the file, or one composed from the layers).
+What IPS refuses (PSB, Indexed/Lab/Duotone/Multichannel, > 16 bits) is refused from the header
+before anything is parsed (``imaging.photoshop``).
+
+``MaintainLayers``: the PSD's asset becomes the parent of an asset per layer (``members``,
+bottom to top). The design is in docs/formats.md#photoshop-layers:
 
 * every layer with an image of its own (pixel, type, shape, smart object and fill layers; not
   adjustment layers, not groups), hidden ones too, becomes an ``Image`` asset through the job's
@@ -28,12 +32,18 @@ from datetime import datetime
 
 from openips.imaging import photoshop
 from openips.models import errors
-from openips.models.domain import Asset, Company, FileClaim, Job, LogAux, LogEntry, LogType, PsdLayer, PsdTemplate
-from openips.models.events import IncomingObject
+from openips.models.domain import Asset, Job, LogAux, LogEntry, LogType, PsdLayer, PsdTemplate
+from openips.models.log_file_types import LogFileType, LogFileTypes
 from openips.models.messages import details
+from openips.models.outcomes import FileOutcome
 from openips.models.words import WordSet, tokenize
-from openips.services import derived, naming, processing
-from openips.services.deps import Deps
+from openips.services import naming
+from openips.services.ingest import derived
+from openips.services.ingest.context import Upload
+from openips.services.ingest.format import Format
+from openips.services.ingest.outcome import Additions, Content, FileResult, finish_file
+from openips.services.ingest.raster import image_content
+from openips.services.ingest.sniff import Sniff
 
 DEFAULT_NAMING = "AppendName"
 DEFAULT_ANCHOR = "Center"  # spec §5.6 (UI)
@@ -83,29 +93,47 @@ class _Run(derived.Derivation):
     placements: list[PsdLayer]
 
 
-def ingest(deps: Deps, job: Job, company: Company, claim: FileClaim, obj: IncomingObject,
-           target: naming.TargetPath, source: str, size: int, tmp: str, now: datetime, projects: list[str],
-           gone: list[str], replacing: Asset | None) -> processing.FileResult:
+def recognises(sniff: Sniff) -> bool:
+    return sniff.psd
+
+
+def ingest(upload: Upload) -> FileResult:
+    if maintain_layers(upload.job):
+        return _ingest_with_layers(upload)
+    flat = photoshop.flatten(upload.source, os.path.join(upload.tmp, "flattened.tif"),
+                             max_pixels=upload.deps.settings.max_image_pixels)
+    return finish_file(upload, flattened_content(upload, flat))
+
+
+def flattened_content(upload: Upload, flat: photoshop.Flattened) -> Content:
+    """A PSD is an ``Image`` asset: the master is the PSD, the pyramid TIFF its flattened image."""
+    raster = image_content(upload.deps, upload.job, upload.company, upload.target, flat.path, upload.tmp,
+                           upload.replacing)
+    header = flat.header
+    how = "composed from its layers (the file holds no composite)" if flat.from_layers else "its stored composite"
+    note = (f"Photoshop {header.mode} {header.depth}-bit document, {header.width}×{header.height}; "
+            f"flattened image: {how}")
+    return replace(raster, summary=f"Photoshop document, {raster.summary}", notes=(note, *raster.notes))
+
+
+def _ingest_with_layers(upload: Upload) -> FileResult:
     """The PSD's own asset (its flattened image), its layer assets and template, and every log row."""
-    plan = plan_for(job)
-    with photoshop.open_document(source, max_pixels=deps.settings.max_image_pixels) as document:
-        flat = document.flatten(os.path.join(tmp, "flattened.tif"))
-        content = processing.photoshop_content(deps, job, company, target, flat, tmp, replacing)
-        content = processing.with_job_metadata(job, content, projects, gone)
-        outcome, asset = processing.decide_asset(deps, job, company, claim, target, content, size, now, projects)
-        if outcome == "DuplicateSkipped":
-            return processing.duplicate_result(deps, claim, target, now, size)
-        assert asset is not None
-        processing.store_asset(deps, obj, outcome, asset, content, projects)
-        run = _Run(deps=deps, job=job, company=company, claim=claim, target=target, now=now, projects=projects,
-                   tmp=tmp, plan=plan, parent=asset, placements=[])
-        chosen, aux = _choose_layers(document.layers, target, now)
-        names = layer_names(plan.naming, asset.name, chosen)
-        too_deep = 0
-        for layer in chosen:
-            folder = _folder(plan.naming, target.folder, asset.name, layer.groups)
-            too_deep += len(layer.groups) > MAX_GROUP_LEVELS and plan.naming == "Folders"
-            _extract(run, document, layer, names[layer.number], folder)
+    with photoshop.open_document(upload.source, max_pixels=upload.deps.settings.max_image_pixels) as document:
+        content = flattened_content(upload, document.flatten(os.path.join(upload.tmp, "flattened.tif")))
+        return finish_file(upload, content, lambda asset, content: _add_layers(upload, document, asset, content))
+
+
+def _add_layers(upload: Upload, document: photoshop.PhotoshopDocument, asset: Asset, content: Content) -> Additions:
+    """Once the PSD's own asset is stored: its layer assets, its template, its words."""
+    target, now, plan = upload.target, upload.now, plan_for(upload.job)
+    run = _Run(upload=upload, plan=plan, parent=asset, placements=[])
+    chosen, aux = _choose_layers(document.layers, target, now)
+    names = layer_names(plan.naming, asset.name, chosen)
+    too_deep = 0
+    for layer in chosen:
+        folder = _folder(plan.naming, target.folder, asset.name, layer.groups)
+        too_deep += len(layer.groups) > MAX_GROUP_LEVELS and plan.naming == "Folders"
+        _extract(run, document, layer, names[layer.number], folder)
     if too_deep:
         aux.append(LogAux.warning("psd.groups_too_deep", {"path": target.path, "count": too_deep,
                                                           "limit": MAX_GROUP_LEVELS}, now))
@@ -121,14 +149,8 @@ def ingest(deps: Deps, job: Job, company: Company, claim: FileClaim, obj: Incomi
     detached = derived.detach_stale(run, asset.members)
     if detached:
         summary += f", layer assets of an earlier upload detached (kept): {detached}"
-    old_words = list(asset.search_words)
     final = asset.model_copy(update={"members": list(run.handles), "search_words": words.words})
-    deps.store.replace_asset(final)
-    deps.store.index_asset_words(company.company_handle, final.asset_handle, old_words, final.search_words)
-    row = processing.file_row(outcome, target, final, summary, content, now, aux=aux)
-    warned = bool(aux or content.warnings or run.warned)
-    return processing.FileResult(outcome, [row, *run.rows], processing.file_counts(outcome, size, warned),
-                                 final.asset_handle)
+    return Additions(final, summary, tuple(aux), tuple(run.rows), run.warned)
 
 
 def _choose_layers(layers: list[photoshop.LayerInfo], target: naming.TargetPath,
@@ -199,8 +221,7 @@ def _extract(run: _Run, document: photoshop.PhotoshopDocument, layer: photoshop.
     path = os.path.join(run.tmp, f"layer-{layer.number}.tif")
     try:
         rendered = document.render_layer(layer, path, extend=plan.extend)
-        content = processing.image_content(deps, run.job, run.company, layer_target, rendered.path, run.tmp,
-                                           replacing)
+        content = image_content(deps, run.job, run.company, layer_target, rendered.path, run.tmp, replacing)
     except errors.FileRejectedError as exc:
         run.warned = True
         run.rows.append(_row(run, "psd.layer_refused", layer, LogType.UPLOAD_ERROR, reason=exc.message,
@@ -233,13 +254,13 @@ def _extract(run: _Run, document: photoshop.PhotoshopDocument, layer: photoshop.
         return
     derived.store_image(run, content, asset, exists, existing)
     run.placements.append(placement.model_copy(update={"asset_handle": asset.asset_handle}))
-    created = outcome == "UploadSuccess"
+    created = outcome == FileOutcome.UPLOAD_SUCCESS
     aux = [LogAux.warning("file.warning", {"path": f"{run.target.path} layer {layer.number}", "warning": w}, run.now)
            for w in content.warnings]
     run.rows.append(_row(run, "psd.layer_created" if created else "psd.layer_updated", layer,
                          LogType.UPLOAD_SUCCESS if created else LogType.FILE_UPDATED, asset=asset.name,
                          summary=content.summary, details=details(content.notes), aux=aux, asset_name=asset.name,
-                         asset_handle=asset.asset_handle, asset_type="MasterImage"))
+                         asset_handle=asset.asset_handle, asset_type=LogFileType.MASTER_IMAGE))
 
 
 def _notes(layer: photoshop.LayerInfo, placement: PsdLayer, rendered: photoshop.RenderedLayer,
@@ -261,18 +282,22 @@ def _template(run: _Run, header: photoshop.Header) -> str:
     """``createTemplate``: a PsdTemplate asset over the layer assets, bottom to top; the summary's addition."""
     assert run.parent is not None
     template = PsdTemplate(width=header.width, height=header.height, anchor=run.plan.anchor, layers=run.placements)
-    content = processing.Content(type="PsdTemplate", summary=f"template of {len(run.handles)} layers",
-                                 width=header.width, height=header.height)
+    content = Content(type="PsdTemplate", summary=f"template of {len(run.handles)} layers",
+                      width=header.width, height=header.height)
     asset = derived.store_container(run, f"{run.parent.name}_template", content, {"template": template},
                                     messages="psd.template", params={"count": len(run.handles),
                                                                      "anchor": run.plan.anchor},
-                                    asset_type="PsdTemplate")
+                                    asset_type=LogFileType.PSD_TEMPLATE)
     return f", template {asset.name}" if asset else ", no template (name taken)"
 
 
 def _row(run: _Run, message_id: str, layer: photoshop.LayerInfo, log_type: LogType, *, code: str | None = None,
          aux: list[LogAux] | None = None, asset_name: str | None = None, asset_handle: str | None = None,
-         asset_type: str | None = None, **params: object) -> LogEntry:
+         asset_type: LogFileType | None = None, **params: object) -> LogEntry:
     params = {"path": run.target.path, "number": layer.number, "layer": layer.name, **params}
     return LogEntry.localised(log_type, message_id, params, run.now, file_path=run.target.path, code=code,
                               aux=aux or [], asset_name=asset_name, asset_handle=asset_handle, asset_type=asset_type)
+
+
+FORMAT = Format(name="Photoshop document", option="photoshop_options", recognises=recognises,
+                log_file_types=LogFileTypes(LogFileType.MASTER_IMAGE), ingest=ingest)

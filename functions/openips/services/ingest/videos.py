@@ -1,8 +1,8 @@
 """Video uploads (``mediaOptions``, spec §5.13, §9.6): a ``Video`` or ``MasterVideo`` asset with its poster.
 
-MediaFunction (handlers/process_media.py) runs this, inside the same ``process_object`` path
-as every file (claim, job checks, pause, refusals, counts, completion); ProcessFileFunction
-hands videos over without claiming them. The decisions, in docs/formats-video.md:
+MediaFunction (handlers/process_media.py) runs this (``media_options`` registers it), inside the
+same ``process_object`` path as every file (claim, job checks, pause, refusals, counts,
+completion); ProcessFileFunction hands videos over without claiming them. The decisions, in docs/formats-video.md:
 
 * **Asset type.** The master is the uploaded file, byte for byte. ``Video`` when web browsers
   play it as it is (``PLAYABLE``: H.264 in MP4/M4V/MOV, VP8/VP9/AV1 in WebM, Theora/VP8 in
@@ -23,17 +23,16 @@ from __future__ import annotations
 
 import os
 from dataclasses import replace
-from datetime import datetime
 from typing import Any
 
 from openips.imaging import video, video_sniff
 from openips.models import errors
-from openips.models.domain import Asset, Company, FileClaim, Job, VideoInfo
-from openips.models.events import IncomingObject
+from openips.models.domain import VideoInfo
 from openips.models.messages import message
 from openips.models.upload_job import MediaOptions
-from openips.services import naming, processing
-from openips.services.deps import Deps
+from openips.services.ingest.context import Upload
+from openips.services.ingest.outcome import Content, FileResult, finish_file
+from openips.services.ingest.raster import image_content
 
 # What web browsers play as it is: container → (video codecs, audio codecs); FFmpeg's codec names.
 # HEVC is left out: Firefox and Chrome without hardware support do not play it.
@@ -45,17 +44,14 @@ PLAYABLE: dict[str, tuple[frozenset[str], frozenset[str]]] = {
 }
 
 
-def ingest(deps: Deps, job: Job, company: Company, claim: FileClaim, obj: IncomingObject,
-           target: naming.TargetPath, source: str, size: int, tmp: str, now: datetime, projects: list[str],
-           gone: list[str], replacing: Asset | None) -> processing.FileResult:
+def ingest(upload: Upload) -> FileResult:
     """One video upload → its asset (master, poster pyramid TIFF, ``video`` info) and its one row."""
-    content = video_content(deps, job, company, target, source, tmp, replacing)
-    return processing.single_asset(deps, job, company, claim, obj, target, content, size, now, projects, gone)
+    return finish_file(upload, video_content(upload))
 
 
-def video_content(deps: Deps, job: Job, company: Company, target: naming.TargetPath, source: str, tmp: str,
-                  replacing: Asset | None) -> processing.Content:
-    container = video_sniff.sniff_file(source)
+def video_content(upload: Upload) -> Content:
+    deps, job, source, tmp = upload.deps, upload.job, upload.source, upload.tmp
+    container = upload.sniff.video  # the routing's answer: the same function on the same first bytes
     if container is None:  # only a hand-made MediaQueue message can get here
         raise errors.UnsupportedFormatError("the file reached the media function but is not a video container")
     video_sniff.check_structure(source, container)
@@ -65,7 +61,7 @@ def video_content(deps: Deps, job: Job, company: Company, target: naming.TargetP
     asset_type, why = classify(streams)
     time_ms = poster_time(options)
     warnings: list[Any] = []
-    raster: processing.Content | None = None
+    raster: Content | None = None
     poster: video.Poster | None = None
     if time_ms is not None and not streams.decodable:
         warnings.append(message("video.no_decoder", codec=streams.video_codec))
@@ -79,7 +75,7 @@ def video_content(deps: Deps, job: Job, company: Company, target: naming.TargetP
                                     used=poster.time_ms))
         # createMask: a video frame carries no clipping path, so it would only ever warn.
         frame_job = job.model_copy(update={"options": job.options.model_copy(update={"create_mask": False})})
-        raster = processing.image_content(deps, frame_job, company, target, poster.path, tmp, replacing)
+        raster = image_content(deps, frame_job, upload.company, upload.target, poster.path, tmp, upload.replacing)
     presets, encodings, avs = requested_encodings(options)
     info = VideoInfo(container=container.label, format_name=streams.format_name, duration_ms=streams.duration_ms,
                      width=streams.width, height=streams.height, video_codec=streams.video_codec,
@@ -93,7 +89,7 @@ def video_content(deps: Deps, job: Job, company: Company, target: naming.TargetP
                 else message("video.no_poster") if time_ms is None else ""),
         encodings=message("video.encodings", names=", ".join([*presets, *encodings, *avs]))
         if presets or encodings or avs else "")
-    base = raster or processing.Content(type=asset_type, summary="")
+    base = raster or Content(type=asset_type, summary="")
     return replace(base, type=asset_type, summary=summary, width=streams.width, height=streams.height,
                    warnings=(*warnings, *base.warnings), video=info)
 

@@ -1,0 +1,36 @@
+"""One raster through the job's option pipeline into a pyramid TIFF: an uploaded image, a PDF page,
+a Photoshop layer or flattened image, an EPS rendering, a video's poster frame."""
+
+from __future__ import annotations
+
+import os
+
+from openips.imaging.optimize import optimize
+from openips.imaging.step_context import StepContext
+from openips.models import errors
+from openips.models.domain import Asset, Company, Job
+from openips.services.deps import Deps
+from openips.services.ingest.outcome import Content
+from openips.services.naming import TargetPath
+from openips.services.options import processing_options
+
+
+def image_content(deps: Deps, job: Job, company: Company, target: TargetPath, source: str, tmp: str,
+                  replacing: Asset | None) -> Content:
+    """``source`` optimized under ``tmp``; ``replacing`` is the asset it is expected to update (preserveCrop)."""
+    try:
+        options = processing_options(deps, company, job.options, replacing)
+    except errors.Fault as exc:  # e.g. a profile asset deleted since the job was opened
+        raise errors.FileRejectedError(exc.reason, "options.invalid") from exc
+    ctx = StepContext(options=options)
+    try:
+        optimized = optimize(source, os.path.join(tmp, "optimized.tif"), max_pixels=deps.settings.max_image_pixels,
+                             ctx=ctx, mask_path=os.path.join(tmp, "mask.tif"))
+    except errors.FileRejectedError as exc:
+        exc.message = exc.message.replace(source, target.file_name)  # no temp paths in logs
+        raise
+    tiff = optimized.tiff
+    return Content(type="Image", summary=f"{tiff.width}×{tiff.height}, pyramid TIFF, {tiff.compression}",
+                   width=tiff.width, height=tiff.height, optimized_path=tiff.path,
+                   mask_path=optimized.mask.path if optimized.mask else None, crop=optimized.crop,
+                   notes=tuple(optimized.notes), warnings=tuple(optimized.warnings))
