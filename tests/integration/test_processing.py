@@ -38,25 +38,6 @@ def test_s3_test_event_is_ignored(stack, lambda_context):
     assert result == {"batchItemFailures": []}
 
 
-def test_duplicate_notifications_are_counted_once(stack):
-    opened = stack.open_job()
-    job = opened.body["jobHandle"]
-    stack.post_file(opened.body["upload"], "a.jpg", jpeg())
-    # Capture the real notification and deliver it twice more (as S3 and SQS may).
-    sqs = boto3.client("sqs")
-    url = stack.resources.names["ProcessQueue"]
-    (message,) = stack.receive("ProcessQueue")
-    sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-    for _ in range(3):
-        sqs.send_message(QueueUrl=url, MessageBody=message["Body"])
-    stack.drain()
-    stack.call("POST", f"/v1/upload-jobs/{job}/end")
-    stack.drain()
-    log = stack.job_log(job)
-    assert (log["totalFileCount"], log["fileSuccessCount"], log["logType"]) == (1, 1, "EndUpload")
-    assert len(rows(stack, job, "UploadSuccess")) == 1
-
-
 def test_overwrite_true_updates_the_same_asset_and_false_skips_it(stack):
     first = upload_and_end(stack, {"chair.jpg": jpeg(shade=10)})
     asset = stack.call("GET", "/v1/assets", query={"name": "chair"}).body["assetArray"][0]
@@ -133,26 +114,6 @@ def test_a_file_arriving_after_the_job_ended_is_an_error_on_that_job(stack):
     assert stack.job_log(job)["fileErrorCount"] == 1
     bucket = stack.resources.names["IncomingBucket"]
     assert boto3.client("s3").list_objects_v2(Bucket=bucket, Prefix="quarantine/")["KeyCount"] == 1
-
-
-def test_the_form_of_an_ended_job_cannot_fill_quarantine(stack):
-    """Its form stays valid until it expires: past a few late files, they are logged but no longer copied."""
-    from openips.services.processing import MAX_LATE_KEPT
-
-    opened = stack.open_job()
-    job = opened.body["jobHandle"]
-    stack.call("POST", f"/v1/upload-jobs/{job}/end")
-    stack.drain()
-    for n in range(MAX_LATE_KEPT + 3):
-        stack.post_file(opened.body["upload"], f"late-{n}.jpg", b"x")
-    stack.drain()
-    late = rows(stack, job, "UploadError")
-    assert len(late) == MAX_LATE_KEPT + 3
-    assert sum("It was not kept" in r["logMessage"] for r in late) == 3
-    bucket = stack.resources.names["IncomingBucket"]
-    s3 = boto3.client("s3")
-    assert s3.list_objects_v2(Bucket=bucket, Prefix="quarantine/")["KeyCount"] == MAX_LATE_KEPT
-    assert s3.list_objects_v2(Bucket=bucket, Prefix="incoming/")["KeyCount"] == 0  # none left behind
 
 
 def test_an_object_of_no_known_job_is_quarantined_not_lost(stack):

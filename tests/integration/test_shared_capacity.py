@@ -23,7 +23,7 @@ from moto.server import ThreadedMotoServer
 from openips.adapters.dynamodb.quotas import DynamoQuotas
 from openips.adapters.dynamodb.table import Table
 from openips.models import errors
-from openips.models.domain import LogEntry, LogType, utcnow
+from openips.models.domain import utcnow
 from openips.models.events import IncomingObject, S3Notification
 from openips.services import control, processing, sweep
 from openips.services.ingest import raster
@@ -117,25 +117,6 @@ def test_a_job_paused_past_the_limit_is_ended_by_the_sweeper_with_every_file_acc
     assert verified["healthy"] is True and verified["counters"] == verified["recounted"]
     assert active(stack, job) is None
     assert sweep.sweep(deps, paused_at + limit * 2) == {}
-
-
-def test_a_pause_resumed_or_renewed_meanwhile_is_not_ended(stack):
-    job = stack.open_job().body["jobHandle"]
-    assert job_control(stack, job, "pause").status == 200
-    deps = get_deps()
-    first = deps.jobs.get(job)
-    time.sleep(0.01)
-    assert job_control(stack, job, "resume").status == 200
-    assert job_control(stack, job, "pause").status == 200
-    row = LogEntry.localised(LogType.UPLOAD_WARNING, "job.pause_expired", {"job": "x", "paused": 1, "limit": 1},
-                             utcnow())
-    # The sweeper read the first pause; the job was paused again since: that read stops nothing
-    assert deps.jobs.stop_paused(first, control.MAX_PAUSE, utcnow(), row) is False
-    assert job_control(stack, job, "resume").status == 200
-    late = utcnow() + timedelta(seconds=deps.settings.max_pause_seconds * 2)
-    assert control.end_overlong_pause(deps, job, late) is False  # running again: nothing to end
-    assert active(stack, job)["state"] == "WaitingClient"
-    assert stack.job_log(job)["detailArray"][-1]["logType"] == "BeginUpload"
 
 
 def test_the_deferral_of_a_paused_file_grows_with_the_pause(stack):

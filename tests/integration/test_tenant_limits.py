@@ -8,7 +8,7 @@ from datetime import timedelta
 from openips.adapters.dynamodb import jobs as dynamodb_jobs
 from openips.models.domain import utcnow
 from openips.services import sweep
-from openips.services.deps import get_deps, reset_caches
+from openips.services.deps import get_deps
 from openips.services.params import MAX_STRING_CHARS
 from tests.integration.test_api import other_company_key
 
@@ -31,18 +31,6 @@ def test_options_over_their_total_size_are_refused(stack):
     refused = open_job(stack, metadataOptions={"updateArray": updates})
     assert (refused.status, refused.fault_code) == (413, 30001)
     assert "uploadParams is" in refused.body["fault"]["reason"] and "the limit is 65536" in refused.body["fault"]["reason"]
-
-
-def test_open_jobs_per_company_are_capped_and_other_companies_are_not_affected(stack, monkeypatch):
-    monkeypatch.setenv("MAX_OPEN_JOBS_PER_COMPANY", "3")
-    reset_caches()
-    handles = [open_job(stack).body["jobHandle"] for _ in range(3)]
-    refused = open_job(stack)
-    assert (refused.status, refused.fault_code) == (413, 30001) and "limit is 3" in refused.body["fault"]["reason"]
-    assert open_job(stack, key=other_company_key(stack)).status == 201  # another tenant opens jobs as usual
-    stack.call("POST", f"/v1/jobs/{handles[0]}/stop")
-    stack.drain()
-    assert open_job(stack).status == 201  # an ended job frees its place
 
 
 def test_the_sweeper_reads_no_options_and_one_companys_failure_stops_no_other(stack, monkeypatch):

@@ -264,7 +264,7 @@ class AccountRepository(Protocol):
 
 
 class JobsTableRepositories(Protocol):
-    """The repositories of the jobs table, as ``Deps`` holds them (and the transitional store reads them)."""
+    """The repositories of the jobs table, as ``Deps`` holds them."""
 
     companies: CompanyRepository
     jobs: JobRepository
