@@ -24,20 +24,30 @@ def table_from_stack(stack: str, output_key: str = "JobsTableName") -> str:
     raise SystemExit(f"stack {stack} has no {output_key} output; pass --table and --accounts-table")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_table_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--stack`` (its outputs name both tables), or ``--table`` with ``--accounts-table``."""
     where = parser.add_mutually_exclusive_group(required=True)
-    where.add_argument("--stack", help="CloudFormation stack name (reads the JobsTableName output)")
+    where.add_argument("--stack", help="CloudFormation stack name (reads its table outputs)")
     where.add_argument("--table", help="the jobs table name (with --accounts-table)")
     parser.add_argument("--accounts-table", help="the accounts table name (with --table)")
+
+
+def tables(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[str, str]:
+    """(jobs table, accounts table) from the arguments ``add_table_arguments`` declared."""
+    if args.table and not args.accounts_table:
+        parser.error("--table needs --accounts-table")
+    return (args.table or table_from_stack(args.stack),
+            args.accounts_table or table_from_stack(args.stack, "AccountsTableName"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_table_arguments(parser)
     parser.add_argument("--email", required=True, help="email of the administrator")
     parser.add_argument("--company-name", default="openips", help="name of the administrators' company")
     args = parser.parse_args(argv)
 
-    if args.table and not args.accounts_table:
-        parser.error("--table needs --accounts-table")
-    os.environ["JOBS_TABLE"] = args.table or table_from_stack(args.stack)
-    os.environ["ACCOUNTS_TABLE"] = args.accounts_table or table_from_stack(args.stack, "AccountsTableName")
+    os.environ["JOBS_TABLE"], os.environ["ACCOUNTS_TABLE"] = tables(parser, args)
     from openips.adapters.dynamodb.factory import accounts_table, jobs_table
     from openips.services import auth
 

@@ -18,7 +18,7 @@ import boto3
 from boto3.dynamodb.conditions import Attr
 from botocore.exceptions import ClientError
 
-from openips_cli.bootstrap import table_from_stack
+from openips_cli.bootstrap import add_table_arguments, tables
 
 
 @dataclass
@@ -70,15 +70,9 @@ def migrate(jobs_table: str, accounts_table: str) -> Moved:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    where = parser.add_mutually_exclusive_group(required=True)
-    where.add_argument("--stack", help="CloudFormation stack name (reads its table outputs)")
-    where.add_argument("--table", help="the jobs table name (with --accounts-table)")
-    parser.add_argument("--accounts-table", help="the accounts table name (with --table)")
+    add_table_arguments(parser)
     args = parser.parse_args(argv)
-    if args.table and not args.accounts_table:
-        parser.error("--table needs --accounts-table")
-    jobs = args.table or table_from_stack(args.stack)
-    accounts = args.accounts_table or table_from_stack(args.stack, "AccountsTableName")
+    jobs, accounts = tables(parser, args)
     moved = migrate(jobs, accounts)
     print(f"moved {moved.users} users, {moved.keys} API keys, {moved.webhook_secrets} webhook secrets "
           f"from {jobs} to {accounts}", file=sys.stderr)
