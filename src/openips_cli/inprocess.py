@@ -7,6 +7,7 @@ hold (moto in-process here, or any SQS endpoint).
 
 from __future__ import annotations
 
+import base64
 import importlib
 import io
 import json
@@ -53,8 +54,25 @@ class ApiResponse:
         return self.body.get("fault", {}).get("code") if isinstance(self.body, dict) else None
 
 
+# Bodies API Gateway hands over as text; anything else arrives base64-encoded (isBase64Encoded).
+TEXT_TYPES = ("text/", "application/json", "application/xml", "application/javascript",
+              "application/x-www-form-urlencoded")
+
+
+def event_body(data: bytes, content_type: str) -> tuple[str | None, bool]:
+    """``(body, isBase64Encoded)`` as API Gateway passes ``data``: UTF-8 text as is, anything else base64."""
+    if not data:
+        return None, False
+    if content_type.lower().startswith(TEXT_TYPES):
+        try:
+            return data.decode("utf-8"), False
+        except UnicodeDecodeError:
+            pass
+    return base64.b64encode(data).decode("ascii"), True
+
+
 def http_api_event(method: str, path: str, headers: dict[str, str], query: dict[str, str] | None,
-                   body: str | None, source_ip: str) -> dict:
+                   body: str | None, source_ip: str, is_base64: bool = False) -> dict:
     """An API Gateway HTTP API (payload 2.0) event, as the ``ANY /{proxy+}`` route sends it."""
     return {
         "version": "2.0", "routeKey": "ANY /{proxy+}", "rawPath": path,
@@ -68,7 +86,7 @@ def http_api_event(method: str, path: str, headers: dict[str, str], query: dict[
             "time": "", "timeEpoch": 0,
         },
         "pathParameters": {"proxy": path.lstrip("/")},
-        "body": body, "isBase64Encoded": False,
+        "body": body, "isBase64Encoded": is_base64,
     }
 
 

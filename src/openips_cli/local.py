@@ -37,7 +37,14 @@ from urllib.parse import parse_qsl, unquote_plus, urlsplit
 
 import boto3
 
-from openips_cli.inprocess import LambdaContext, http_api_event, import_handler, invoke_route, sqs_lambda_event
+from openips_cli.inprocess import (
+    LambdaContext,
+    event_body,
+    http_api_event,
+    import_handler,
+    invoke_route,
+    sqs_lambda_event,
+)
 from openips_cli.provision import (
     Resources,
     SqsMapping,
@@ -56,6 +63,9 @@ log = logging.getLogger("openips.local")
 ACCESS_KEY = "openips-local"
 REGION = "us-east-1"
 MAX_API_BODY = 1024 * 1024
+# The IPS wire routes (UploadFile carries files): no API Gateway or Lambda cap here, only this one
+# against running out of memory (docs/ips-compatibility.md "Limits").
+MAX_WIRE_BODY = 1024 * 1024 * 1024
 _API_LOCK = threading.Lock()
 RETRY_BACKOFF_MAX = 30  # seconds; AWS would wait the queue's visibility timeout (90 min)
 LOCAL_FILE_LEASE_SECONDS = 120
@@ -184,17 +194,19 @@ class ApiRequestHandler(BaseHTTPRequestHandler):
             self._send(400, {"content-type": "application/json"}, '{"message":"Bad Request"}')
             return
         length = int(lengths.pop()) if lengths else 0
-        if length > MAX_API_BODY:  # API Gateway refuses payloads over 10 MB; ours are small
+        url = urlsplit(self.path)
+        # API Gateway refuses payloads over 10 MB; ours are small, but for /scene7's files.
+        if length > (MAX_WIRE_BODY if url.path.startswith("/scene7/") else MAX_API_BODY):
             self._send(413, {"content-type": "application/json"},
                        json.dumps({"fault": {"type": "ipsApiFault", "code": 30003, "reason": "Request too large"}}))
             return
-        body = self.rfile.read(length).decode("utf-8", "replace") if length else None
-        url = urlsplit(self.path)
+        body, is_base64 = event_body(self.rfile.read(length) if length else b"", self.headers.get("Content-Type", ""))
         query: dict[str, str] = {}
         for key, value in parse_qsl(url.query, keep_blank_values=True):
             query[key] = f"{query[key]},{value}" if key in query else value  # HTTP API joins repeats
         headers = {k.lower(): v for k, v in self.headers.items()}
-        event = http_api_event(self.command, url.path, headers, query or None, body, self.client_address[0])
+        event = http_api_event(self.command, url.path, headers, query or None, body, self.client_address[0],
+                               is_base64)
         route = route_for(self.server.routes, self.command, url.path)  # type: ignore[attr-defined]
         if route is None:
             self._send(404, {"content-type": "application/json"}, '{"message":"Not Found"}')

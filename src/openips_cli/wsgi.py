@@ -14,13 +14,10 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
 
-from openips_cli.inprocess import LambdaContext, _routes, http_api_event, invoke_route
+from openips_cli.inprocess import LambdaContext, _routes, event_body, http_api_event, invoke_route
 from openips_cli.provision import route_for
 
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
-
-_TEXT_TYPES = ("text/", "application/json", "application/xml", "application/javascript",
-               "application/x-www-form-urlencoded")
 
 
 def _reason(status: int) -> str:
@@ -54,15 +51,7 @@ def _body(environ: dict[str, Any], content_type: str) -> tuple[str | None, bool]
         length = int(environ.get("CONTENT_LENGTH") or 0)
     except ValueError:
         length = 0
-    data = environ["wsgi.input"].read(length) if length > 0 else b""
-    if not data:
-        return None, False
-    if content_type.lower().startswith(_TEXT_TYPES):
-        try:
-            return data.decode("utf-8"), False
-        except UnicodeDecodeError:
-            pass
-    return base64.b64encode(data).decode("ascii"), True
+    return event_body(environ["wsgi.input"].read(length) if length > 0 else b"", content_type)
 
 
 def http_api_event_from_wsgi(environ: dict[str, Any]) -> tuple[str, str, dict]:

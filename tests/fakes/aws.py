@@ -23,6 +23,7 @@ class NoSuchKey(Exception):
 @dataclass
 class FakeStorage:
     objects: dict[tuple[str, str], bytes] = field(default_factory=dict)
+    metadata: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     # ---- what a test does -------------------------------------------------------------------
@@ -89,9 +90,14 @@ class FakeStorage:
         with self.lock:
             self.objects[(bucket, key)] = data
 
-    def upload_stream(self, stream: IO[bytes], bucket: str, key: str) -> None:
+    def upload_stream(self, stream: IO[bytes], bucket: str, key: str, metadata: dict[str, str] | None = None) -> None:
         with self.lock:
             self.objects[(bucket, key)] = stream.read()
+            self.metadata[(bucket, key)] = dict(metadata or {})
+
+    def user_metadata(self, bucket: str, key: str) -> dict[str, str]:
+        with self.lock:
+            return dict(self.metadata.get((bucket, key), {}))
 
     def delete(self, bucket: str, key: str) -> None:
         with self.lock:

@@ -44,7 +44,7 @@ def _statements_on_accounts(policies: list[Any]) -> list[dict[str, Any]]:
 def test_only_the_api_authorizer_and_notifier_can_reach_the_accounts_table(template: dict[str, Any]) -> None:
     reach = {name for name, props in _functions(template).items()
              if _names_accounts(props.get("Policies")) or _names_accounts(props.get("Environment"))}
-    assert reach == {"ApiFunction", "AuthorizerFunction", "NotificationFunction"}
+    assert reach == {"ApiFunction", "AuthorizerFunction", "NotificationFunction", "IpsWireFunction"}
     assert not set(PARSERS) & reach
     # Not in Globals: a function gets the table's name only when it is given access.
     assert not _names_accounts(template["Globals"])
@@ -65,6 +65,21 @@ def test_the_authorizer_reads_key_and_user_items_only(template: dict[str, Any]) 
     (statement,) = [s for p in policies for s in p["Statement"]]
     assert statement["Action"] == "dynamodb:GetItem"
     assert statement["Resource"] == {"Fn::GetAtt": ["AccountsTable", "Arn"]}  # the table, not its indexes
+    leading = statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
+    assert sorted(leading) == sorted([keys.KEY_PREFIX + "*", keys.USER_PREFIX + "*"])
+
+
+def test_the_ips_wire_function_reads_key_and_user_items_only(template: dict[str, Any]) -> None:
+    """IpsWireFunction authenticates the authHeader (e-mail + API key). It receives uploaded files and
+    writes them to S3 unread (multipart and XML parsing only, in pure Python, no native decoder), so it
+    is not a parser in this module's sense; still, it reads the two item kinds it needs, nothing else."""
+    props = _functions(template)["IpsWireFunction"]
+    assert "Layers" not in props
+    assert not any(isinstance(p, dict) and "DynamoDBCrudPolicy" in p and _names_accounts(p)
+                   for p in props["Policies"])
+    (statement,) = _statements_on_accounts(props["Policies"])
+    assert statement["Action"] == "dynamodb:GetItem"
+    assert statement["Resource"] == {"Fn::GetAtt": ["AccountsTable", "Arn"]}
     leading = statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
     assert sorted(leading) == sorted([keys.KEY_PREFIX + "*", keys.USER_PREFIX + "*"])
 

@@ -30,6 +30,7 @@ FUNCTIONS = {
     "AssetImagingFunction": "imaging_api",
     "NotificationFunction": "notify",
     "AuthorizerFunction": "authorize",
+    "IpsWireFunction": "ips_wire",
 }
 
 COMMON_ENV = {
@@ -139,6 +140,20 @@ def test_api_function_has_no_layers(template: dict[str, Any], resources: dict[st
     assert event["Properties"]["ApiId"] == {"Ref": "HttpApi"}
     assert event["Properties"]["Path"] == "/{proxy+}"
     assert event["Properties"]["Method"].upper() == "ANY"
+
+
+def test_ips_wire_function_serves_scene7_without_layers(resources: dict[str, Any]) -> None:
+    fn = props(resources, "IpsWireFunction")
+    assert "Layers" not in fn  # it receives files, never decodes them
+    (event,) = fn["Events"].values()
+    assert event["Type"] == "HttpApi" and event["Properties"]["ApiId"] == {"Ref": "HttpApi"}
+    assert event["Properties"]["Path"] == "/scene7/{proxy+}" and event["Properties"]["Method"].upper() == "ANY"
+    assert "Auth" not in event["Properties"]  # the caller is in the body (authHeader)
+    by_action = {a: s for s in _statements(fn["Policies"]) for a in as_list(s["Action"])}
+    assert by_action["s3:PutObject"]["Resource"]["Fn::Sub"].endswith("${IncomingBucket}/incoming/*")
+    assert "s3:GetObject" not in by_action and "s3:DeleteObject" not in by_action
+    # API Gateway HTTP API: 10 MB payload; Lambda: 6 MB per synchronous invocation, base64 adds 4/3.
+    assert int(fn["Environment"]["Variables"]["IPS_WIRE_MAX_BODY_BYTES"]) * 4 // 3 < 6 * 1024 * 1024 - 64 * 1024
 
 
 def test_process_file_function_uses_imaging_layer(resources: dict[str, Any]) -> None:
@@ -358,6 +373,17 @@ def test_least_privilege_policies(resources: dict[str, Any], function: str) -> N
                 assert not _is_wildcard_resource(resource), f"{function}: {actions} on {resource}"
             if "s3:ListBucket" in actions:
                 assert "s3:prefix" in json.dumps(statement.get("Condition", {})), "ListBucket must be prefix-scoped"
+
+
+@pytest.mark.parametrize("function", ["ApiFunction", "IpsWireFunction", "ProcessFileFunction", "MediaFunction",
+                                      "SweepFunction"])
+def test_every_function_that_can_end_a_job_may_send_its_finalize_event(resources: dict[str, Any], function: str) -> None:
+    """endJob, stopJob and deleteJob (API), the last file (processing) and the sweeper all end jobs
+    (services.jobs.finish_if_complete sends to JobEventsQueue); without the permission the job is
+    marked ended and its finalize waits for the sweeper's redrive."""
+    queues = [p["SQSSendMessagePolicy"]["QueueName"]["Fn::GetAtt"][0] for p in props(resources, function)["Policies"]
+              if isinstance(p, dict) and "SQSSendMessagePolicy" in p]
+    assert "JobEventsQueue" in queues, function
 
 
 def test_api_function_s3_scope(resources: dict[str, Any]) -> None:

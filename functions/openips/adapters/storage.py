@@ -87,9 +87,20 @@ class Storage:
     def upload(self, path: str, bucket: str, key: str, content_type: str) -> None:
         self._call(self.s3.upload_file, path, bucket, key, ExtraArgs={"ContentType": content_type})
 
-    def upload_stream(self, stream: IO[bytes], bucket: str, key: str) -> None:
-        """Stream a file-like object to S3 (multipart above 8 MB), e.g. an archive member."""
-        self._call(self.s3.upload_fileobj, stream, bucket, key)
+    def upload_stream(self, stream: IO[bytes], bucket: str, key: str, metadata: dict[str, str] | None = None) -> None:
+        """Stream a file-like object to S3 (multipart above 8 MB), e.g. an archive member; ``metadata`` is
+        the object's user metadata (``x-amz-meta-*``)."""
+        extra = {"ExtraArgs": {"Metadata": metadata}} if metadata else {}
+        self._call(self.s3.upload_fileobj, stream, bucket, key, **extra)
+
+    def user_metadata(self, bucket: str, key: str) -> dict[str, str]:
+        """The object's user metadata (``x-amz-meta-*``, names in lower case); empty when it is gone."""
+        try:
+            return self.s3.head_object(Bucket=bucket, Key=key).get("Metadata", {})
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in {"404", "NoSuchKey", "NotFound"}:
+                return {}
+            raise _translate(exc) from exc
 
     def delete(self, bucket: str, key: str) -> None:
         self._call(self.s3.delete_object, Bucket=bucket, Key=key)

@@ -35,6 +35,19 @@ def authenticate(accounts: AccountRepository, authorization: str | None) -> User
     return user
 
 
+def authenticate_email_key(accounts: AccountRepository, email: str | None, api_key: str | None) -> User:
+    """The user behind an IPS ``authHeader`` or HTTP Basic pair: user = e-mail, password = API key.
+
+    The key finds the user (only its hash is stored); the e-mail must be that user's.
+    """
+    if not email or not email.strip() or not api_key or not api_key.strip():
+        raise AuthenticationFault(errors.NO_CREDENTIALS, "Missing credentials: user (e-mail) and password (API key)")
+    user = accounts.get_user_by_key_hash(hash_key(api_key.strip()))
+    if user is None or user.email.casefold() != email.strip().casefold():
+        raise AuthenticationFault(errors.INVALID_CREDENTIALS, "Invalid user or password (API key)")
+    return user
+
+
 def require_role(user: User, allowed: frozenset[str], operation: str) -> None:
     if user.role not in allowed:
         raise AuthorizationFault(errors.NO_OPERATION_PERMISSION,

@@ -9,6 +9,11 @@ from dataclasses import dataclass
 from openips.models.domain import Job
 
 
+# User metadata (x-amz-meta-…) on an upload openips wrote for a caller (the UploadFile servlet):
+# the caller's address, for the same-IP rule. Presigned POST policies allow no metadata field.
+UPLOADED_FROM = "openips-uploaded-from"
+
+
 def incoming_prefix(job: Job) -> str:
     """Every file of a job is POSTed under this key prefix (enforced by the form policy)."""
     return f"incoming/{job.company_handle}/{job.job_handle}/"

@@ -50,7 +50,7 @@ from openips.services.ingest.outcome import FileResult, duplicate_result
 from openips.services.ingest.quarantine import keep, quarantine
 from openips.services.ingest.sniff import HEAD_BYTES, Sniff
 from openips.services.jobs import finish_if_complete
-from openips.services.keys import IncomingKey, claim_id_for, parse_incoming_key
+from openips.services.keys import UPLOADED_FROM, IncomingKey, claim_id_for, parse_incoming_key
 from openips.services.projects import live_projects
 
 MAX_ATTEMPTS = 4  # below the queue's maxReceiveCount (5): the last try is logged, not lost
@@ -213,7 +213,7 @@ def _file_result(deps: Deps, job: Job, claim: FileClaim, first: bool, obj: Incom
         return _reject(deps, obj, parsed, errors.InvalidPathError(
             "its key ends at the job's key prefix and names no file; POST each file with "
             "key = keyPrefix + its relative path"), now)
-    if company is not None and company.enforce_same_ip and not parsed.extracted and _other_ip(job, obj):
+    if company is not None and company.enforce_same_ip and not parsed.extracted and _other_ip(deps, job, obj):
         return _reject(deps, obj, parsed, errors.SourceIpMismatchError(
             f"it was uploaded from {obj.source_ip}, but job {job.name} was opened from {job.source_ip}; "
             "every file of a job must come from the IP address that opened it"), now)
@@ -262,9 +262,16 @@ def _cancel(deps: Deps, obj: IncomingObject, parsed: IncomingKey, job: Job, now:
     return FileResult(FileOutcome.FILE_CANCEL, [row], {"error": 1, "cancelled": 1, "total_size": obj.size})
 
 
-def _other_ip(job: Job, obj: IncomingObject) -> bool:
-    """True when both addresses are known and differ (moto's events carry none)."""
-    return bool(job.source_ip and obj.source_ip and job.source_ip != obj.source_ip)
+def _other_ip(deps: Deps, job: Job, obj: IncomingObject) -> bool:
+    """True when both addresses are known and differ (moto's events carry none).
+
+    A file the UploadFile servlet wrote for its caller reached S3 from IpsWireFunction's address;
+    the caller's is in the object's metadata (``UPLOADED_FROM``), which only openips' own writers can
+    set: presigned POST policies allow no metadata field.
+    """
+    if not (job.source_ip and obj.source_ip and job.source_ip != obj.source_ip):
+        return False
+    return deps.storage.user_metadata(obj.bucket, obj.key).get(UPLOADED_FROM) != job.source_ip
 
 
 def _ingest(deps: Deps, job: Job, company: Company | None, claim: FileClaim, obj: IncomingObject,

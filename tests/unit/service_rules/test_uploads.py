@@ -6,10 +6,13 @@ whole per-file flow (claim, decide, store, complete, finish) in milliseconds.
 
 from __future__ import annotations
 
+import io
+
 import pytest
 
 from openips.models.domain import JobState
 from openips.services import processing
+from openips.services.keys import UPLOADED_FROM, incoming_prefix
 from tests.fakes import ASSETS, INCOMING
 from tests.unit.service_rules.harness import World, icc_profile
 
@@ -139,6 +142,23 @@ def test_files_from_another_address_than_the_jobs_are_refused_unless_the_company
     if outcome == "UploadError":
         (row,) = world.rows(job, "UploadError")
         assert "198.51.100.7" in row.log_message and "192.0.2.10" in row.log_message
+
+
+def test_a_file_the_upload_servlet_wrote_for_the_jobs_address_passes_the_same_ip_rule():
+    """S3 sees IpsWireFunction's address for a file the servlet wrote; the caller's is in the
+    object's metadata, which presigned POST forms cannot set (their policy allows no such field)."""
+    world = World()
+    job = world.open()
+    for path, written_for in (("servlet.icc", job.source_ip), ("forged.icc", "198.51.100.9"), ("plain.icc", None)):
+        key = incoming_prefix(job) + path
+        world.storage.upload_stream(io.BytesIO(PROFILE), INCOMING, key,
+                                    metadata={UPLOADED_FROM: written_for} if written_for else None)
+    function_ip = "10.0.0.42"  # where the object came from, as S3's event says
+    outcomes = [world.deliver(world.storage.put(INCOMING, incoming_prefix(job) + path,
+                                                world.storage.objects[(INCOMING, incoming_prefix(job) + path)],
+                                                function_ip))
+                for path in ("servlet.icc", "forged.icc", "plain.icc")]
+    assert outcomes == ["UploadSuccess", "UploadError", "UploadError"]
 
 
 def test_blocked_and_not_allowed_file_types_are_refused_and_kept():
