@@ -12,7 +12,7 @@ from rich.text import Text
 
 from openips_cli import main as entry
 from openips_cli.cli.follow import FollowDisplay, detail_line
-from openips_cli.cli.terminal import Column, Output, Screen, fit_widths, format_table
+from openips_cli.cli.terminal import Column, Output, Screen, fit_widths, format_table, printable
 from openips_cli.cli.transfer import UploadProgress, tail
 
 MARKUP = "[bold]x[/bold]"
@@ -67,6 +67,15 @@ def fake_api(monkeypatch):
 
 
 # ---- on a pipe: exactly what scripts have always read --------------------------------------------------
+
+
+def test_line_and_paragraph_separators_are_escaped_as_the_server_escapes_them():
+    from openips.models.text import escape_hidden
+
+    name = "row one\u2028row two\u2029\u202e\x1b[2J"
+    assert printable(name) == "row one\\u2028row two\\u2029\\u202e\\u001b[2J"
+    assert printable(name) == escape_hidden(name)
+    assert printable("keeps\nline breaks\tand tabs") == "keeps\nline breaks\tand tabs"
 
 
 def test_a_listing_on_a_pipe_is_the_plain_table_with_every_hidden_character_escaped(fake_api, capsys):

@@ -28,14 +28,20 @@ from rich.text import Text
 # ---- values as text --------------------------------------------------------------------------
 
 
+# Control, format, surrogate, private-use and unassigned characters, and line/paragraph separators
+# (as the server's models.text.escape_hidden shows them in mails).
+HIDDEN_CATEGORIES = ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp")
+
+
 def printable(text: str) -> str:
     """``text`` with every control and invisible format character shown as an escape (``\\u001b``, ``\\u202e``).
 
     Names and messages come from other people's uploads and jobs: an ESC sequence in a job name
-    must not rewrite the terminal of whoever lists it, nor U+202E reverse what they read.
+    must not rewrite the terminal of whoever lists it, nor U+202E reverse what they read, nor a
+    line or paragraph separator (U+2028, U+2029) break one row in two for a script reading lines.
     """
     # JSON's own escapes (``\\u001b``), so that ``--json`` output stays valid JSON through this too.
-    return "".join(ch if ch in "\n\t\r" or unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Co", "Cn")
+    return "".join(ch if ch in "\n\t\r" or unicodedata.category(ch) not in HIDDEN_CATEGORIES
                    else json.dumps(ch)[1:-1] for ch in text)
 
 
