@@ -228,6 +228,27 @@ def test_job_logs_by_name_read_a_page_not_the_company(stack, monkeypatch):
     assert sorted(r["jobName"] for p in by_date for r in p) == expected and len(by_date) == 6
 
 
+def test_job_logs_sorted_by_a_field_no_index_keeps_read_a_bounded_number_of_jobs(stack, monkeypatch):
+    from openips.services import jobs
+
+    handles = [stack.open_job(f"sorted-{n:02d}").body["jobHandle"] for n in range(12)]
+    for handle in handles[:4]:  # four ended jobs: their log type is EndUpload, the others' BeginUpload
+        assert stack.call("POST", f"/v1/upload-jobs/{handle}/end").status == 202
+    query = {"sortBy": "LogType", "sortDirection": "Ascending", "numRows": "5"}
+    everything = stack.call("GET", "/v1/jobs/logs", query=query | {"numRows": "100"}).body["jobLogArray"]
+    assert len(everything) == 12
+    first = stack.call("GET", "/v1/jobs/logs", query=query).body["jobLogArray"]
+    assert first == everything[:5]  # the same rows, in the same (stable) order, as sorting them all
+    assert [r["logType"] for r in everything] == sorted(r["logType"] for r in everything)
+    descending = stack.call("GET", "/v1/jobs/logs", query=query | {"sortDirection": "Descending"}).body
+    assert [r["logType"] for r in descending["jobLogArray"]] == ["EndUpload"] * 4 + ["BeginUpload"]
+
+    monkeypatch.setattr(jobs, "MAX_SORTED_JOBS", 11)  # a company with more jobs than the sort reads
+    refused = stack.call("GET", "/v1/jobs/logs", query=query)
+    assert (refused.status, refused.fault_code) == (413, 30001) and "startDate" in refused.body["fault"]["reason"]
+    assert stack.call("GET", "/v1/jobs/logs", query={"numRows": "5"}).status == 200  # start-date pages: any number
+
+
 def test_job_log_tokens_are_bound_to_their_company_and_sort(stack):
     for name in ("a", "b", "c"):
         stack.open_job(name)

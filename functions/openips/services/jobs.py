@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 import re
 from datetime import datetime
 from collections.abc import Iterator
@@ -28,6 +29,8 @@ from openips.services.options import check_profiles
 from openips.services.projects import check_job_projects
 
 MAX_RECORDS_PER_PAGE = 1000
+# getJobLogs sorted by a field no index keeps (LogType, UserId, Email, a count) reads at most this many jobs.
+MAX_SORTED_JOBS = 10_000
 LOCALE = re.compile(r"[a-z]{2}(-[A-Z]{2})?")
 LOG_SORT_FIELDS = ("JobName", "LogType", "StartDate", "CompanyName", "UserId", "Email",
                    "FileErrorCount", "FileWarningCount", "FileSuccessCount")
@@ -206,7 +209,8 @@ def job_logs(deps: Deps, user: User, company: str | None, user_handle: str | Non
     """getJobLogs: one summary row per job (deleted jobs are not listed), newest first by default.
 
     Sorted by start date or by name, a page of ``num_rows`` rows that ``next_token`` (an earlier
-    page's) continues; the other sorts order every job of the company and have one page.
+    page's) continues; the other sorts order the company's jobs in the dates asked (at most
+    ``MAX_SORTED_JOBS``) and have one page.
     """
     auth.require_role(user, auth.READ_ROLES, "getJobLogs")
     company_handle = auth.company_scope(user, company)
@@ -231,10 +235,31 @@ def job_logs(deps: Deps, user: User, company: str | None, user_handle: str | Non
         if next_token is not None:
             raise errors.invalid_parameter(f"nextToken: sortBy={sort_by} has one page "
                                            "(StartDate and JobName have more)")
-        jobs = (j for j in deps.jobs.query_company(company_handle, start, end, newest_first=descending)
-                if not user_handle or j.submit_user_handle == user_handle)
-        page = pages.Page(sorted(jobs, key=views.job_sort_key(sort_by), reverse=descending)[:limit])
+        page = pages.Page(_sorted_page(deps, company_handle, user_handle, sort_by, start, end, descending, limit))
     return pages.Page([views.job_log(j) for j in page.items], page.next_token)
+
+
+def _sorted_page(deps: Deps, company_handle: str, user_handle: str | None, sort_by: str, start: datetime | None,
+                 end: datetime | None, descending: bool, limit: int) -> list[Job]:
+    """The first ``limit`` jobs in an order no index keeps (log type, user, a count): every job of the
+    company (or of the dates) is read, at most ``MAX_SORTED_JOBS`` of them, and only ``limit`` are kept."""
+    read = 0
+
+    def counted() -> Iterator[Job]:
+        nonlocal read
+        for job, _ in deps.jobs.iter_by_start(company_handle, start, end, descending, None, 500):
+            read += 1
+            if read > MAX_SORTED_JOBS:
+                raise errors.invalid_parameter(
+                    f"sortBy={sort_by} orders every job it reads, and this company has more than "
+                    f"{MAX_SORTED_JOBS} in the dates asked; narrow them with startDate/endDate, or sort by "
+                    "StartDate or JobName (which page through any number)", 413)
+            if job is not None and (not user_handle or job.submit_user_handle == user_handle):
+                yield job
+
+    # Equivalent to sorted(...)[:limit] (stable), in memory for ``limit`` jobs whatever the company holds.
+    choose = heapq.nlargest if descending else heapq.nsmallest
+    return choose(limit, counted(), key=views.job_sort_key(sort_by))
 
 
 def job_log_details(deps: Deps, user: User, job_handle: str, log_types: list[str] | None,
