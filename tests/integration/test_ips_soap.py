@@ -17,7 +17,8 @@ from requests.structures import CaseInsensitiveDict
 
 from openips.services import auth
 from openips.services.deps import get_deps
-from openips.services.ips_soap import handle_pox, handle_soap, wsdl
+from openips.services.ips_soap.service import handle_pox, handle_soap
+from openips.services.ips_soap.wsdl import wsdl
 from openips.services.ips_soap.schema import BASE_NS
 from tests.integration.test_api import new_user, other_company_key
 from tests.unit.test_ips_wire_safe_xml import BILLION_LAUGHS

@@ -27,7 +27,8 @@ from openips.handlers.http import IpsResolver, allowed_methods
 from openips.models import errors
 from openips.models.domain import utcnow
 from openips.observability import logger, metrics, tracer
-from openips.services import ips_soap
+from openips.services.ips_soap import service as soap
+from openips.services.ips_soap.wsdl import wsdl
 from openips.services.deps import get_deps
 from openips.services.ips_wire import upload_servlet
 from openips.services.ips_wire.upload_servlet import ServletRequest
@@ -143,13 +144,13 @@ def _xml(answer: tuple[int, str, bytes]) -> Response:
 @app.post("/scene7/services/IpsApiService")
 def soap_service() -> Response:
     headers = app.current_event.headers
-    return _xml(ips_soap.handle_soap(get_deps(), _body(), headers.get("content-type", ""),
+    return _xml(soap.handle_soap(get_deps(), _body(), headers.get("content-type", ""),
                                      headers.get("soapaction"), _basic_auth(), _base_url()))
 
 
 @app.post("/scene7/api/IpsApiService")
 def pox_service() -> Response:
-    return _xml(ips_soap.handle_pox(get_deps(), _body(), app.current_event.headers.get("content-type", ""),
+    return _xml(soap.handle_pox(get_deps(), _body(), app.current_event.headers.get("content-type", ""),
                                     _basic_auth(), _base_url()))
 
 
@@ -159,7 +160,7 @@ def service_description(document: str) -> Response:
     if not (document.startswith("IpsApi") and document.endswith(".wsdl")):
         return xml_fault(errors.IpsApiFault(errors.INVALID_REQUEST, f"No such IPS entry point: {document}"), 404)
     try:
-        return Response(status_code=200, content_type=XML, body=ips_soap.wsdl(_base_url(), version).decode("utf-8"))
+        return Response(status_code=200, content_type=XML, body=wsdl(_base_url(), version).decode("utf-8"))
     except errors.Fault as exc:
         return xml_fault(exc, exc.http_status)
 

@@ -5,11 +5,8 @@
 * ``handle_pox(deps, body, content_type, basic_auth, base_url)`` for ``/scene7/api/IpsApiService``;
 * ``wsdl(base_url, version)`` for ``GET /scene7/webservice/IpsApi.wsdl`` and ``IpsApi-<version>.wsdl``.
 
-Modules: ``safe_xml`` (the only parser), ``schema`` (types and operations as data), ``codec``
-(elements ↔ dicts), ``operations`` (each operation → the services), ``wsdl``, ``service``.
+The entry points live in ``service`` and ``wsdl``; the package itself imports nothing, so its modules
+import one another through it without a cycle. Modules: ``schema`` (types and operations as data),
+``codec`` (elements ↔ dicts), ``operations`` (each operation → the services), ``wsdl``, ``service``.
+XML is parsed only by ``services/ips_wire/safe_xml``.
 """
-
-from openips.services.ips_soap.service import handle_pox, handle_soap
-from openips.services.ips_soap.wsdl import wsdl
-
-__all__ = ["handle_pox", "handle_soap", "wsdl"]
