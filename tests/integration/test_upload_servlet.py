@@ -192,6 +192,149 @@ def test_the_reference_request_opens_a_job_whose_files_become_assets_then_more_p
     assert late.fault[:2] == ("ipsApiFault", 30001)
 
 
+EXAMPLE_BOUNDARY = b"O9-ba7tieRtqA4QRSaVk-eDq6658SPrYfvUcJ"
+
+
+def published_example_request(company: str, password: str, first: bytes, second: bytes) -> bytes:
+    """The request of the IPS reference's "Example POST request" (c-http-post), byte for byte in its shape:
+    its boundary, headers, indented XML parts with faultHttpStatusCode 200, the manual crop and Photoshop
+    options, and its quirk (spec §3.6): the body is closed (``--boundary--``) right after uploadParams,
+    then each file part follows a close delimiter, and the last one closes the body again. Only the
+    company, the credentials and the root folder are this stack's; the file bytes are real JPEGs."""
+    b = EXAMPLE_BOUNDARY
+    return (
+        b"--" + b + b"\r\n"
+        b'Content-Disposition: form-data; name="auth"\r\n'
+        b"Content-Type: text/plain; charset=US-ASCII\r\n"
+        b"Content-Transfer-Encoding: 8bit\r\n"
+        b"\r\n"
+        b'            <authHeader xmlns="http://www.scene7.com/IpsApi/xsd/2014-04-03">\r\n'
+        b"                   <user>" + USER.encode() + b"</user>\r\n"
+        b"                   <password>" + password.encode() + b"</password>\r\n"
+        b"                   <locale>en-US</locale>\r\n"
+        b"                   <appName>MyUploadServletTest</appName>\r\n"
+        b"                   <appVersion>1.0</appVersion>\r\n"
+        b"                   <faultHttpStatusCode>200</faultHttpStatusCode>\r\n"
+        b"           </authHeader>\r\n"
+        b"\r\n"
+        b"--" + b + b"\r\n"
+        b'Content-Disposition: form-data; name="uploadParams"\r\n'
+        b"Content-Type: text/plain; charset=US-ASCII\r\n"
+        b"Content-Transfer-Encoding: 8bit\r\n"
+        b"\r\n"
+        b'            <uploadPostParam xmlns="http://www.scene7.com/IpsApi/xsd/2014-04-03">\r\n'
+        b"                <companyHandle>" + company.encode() + b"</companyHandle>\r\n"
+        b"                <jobName>uploadFileServlet-1376682217351</jobName>\r\n"
+        b"                <uploadParams>\r\n"
+        b"                    <overwrite>true</overwrite>\r\n"
+        b"                    <readyForPublish>true</readyForPublish>\r\n"
+        b"                    <preservePublishState>true</preservePublishState>\r\n"
+        b"                    <createMask>true</createMask>\r\n"
+        b"                    <preserveCrop>true</preserveCrop>\r\n"
+        b"                    <manualCropOptions>\r\n"
+        b"                      <left>500</left>\r\n"
+        b"                      <right>500</right>\r\n"
+        b"                      <top>500</top>\r\n"
+        b"                      <bottom>500</bottom>\r\n"
+        b"                    </manualCropOptions>\r\n"
+        b"                    <photoshopOptions>\r\n"
+        b"                      <process>MaintainLayers</process>\r\n"
+        b"                      <layerOptions>\r\n"
+        b"                        <layerNaming>AppendNumber</layerNaming>\r\n"
+        b"                        <anchor>Northwest</anchor>\r\n"
+        b"                        <createTemplate>true</createTemplate>\r\n"
+        b"                        <extractText>true</extractText>\r\n"
+        b"                        <extendLayers>false</extendLayers>\r\n"
+        b"                      </layerOptions>\r\n"
+        b"                    </photoshopOptions>\r\n"
+        b"                    <emailSetting>None</emailSetting>\r\n"
+        b"                </uploadParams>\r\n"
+        b"            </uploadPostParam>\r\n"
+        b"\r\n"
+        b"--" + b + b"--\r\n"  # the example's early close
+        b'Content-Disposition: form-data; name="file1"; '
+        b'filename="Acme/UploadFileServlet1376682217351//1376682217351-1.jpg"\r\n'
+        b"Content-Type: application/octet-stream; charset=ISO-8859-1\r\n"
+        b"Content-Transfer-Encoding: binary\r\n"
+        b"\r\n" + first + b"\r\n"
+        b"--" + b + b"--\r\n"
+        b'Content-Disposition: form-data; name="file2"; '
+        b'filename="Acme/UploadFileServlet1376682217351//1376682217351-2.jpg"\r\n'
+        b"Content-Type: application/octet-stream; charset=ISO-8859-1\r\n"
+        b"Content-Transfer-Encoding: binary\r\n"
+        b"\r\n" + second + b"\r\n"
+        b"--" + b + b"--\r\n"
+    )
+
+
+def test_the_published_example_with_its_early_close_opens_a_job_whose_files_become_assets(stack):
+    body = published_example_request(stack.company, stack.key, jpeg_bytes(1200, 1100), jpeg_bytes(1300, 1040))
+    assert body.count(b"--" + EXAMPLE_BOUNDARY + b"--\r\n") == 3  # closed three times, as published
+    first = send(body, content_type=f"multipart/form-data; boundary={EXAMPLE_BOUNDARY.decode()}")
+    assert first.status == 200, first.data
+    assert first.root.tag == f"{{{NS}}}uploadPostReturn"
+    job = first.job_handle
+    # Both files after the early close reached the job's prefix, under the folder their path names.
+    stored = boto3.client("s3").list_objects_v2(Bucket=stack.resources.names["IncomingBucket"], Prefix="incoming/")
+    assert sorted(o["Key"].split(f"/{job}/", 1)[1] for o in stored.get("Contents", [])) == [
+        "UploadFileServlet1376682217351/1376682217351-1.jpg", "UploadFileServlet1376682217351/1376682217351-2.jpg"]
+
+    ended = send(servlet_post(stack, stack.key, post_param(stack.company, job_name=None, job_handle=job, end=True)))
+    assert (ended.status, ended.job_handle) == (200, job), ended.data
+    stack.drain()
+    log = stack.job_log(job)
+    assert (log["logType"], log["fileSuccessCount"], log["fileErrorCount"]) == ("EndUpload", 2, 0), log
+    found = assets_of(stack, job)
+    one, two = found["1376682217351-1"], found["1376682217351-2"]
+    # The example's options were applied: 500 px cropped off each side.
+    assert (one["folder"], one["width"], one["height"]) == ("UploadFileServlet1376682217351/", 200, 100)
+    assert (two["width"], two["height"]) == (300, 40)
+
+
+@pytest.mark.parametrize("shape", ["close-then-delimiter", "close-blank-line-then-delimiter", "lf-line-ends"])
+def test_an_early_close_followed_by_a_delimiter_line_is_read_on(stack, shape):
+    xml = [("auth", None, "text/plain", auth_header(stack.key).encode()),
+           ("uploadParams", None, "text/plain", post_param(stack.company, end=True).encode())]
+    file_part = (b'Content-Disposition: form-data; name="f"; filename="late.jpg"\r\n\r\n'
+                 + jpeg_bytes(40, 30) + b"\r\n--XYZ--\r\n")
+    filler = {"close-then-delimiter": b"", "close-blank-line-then-delimiter": b"\r\n"}.get(shape, b"")
+    body = multipart(xml) + filler + b"--XYZ\r\n" + file_part
+    if shape == "lf-line-ends":  # the published text's own line ends, in the delimiters and headers
+        body = multipart(xml).replace(b"--XYZ--\r\n", b"--XYZ--\n") + b"--XYZ\n" + file_part.replace(
+            b'"late.jpg"\r\n\r\n', b'"late.jpg"\n\n')
+    answer = send(body)
+    assert answer.status == 200, answer.data
+    stack.drain()
+    assert set(assets_of(stack, answer.job_handle)) == {"late"}
+
+
+@pytest.mark.parametrize("tail", [
+    b'Content-Disposition: form-data; name="f"; filename="lost.jpg"\r\n\r\n\xff\xd8\xff',  # no delimiter ends it
+    b'\r\ncontent-disposition:form-data; name="f"; filename="lost.jpg"\r\n\r\nbytes\r\n',
+], ids=["part-after-the-last-close", "lower-case-header-in-the-epilogue"])
+def test_a_file_part_after_the_final_close_is_refused_not_dropped(stack, tail):
+    body = multipart([("auth", None, None, auth_header(stack.key).encode()),
+                      ("uploadParams", None, None, post_param(stack.company).encode())]) + tail
+    answer = send(body)
+    assert answer.fault[:2] == ("ipsApiFault", 30003) and "final close delimiter" in answer.fault[2], answer.data
+    assert get_deps().jobs.count_active(stack.company) == 0
+
+
+def test_malformed_multipart_stays_a_30003_fault(stack):
+    xml = multipart([("auth", None, None, auth_header(stack.key).encode()),
+                     ("uploadParams", None, None, post_param(stack.company).encode())])
+    never_closed = xml[: -len(b"--XYZ--\r\n")] + b'--XYZ\r\nContent-Disposition: form-data; name="f"; ' \
+        b'filename="x.jpg"\r\n\r\n\xff\xd8'
+    no_blank_line = xml.replace(b"--XYZ--\r\n", b'--XYZ\r\nContent-Disposition: form-data; name="f"; '
+                                b'filename="x.jpg"\r\n\xff\xd8\xff\r\n--XYZ--\r\n')
+    no_boundary_in_the_body = b"--OTHER\r\n\r\nx\r\n--OTHER--\r\n"
+    for body in (never_closed, no_blank_line, no_boundary_in_the_body):
+        answer = send(body)
+        assert answer.fault[:2] == ("ipsApiFault", 30003), (body[-80:], answer.data)
+    assert send(xml, content_type="multipart/form-data; charset=utf-8").fault[:2] == ("ipsApiFault", 30003)
+    assert get_deps().jobs.count_active(stack.company) == 0
+
+
 def test_files_and_end_job_on_the_first_post_and_file_name_override(stack):
     image = jpeg_bytes(120, 80)
     params = post_param(stack.company, end=True, extra="<fileName>renamed.jpg</fileName>")

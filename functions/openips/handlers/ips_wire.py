@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import gzip
 import os
 from typing import Any
 
@@ -49,9 +50,21 @@ def _no_bearer_key(_: Any) -> None:
 app = IpsResolver(_no_bearer_key)
 
 
-def xml_fault(exc: errors.Fault, status: int | None = None) -> Response:
+def xml_fault(exc: errors.Fault, status: int | None = None, gzip_response: bool = False) -> Response:
     logger.info("ips wire fault", fault_code=exc.code)
-    return Response(status_code=status or FAULT_STATUS, content_type=XML, body=upload_servlet.fault_body(exc).decode())
+    return xml_response(status or FAULT_STATUS, XML, upload_servlet.fault_body(exc), gzip_response)
+
+
+def xml_response(status: int, content_type: str, body: bytes, gzip_response: bool | None) -> Response:
+    """The answer, gzip-compressed (``Content-Encoding: gzip``) when the authHeader's gzipResponse asks.
+
+    Without the flag it is sent as is, whatever Accept-Encoding says: an uncompressed answer is
+    valid for every client, and the local stack's HTTP front passes text bodies only.
+    """
+    if gzip_response:
+        return Response(status_code=status, content_type=content_type, body=gzip.compress(body),
+                        headers={"Content-Encoding": "gzip"})
+    return Response(status_code=status, content_type=content_type, body=body.decode("utf-8"))
 
 
 @app.exception_handler(errors.Fault)
@@ -105,16 +118,18 @@ def _body() -> bytes:
 @app.post("/scene7/UploadFile")
 def upload_file() -> Response:
     request: ServletRequest | None = None
+    headers = app.current_event.headers
     try:
         body = _body()
-        request = upload_servlet.parse_multipart(body, app.current_event.headers.get("content-type"))
+        request = upload_servlet.parse_multipart(body, headers.get("content-type"))
         posted = upload_servlet.handle_post(get_deps(), request, app.current_event.request_context.http.source_ip,
-                                            utcnow())
+                                            utcnow(), headers.get("accept-language"))
     except errors.Fault as exc:
-        return xml_fault(exc, upload_servlet.fault_status(request))
-    logger.info("upload servlet post", job_handle=posted.job_handle, files=posted.files, ended=posted.ended)
+        return xml_fault(exc, *upload_servlet.response_options(request))
+    logger.info("upload servlet post", job_handle=posted.job_handle, files=posted.files, ended=posted.ended,
+                **posted.client)
     metrics.add_metric(name="UploadServletFiles", unit=MetricUnit.Count, value=posted.files)
-    return Response(status_code=200, content_type=XML, body=upload_servlet.success_body(posted).decode())
+    return xml_response(200, XML, upload_servlet.success_body(posted), upload_servlet.response_options(request)[1])
 
 
 def _base_url() -> str:
@@ -136,22 +151,23 @@ def _basic_auth() -> tuple[str, str] | None:
     return (user, password) if colon else None
 
 
-def _xml(answer: tuple[int, str, bytes]) -> Response:
-    status, content_type, body = answer
-    return Response(status_code=status, content_type=content_type, body=body.decode("utf-8"))
+def _xml(answer: soap.Answer) -> Response:
+    return xml_response(answer.status, answer.content_type, answer.body, answer.gzip_response)
 
 
 @app.post("/scene7/services/IpsApiService")
 def soap_service() -> Response:
     headers = app.current_event.headers
     return _xml(soap.handle_soap(get_deps(), _body(), headers.get("content-type", ""),
-                                     headers.get("soapaction"), _basic_auth(), _base_url()))
+                                     headers.get("soapaction"), _basic_auth(), _base_url(),
+                                     accept_language=headers.get("accept-language")))
 
 
 @app.post("/scene7/api/IpsApiService")
 def pox_service() -> Response:
-    return _xml(soap.handle_pox(get_deps(), _body(), app.current_event.headers.get("content-type", ""),
-                                    _basic_auth(), _base_url()))
+    headers = app.current_event.headers
+    return _xml(soap.handle_pox(get_deps(), _body(), headers.get("content-type", ""), _basic_auth(), _base_url(),
+                                    accept_language=headers.get("accept-language")))
 
 
 @app.get("/scene7/webservice/<document>")

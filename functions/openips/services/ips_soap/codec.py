@@ -51,7 +51,7 @@ def _read_value(child: ET.Element, field: F, where: str, strict: bool) -> Any:
         return read
     text = (child.text or "").strip()
     if field.type == "int":
-        return query_int(text, where, -(2**31), 2**31 - 1)
+        return query_int(text, where, INT_MIN, INT_MAX)
     if field.type == "boolean":
         if text.lower() in _TRUE:
             return True
@@ -80,7 +80,18 @@ def write_fields(parent: ET.Element, ns: str, fields: tuple[F, ...], value: dict
                 else:
                     write_fields(child, ns, inner, one)
             else:
-                child.text = _text(one)
+                child.text = _text(_clamp(one) if field.type == "int" else one)
+
+
+INT_MIN, INT_MAX = -(2**31), 2**31 - 1
+
+
+def _clamp(value: Any) -> Any:
+    """An xsd:int value within xsd:int: a larger number (a job's ``totalSize`` in bytes passes 2 GiB)
+    saturates at 2147483647 instead of making a document no IPS client can read."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return min(max(value, INT_MIN), INT_MAX)
+    return value
 
 
 def _is_array(type_name: str) -> bool:

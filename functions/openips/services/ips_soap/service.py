@@ -1,32 +1,47 @@
 """The SOAP (``/scene7/services/IpsApiService``) and POX (``/scene7/api/IpsApiService``) fronts.
 
-Both read the request through ``safe_xml``, authenticate the ``authHeader`` (or HTTP Basic:
-user = e-mail, password = API key), run the operation of ``operations.HANDLERS`` and answer in
-the namespace the request used. Every failure is an IPS fault: in a SOAP 1.1 or 1.2 ``Fault``
+Both read the request through ``safe_xml``, authenticate the ``authHeader`` (or the pre-3.8
+``AuthUser``/``AuthPassword`` SOAP headers, or HTTP Basic: user = e-mail, password = API key), run
+the operation of ``operations.HANDLERS`` and answer in the namespace the request used. Every
+failure is an IPS fault in the unversioned namespace (spec §11.2): in a SOAP 1.1 or 1.2 ``Fault``
 whose ``detail`` holds it, or (POX) as the whole body; HTTP 500 unless the authHeader's
-``faultHttpStatusCode`` says otherwise.
+``faultHttpStatusCode`` says otherwise. The handler gzips the answer when ``gzipResponse`` asks.
 """
 
 from __future__ import annotations
 
+import gzip
 import xml.etree.ElementTree as ET  # noqa: S405 - building and walking trees; parsing is safe_xml's
 from dataclasses import dataclass
+from typing import NamedTuple
 from xml.sax.saxutils import escape, quoteattr
 
 from openips.models import errors
 from openips.models.domain import User
 from openips.observability import logger
-from openips.services import auth
 from openips.services.deps import Deps
 from openips.services.ips_soap import codec, operations
-from openips.services.ips_wire import safe_xml
+from openips.services.ips_wire import safe_xml, upload_servlet
+from openips.services.ips_wire.upload_servlet import AuthHeader
 from openips.services.ips_soap.schema import AUTH_HEADER, BASE_NS, OPERATIONS, is_ips_namespace
 
 SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"
 SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
 CONTENT_TYPES = {SOAP11: "text/xml; charset=utf-8", SOAP12: "application/soap+xml; charset=utf-8"}
 POX_CONTENT_TYPE = "text/xml; charset=utf-8"
-Answer = tuple[int, str, bytes]
+# Before IPS 3.8 the SOAP header carried AuthUser and AuthPassword in this namespace; IPS still
+# accepts them (deprecated), so openips does, as user (e-mail) and password (API key).
+LEGACY_AUTH_NS = "http://www.scene7.com/IpsApi"
+# A synchronous Lambda answer carries at most 6 MB, JSON envelope included, and a gzipped answer
+# travels base64-encoded (4/3): a larger one would reach the client as API Gateway's bare 502.
+MAX_ANSWER_BYTES = 5 * 1024 * 1024
+
+
+class Answer(NamedTuple):
+    status: int
+    content_type: str
+    body: bytes
+    gzip_response: bool | None = None  # the authHeader's gzipResponse: the handler compresses when True
 
 
 @dataclass
@@ -35,11 +50,15 @@ class _Request:
 
     ns: str = BASE_NS
     fault_status: int | None = None
+    gzip_response: bool | None = None
 
 
 def handle_soap(deps: Deps, body: bytes, content_type: str, soap_action: str | None,
-                basic_auth: tuple[str, str] | None, base_url: str) -> Answer:
-    """One SOAP 1.1 or 1.2 request to IpsApiService → (HTTP status, content type, body)."""
+                basic_auth: tuple[str, str] | None, base_url: str, *, accept_language: str | None = None) -> Answer:
+    """One SOAP 1.1 or 1.2 request to IpsApiService → (HTTP status, content type, body, gzipResponse).
+
+    ``accept_language`` localises log messages when the authHeader names no locale (spec §2).
+    """
     del base_url  # the answer names no address; the handler passes it for symmetry with wsdl()
     envelope_ns = SOAP12 if "application/soap+xml" in (content_type or "").lower() else SOAP11
     request = _Request()
@@ -53,25 +72,31 @@ def handle_soap(deps: Deps, body: bytes, content_type: str, soap_action: str | N
         if soap_body is None:
             raise errors.IpsApiFault(errors.INVALID_REQUEST, "The SOAP Envelope has no Body")
         param = _single_child(soap_body, "SOAP Body")
-        auth_header = None
-        if header is not None:
-            auth_header = next((h for h in header if isinstance(h.tag, str)
-                                and safe_xml.local_name(h.tag) == "authHeader"
-                                and is_ips_namespace(safe_xml.namespace(h.tag))), None)
+        auth_header, legacy = None, {}
+        for element in header if header is not None else []:
+            if not isinstance(element.tag, str):
+                continue
+            ns, name = safe_xml.namespace(element.tag), safe_xml.local_name(element.tag)
+            if name == "authHeader" and is_ips_namespace(ns) and auth_header is None:
+                auth_header = element
+            elif ns == LEGACY_AUTH_NS and name in ("AuthUser", "AuthPassword"):
+                legacy[name] = (element.text or "").strip()
+        caller = _auth_header(auth_header, legacy, request)
         operation = _operation(param, request)
         _check_action(soap_action, operation)
-        result = _run(deps, operation, param, auth_header, basic_auth, request)
+        result = _run(deps, operation, param, caller, basic_auth, request, accept_language)
         out_envelope = ET.Element(f"{{{envelope_ns}}}Envelope")
         ET.SubElement(out_envelope, f"{{{envelope_ns}}}Body").append(result)
-        return 200, CONTENT_TYPES[envelope_ns], _serialize(out_envelope, {envelope_ns: "soapenv", request.ns: "ns1"})
+        answer = _serialize(out_envelope, {envelope_ns: "soapenv", request.ns: "ns1"})
+        return Answer(200, CONTENT_TYPES[envelope_ns], _within_limit(answer, request), request.gzip_response)
     except Exception as exc:  # noqa: BLE001 - every failure is answered as an IPS fault
         fault = _as_fault(exc)
-        body_out = _soap_fault(envelope_ns, fault, request.ns)
-        return request.fault_status or 500, CONTENT_TYPES[envelope_ns], body_out
+        body_out = _soap_fault(envelope_ns, fault)
+        return Answer(request.fault_status or 500, CONTENT_TYPES[envelope_ns], body_out, request.gzip_response)
 
 
 def handle_pox(deps: Deps, body: bytes, content_type: str, basic_auth: tuple[str, str] | None,
-               base_url: str) -> Answer:
+               base_url: str, *, accept_language: str | None = None) -> Answer:
     """One POX request: ``<Request>`` holding the authHeader and the ``<op>Param`` element.
 
     The answer is the ``<op>Return`` element (or the bare fault element) in a default namespace.
@@ -88,13 +113,28 @@ def handle_pox(deps: Deps, body: bytes, content_type: str, basic_auth: tuple[str
         if len(params) != 1:
             raise errors.IpsApiFault(errors.INVALID_REQUEST, "The Request must hold one <operation>Param element "
                                      "beside its authHeader")
+        caller = _auth_header(auth_header, {}, request)
         operation = _operation(params[0], request, allow_no_namespace=True)
-        result = _run(deps, operation, params[0], auth_header, basic_auth, request)
-        return 200, POX_CONTENT_TYPE, _serialize(result, {request.ns: ""})
+        result = _run(deps, operation, params[0], caller, basic_auth, request, accept_language)
+        answer = _within_limit(_serialize(result, {request.ns: ""}), request)
+        return Answer(200, POX_CONTENT_TYPE, answer, request.gzip_response)
     except Exception as exc:  # noqa: BLE001 - every failure is answered as an IPS fault
         fault = _as_fault(exc)
-        return request.fault_status or 500, POX_CONTENT_TYPE, _serialize(_fault_element(fault, request.ns),
-                                                                          {request.ns: ""})
+        return Answer(request.fault_status or 500, POX_CONTENT_TYPE,
+                      _serialize(_fault_element(fault), {BASE_NS: ""}), request.gzip_response)
+
+
+def _within_limit(answer: bytes, request: _Request) -> bytes:
+    """The answer, or a fault naming the way out when it is too large to travel (MAX_ANSWER_BYTES)."""
+    if len(answer) <= MAX_ANSWER_BYTES:
+        return answer
+    travels = len(gzip.compress(answer)) * 4 // 3 if request.gzip_response else len(answer)
+    if travels <= MAX_ANSWER_BYTES:
+        return answer
+    raise errors.invalid_parameter(
+        f"The answer has {len(answer)} bytes ({travels} as sent), more than the {MAX_ANSWER_BYTES} an answer may "
+        "have on this deployment (Lambda's 6 MB response limit): ask for fewer rows (numRows, recordsPerPage, "
+        "resultsPage)" + ("" if request.gzip_response else " or set gzipResponse to true in the authHeader"))
 
 
 # ---- reading -------------------------------------------------------------------------
@@ -137,33 +177,36 @@ def _check_action(soap_action: str | None, operation: str) -> None:
                                  f"SOAPAction {action} does not match the body's operation {operation}")
 
 
-def _run(deps: Deps, operation: str, param: ET.Element, auth_header: ET.Element | None,
-         basic_auth: tuple[str, str] | None, request: _Request) -> ET.Element:
-    header = codec.read_fields(auth_header, AUTH_HEADER, "authHeader") if auth_header is not None else {}
-    status = header.get("faultHttpStatusCode")
-    if status is not None and 200 <= status <= 599:
-        request.fault_status = status
-    user = _authenticate(deps, header, basic_auth, required=operation != "checkLogin")
+def _auth_header(element: ET.Element | None, legacy: dict[str, str], request: _Request) -> AuthHeader:
+    """The authHeader element (or, without one, the legacy AuthUser/AuthPassword pair) as an AuthHeader.
+
+    faultHttpStatusCode and gzipResponse are noted on ``request`` first, so that a fault later in
+    the request is shaped as the caller asked.
+    """
+    if element is None:
+        return AuthHeader(user=legacy.get("AuthUser") or None, password=legacy.get("AuthPassword") or None)
+    fields = codec.read_fields(element, AUTH_HEADER, "authHeader")
+    request.fault_status = upload_servlet.fault_http_status(fields.get("faultHttpStatusCode"))
+    request.gzip_response = fields.get("gzipResponse")
+    return AuthHeader(user=fields.get("user"), password=fields.get("password"),
+                      access_token=fields.get("accessToken"), saml_response=fields.get("samlResponse"),
+                      locale=(fields.get("locale") or "").strip() or None, app_name=fields.get("appName"),
+                      app_version=fields.get("appVersion"), gzip_response=request.gzip_response,
+                      fault_http_status=request.fault_status)
+
+
+def _run(deps: Deps, operation: str, param: ET.Element, header: AuthHeader,
+         basic_auth: tuple[str, str] | None, request: _Request, accept_language: str | None) -> ET.Element:
+    user = upload_servlet.authenticate(deps, header, basic_auth, required=operation != "checkLogin")
+    if user is not None:
+        logger.info("ips web service call", operation=operation, **header.client)
     op = OPERATIONS[operation]
     params = codec.read_fields(param, op.param, f"{operation}Param", strict=op.strict)
-    locale = header.get("locale") or None
+    locale = header.locale or upload_servlet.locale_from_accept_language(accept_language)
     value = operations.HANDLERS[operation](operations.Call(deps, user, params, locale))
     result = ET.Element(f"{{{request.ns}}}{operation}Return")
     codec.write_fields(result, request.ns, op.result, value)
     return result
-
-
-def _authenticate(deps: Deps, header: dict, basic_auth: tuple[str, str] | None, required: bool) -> User | None:
-    if header.get("user") or header.get("password"):
-        return auth.authenticate_email_key(deps.accounts, header.get("user"), header.get("password"))
-    if header.get("accessToken"):  # openips: an API key alone, as the JSON API's Bearer
-        return auth.authenticate(deps.accounts, f"Bearer {header['accessToken']}")
-    if basic_auth is not None:
-        return auth.authenticate_email_key(deps.accounts, basic_auth[0], basic_auth[1])
-    if required:
-        raise errors.AuthenticationFault(errors.NO_CREDENTIALS, "Missing credentials: send an authHeader "
-                                         "(user = e-mail, password = API key) or HTTP Basic")
-    return None
 
 
 # ---- writing -------------------------------------------------------------------------
@@ -176,10 +219,11 @@ def _as_fault(exc: Exception) -> errors.Fault:
     return errors.IpsApiFault(errors.EXCEPTION, "Internal error", 500)
 
 
-def _fault_element(fault: errors.Fault, ns: str) -> ET.Element:
-    element = ET.Element(f"{{{ns}}}{fault.fault_type}")
-    ET.SubElement(element, f"{{{ns}}}code").text = str(fault.code)
-    ET.SubElement(element, f"{{{ns}}}reason").text = fault.reason
+def _fault_element(fault: errors.Fault) -> ET.Element:
+    """The fault in the unversioned namespace, whatever the request's (spec §11.2, as IPS answers)."""
+    element = ET.Element(f"{{{BASE_NS}}}{fault.fault_type}")
+    ET.SubElement(element, f"{{{BASE_NS}}}code").text = str(fault.code)
+    ET.SubElement(element, f"{{{BASE_NS}}}reason").text = fault.reason
     return element
 
 
@@ -187,7 +231,7 @@ _FAULT_STRINGS = {"authenticationFault": "AuthenticationException", "authorizati
                   "ipsApiFault": "IpsApiException"}
 
 
-def _soap_fault(envelope_ns: str, fault: errors.Fault, ns: str) -> bytes:
+def _soap_fault(envelope_ns: str, fault: errors.Fault) -> bytes:
     sender = fault.code != errors.EXCEPTION
     envelope = ET.Element(f"{{{envelope_ns}}}Envelope")
     element = ET.SubElement(ET.SubElement(envelope, f"{{{envelope_ns}}}Body"), f"{{{envelope_ns}}}Fault")
@@ -203,8 +247,8 @@ def _soap_fault(envelope_ns: str, fault: errors.Fault, ns: str) -> bytes:
         reason.set("{http://www.w3.org/XML/1998/namespace}lang", "en")
         reason.text = text
         detail = ET.SubElement(element, f"{{{envelope_ns}}}Detail")
-    detail.append(_fault_element(fault, ns))
-    return _serialize(envelope, {envelope_ns: "soapenv", ns: "ns1"})
+    detail.append(_fault_element(fault))
+    return _serialize(envelope, {envelope_ns: "soapenv", BASE_NS: "ns1"})
 
 
 def _serialize(element: ET.Element, prefixes: dict[str, str]) -> bytes:

@@ -3,7 +3,8 @@
 ``GET /scene7/webservice/IpsApi.wsdl`` is the unversioned namespace; ``IpsApi-<version>.wsdl``
 the same operations in ``…/xsd/<version>``. One SOAP 1.1 and one SOAP 1.2 binding, document/
 literal, ``SOAPAction`` = the operation name, the ``authHeader`` as a SOAP header, and the three
-IPS faults on every operation.
+IPS faults on every operation. The authHeader and the faults are in the unversioned namespace in
+every version, as IPS declares them (spec §2, §11.2); the operations in the version's.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from __future__ import annotations
 from xml.sax.saxutils import quoteattr
 
 from openips.models import errors
-from openips.services.ips_soap.schema import AUTH_HEADER, FAULTS, OPERATIONS, SIMPLE, TYPES, VERSION, F, namespace_for
+from openips.services.ips_soap.schema import (AUTH_HEADER, BASE_NS, FAULTS, OPERATIONS, SIMPLE, TYPES, VERSION, F,
+                                              namespace_for)
 
 SERVICE_PATH = "/scene7/services/IpsApiService"
 
@@ -30,14 +32,14 @@ def _sequence(fields: tuple[F, ...]) -> str:
 
 
 def _schema(ns: str) -> str:
+    """The operations' types and elements in ``ns``; in the unversioned namespace also the authHeader and
+    the faults, which IPS keeps there whatever the version (spec §2, §11.2): see :func:`_base_schema`."""
     parts = [f'<xsd:schema targetNamespace="{ns}" elementFormDefault="qualified" '
              f'xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:types="{ns}">']
     parts += [f'<xsd:complexType name="{name}">{_sequence(fields)}</xsd:complexType>'
-              for name, fields in TYPES.items()]
-    parts.append('<xsd:complexType name="AuthHeader"><xsd:all>'
-                 + "".join(_element(f) for f in AUTH_HEADER) + "</xsd:all></xsd:complexType>")
-    parts.append('<xsd:element name="authHeader" type="types:AuthHeader"/>')
-    parts += [f'<xsd:element name="{fault}" type="types:Fault"/>' for fault in FAULTS]
+              for name, fields in TYPES.items() if ns == BASE_NS or name != "Fault"]
+    if ns == BASE_NS:
+        parts += _base_declarations()
     for name, op in OPERATIONS.items():
         parts.append(f'<xsd:element name="{name}Param"><xsd:complexType>{_sequence(op.param)}'
                      "</xsd:complexType></xsd:element>")
@@ -45,6 +47,21 @@ def _schema(ns: str) -> str:
                      "</xsd:complexType></xsd:element>")
     parts.append("</xsd:schema>")
     return "".join(parts)
+
+
+def _base_declarations() -> list[str]:
+    parts = ['<xsd:complexType name="AuthHeader"><xsd:all>'
+             + "".join(_element(f) for f in AUTH_HEADER) + "</xsd:all></xsd:complexType>",
+             '<xsd:element name="authHeader" type="types:AuthHeader"/>']
+    return parts + [f'<xsd:element name="{fault}" type="types:Fault"/>' for fault in FAULTS]
+
+
+def _base_schema() -> str:
+    """A versioned WSDL's second schema: the authHeader and the fault elements in the unversioned namespace."""
+    return (f'<xsd:schema targetNamespace="{BASE_NS}" elementFormDefault="qualified" '
+            f'xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:types="{BASE_NS}">'
+            f'<xsd:complexType name="Fault">{_sequence(TYPES["Fault"])}</xsd:complexType>'
+            + "".join(_base_declarations()) + "</xsd:schema>")
 
 
 def _binding(name: str, soap: str) -> str:
@@ -72,9 +89,9 @@ def wsdl(base_url: str, version: str | None) -> bytes:
         raise errors.invalid_parameter(f"No WSDL for version {version!r} (versions look like 2014-04-03)", 404)
     ns = namespace_for(version)
     address = quoteattr(base_url.rstrip("/") + SERVICE_PATH)
-    messages = ['<wsdl:message name="authHeader"><wsdl:part name="authHeader" element="types:authHeader"/>'
+    messages = ['<wsdl:message name="authHeader"><wsdl:part name="authHeader" element="ips:authHeader"/>'
                 "</wsdl:message>"]
-    messages += [f'<wsdl:message name="{fault}"><wsdl:part name="fault" element="types:{fault}"/></wsdl:message>'
+    messages += [f'<wsdl:message name="{fault}"><wsdl:part name="fault" element="ips:{fault}"/></wsdl:message>'
                  for fault in FAULTS]
     port_type = ['<wsdl:portType name="IpsApiPortType">']
     for op in OPERATIONS:
@@ -90,10 +107,10 @@ def wsdl(base_url: str, version: str | None) -> bytes:
     document = (
         '<?xml version="1.0" encoding="UTF-8"?>'
         "<!-- The openips IPS web service: the operations openips implements, nothing more. -->"
-        f'<wsdl:definitions name="IpsApi" targetNamespace="{ns}" xmlns:types="{ns}" '
+        f'<wsdl:definitions name="IpsApi" targetNamespace="{ns}" xmlns:types="{ns}" xmlns:ips="{BASE_NS}" '
         'xmlns:wsdl="http://schemas.xmlsoap.org/wsdl/" xmlns:soap="http://schemas.xmlsoap.org/wsdl/soap/" '
         'xmlns:soap12="http://schemas.xmlsoap.org/wsdl/soap12/" xmlns:xsd="http://www.w3.org/2001/XMLSchema">'
-        f"<wsdl:types>{_schema(ns)}</wsdl:types>"
+        f"<wsdl:types>{'' if ns == BASE_NS else _base_schema()}{_schema(ns)}</wsdl:types>"
         + "".join(messages) + "".join(port_type)
         + _binding("IpsApiSoapBinding", "soap") + _binding("IpsApiSoap12Binding", "soap12")
         + '<wsdl:service name="IpsApiService">'

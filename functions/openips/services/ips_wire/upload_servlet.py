@@ -12,10 +12,12 @@ written unless the whole POST is valid.
 from __future__ import annotations
 
 import io
+import re
 import typing
 import xml.etree.ElementTree as ET  # noqa: S405 - walking and writing trees; parsing is safe_xml's
 from dataclasses import dataclass, field
 from datetime import datetime
+from email.errors import MissingHeaderBodySeparatorDefect
 from email.message import EmailMessage
 from email.parser import BytesParser
 from email.policy import HTTP
@@ -73,23 +75,36 @@ class ServletRequest:
 
 
 def parse_multipart(body: bytes, content_type: str | None) -> ServletRequest:
-    """The parts of a ``multipart/form-data`` body (the standard library's parser, RFC 7578)."""
+    """The parts of a ``multipart/form-data`` body (the standard library's parser, RFC 7578).
+
+    A close delimiter followed by more parts (the published example, spec §3.6) is read as a
+    delimiter (:func:`mend_early_close`); no file part is ever dropped silently: a part after the
+    final close delimiter, a part without a blank line after its headers, or a body that never
+    closes is an ``ipsApiFault`` 30003.
+    """
     if not content_type or not content_type.lower().startswith("multipart/form-data"):
         raise errors.IpsApiFault(errors.INVALID_REQUEST,
                                  "UploadFile takes a multipart/form-data POST with the parts auth and uploadParams")
     if "\r" in content_type or "\n" in content_type:
         raise errors.IpsApiFault(errors.INVALID_REQUEST, "Content-Type header is malformed")
-    message = BytesParser(policy=HTTP).parsebytes(b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n"
-                                                   + body)
+    head = b"Content-Type: " + content_type.encode("latin-1", "replace") + b"\r\n\r\n"
+    boundary = BytesParser(policy=HTTP).parsebytes(head, headersonly=True).get_boundary()
+    if not boundary:
+        raise errors.IpsApiFault(errors.INVALID_REQUEST, "The multipart/form-data Content-Type names no boundary")
+    message = BytesParser(policy=HTTP).parsebytes(head + mend_early_close(body, boundary))
     if not message.is_multipart() or message.defects:
         raise errors.IpsApiFault(errors.INVALID_REQUEST, "The multipart/form-data body is malformed (boundary?)")
     request = ServletRequest()
     parts = list(typing.cast(EmailMessage, message).iter_parts())
     if len(parts) > MAX_PARTS:
         raise errors.IpsApiFault(errors.INVALID_REQUEST, f"More than {MAX_PARTS} parts in one POST")
-    for part in parts:
+    for number, part in enumerate(parts, 1):
         name = part.get_param("name", header="content-disposition")
         filename = part.get_filename()
+        if any(isinstance(defect, MissingHeaderBodySeparatorDefect) for defect in part.defects):
+            # Where the headers end would be a guess: a file that starts with "Word: …" would lose a line.
+            raise errors.IpsApiFault(errors.INVALID_REQUEST, f"Part {number} ({name or filename or 'unnamed'}) has no "
+                                     "blank line between its headers and its content")
         data = part.get_payload(decode=True)
         data = data if isinstance(data, bytes) else b""
         if filename is not None:
@@ -101,6 +116,44 @@ def parse_multipart(body: bytes, content_type: str | None) -> ServletRequest:
             setattr(request, "auth" if name == "auth" else "upload_params", root)
         # other plain form fields are ignored, as a servlet ignores unknown parameters
     return request
+
+
+def mend_early_close(body: bytes, boundary: str) -> bytes:
+    """``body`` with every close delimiter (``--boundary--``) that more delimiters follow read as a delimiter.
+
+    The reference's example request (spec §3.6) closes the body after ``uploadParams`` and goes on
+    with its file parts, each after another ``--boundary--`` line: a strict parser would read them
+    as the epilogue and drop them. The boundary cannot occur inside a part (RFC 2046), so a
+    delimiter line after a close means the close came early: it becomes a plain delimiter (or,
+    followed by nothing but blank lines up to the next delimiter, is left out). After the last
+    delimiter, anything that looks like a part (a ``Content-Disposition`` line) is refused: it has
+    no delimiter to end it, and dropping it would lose a file without a word.
+    """
+    delimiter = b"--" + boundary.encode("latin-1", "replace")
+    line = re.compile(rb"(?m)^" + re.escape(delimiter) + rb"(--)?[ \t]*(?=\r?\n|\Z)")
+    delimiters = list(line.finditer(body))
+    if not delimiters:
+        return body
+    last = delimiters[-1]
+    if last.group(1) and _PART_HEADER.search(body, last.end()):
+        raise errors.IpsApiFault(errors.INVALID_REQUEST, "A part follows the final close delimiter (--boundary--) "
+                                 "without a delimiter of its own to end it; the body is malformed")
+    early = [(m, after) for m, after in zip(delimiters, delimiters[1:]) if m.group(1)]
+    if not early:
+        return body
+    pieces, position = [], 0
+    for close, after in early:
+        pieces.append(body[position:close.start()])
+        if body[close.end():after.start()].strip():  # a part's headers follow: a plain delimiter
+            pieces.append(delimiter)
+            position = close.end()
+        else:  # only blank lines up to the next delimiter: this close is left out
+            position = after.start()
+    pieces.append(body[position:])
+    return b"".join(pieces)
+
+
+_PART_HEADER = re.compile(rb"(?im)^content-disposition[ \t]*:")
 
 
 def _xml(data: bytes, part: str) -> ET.Element:
@@ -137,24 +190,100 @@ def _bool(element: ET.Element | None, where: str) -> bool:
     return text in _TRUE
 
 
-def read_auth(element: ET.Element | None) -> tuple[str | None, str | None, int | None]:
-    """(user, password, faultHttpStatusCode) of an ``authHeader`` (children in any order, any namespace)."""
+@dataclass(frozen=True)
+class AuthHeader:
+    """An ``authHeader`` (spec §2), as the servlet's ``auth`` part or the web service's SOAP header."""
+
+    user: str | None = None
+    password: str | None = None
+    access_token: str | None = None
+    saml_response: str | None = None
+    locale: str | None = None
+    app_name: str | None = None
+    app_version: str | None = None
+    gzip_response: bool | None = None  # None: not asked either way (openips then answers uncompressed)
+    fault_http_status: int | None = None  # 200-599, else None (500)
+
+    @property
+    def client(self) -> dict[str, str]:
+        """appName/appVersion for the log ("logged", spec §2): printable, at most 64 characters each."""
+        return {key: "".join(c for c in value if c.isprintable())[:64]
+                for key, value in (("app_name", self.app_name), ("app_version", self.app_version)) if value}
+
+
+def read_auth(element: ET.Element | None) -> AuthHeader:
+    """The ``authHeader`` document of the ``auth`` part (children in any order, any namespace)."""
     if element is None:
-        return None, None, None
+        return AuthHeader()
     if safe_xml.local_name(element.tag) != "authHeader":
         raise errors.IpsApiFault(errors.INVALID_REQUEST, "Part auth must hold an authHeader document")
     found = _children(element, AUTH_FIELDS, "authHeader")
     status_text = _text(found.get("faultHttpStatusCode"))
-    status = int(status_text) if status_text and status_text.isdigit() and 200 <= int(status_text) <= 599 else None
-    return _text(found.get("user")), _text(found.get("password")), status
+    gzip = found.get("gzipResponse")
+    return AuthHeader(
+        user=_text(found.get("user")), password=_text(found.get("password")),
+        access_token=_text(found.get("accessToken")), saml_response=_text(found.get("samlResponse")),
+        locale=_text(found.get("locale")) or None, app_name=_text(found.get("appName")),
+        app_version=_text(found.get("appVersion")),
+        gzip_response=None if gzip is None else _bool(gzip, "authHeader/gzipResponse"),
+        fault_http_status=fault_http_status(int(status_text) if status_text and status_text.isdigit() else None))
 
 
-def fault_status(request: ServletRequest | None) -> int | None:
-    """The ``faultHttpStatusCode`` the caller asked for, if its authHeader could be read."""
+def fault_http_status(value: int | None) -> int | None:
+    """``faultHttpStatusCode`` when it is an HTTP status a response may carry; else None (500)."""
+    return value if value is not None and 200 <= value <= 599 else None
+
+
+def authenticate(deps: Deps, header: AuthHeader, basic_auth: tuple[str, str] | None = None,
+                 required: bool = True) -> User | None:
+    """The caller: ``user`` (e-mail) and ``password`` (API key), else ``accessToken`` (an API key, as the
+    JSON API's Bearer), else HTTP Basic (e-mail, API key). ``samlResponse`` is not supported: alone it
+    is an ``authenticationFault`` 10000 that says so, not a silent "no credentials"."""
+    if header.user or header.password:
+        return auth.authenticate_email_key(deps.accounts, header.user, header.password)
+    if header.access_token:
+        return auth.authenticate(deps.accounts, f"Bearer {header.access_token}")
+    if basic_auth is not None:
+        return auth.authenticate_email_key(deps.accounts, basic_auth[0], basic_auth[1])
+    if header.saml_response:
+        raise errors.AuthenticationFault(errors.NO_CREDENTIALS, "authHeader/samlResponse is not supported by "
+                                         "openips: send user (e-mail) and password (API key), or accessToken "
+                                         "(API key)")
+    if required:
+        raise errors.AuthenticationFault(errors.NO_CREDENTIALS, "Missing credentials: send an authHeader "
+                                         "(user = e-mail, password = API key) or HTTP Basic")
+    return None
+
+
+def locale_from_accept_language(value: str | None) -> str | None:
+    """The first ``ll`` / ``ll-CC`` language of an ``Accept-Language`` header by preference, or None.
+
+    Spec §2: ``authHeader/locale``, then ``Accept-Language``, then the default. A header is never
+    refused: what is not a plain language tag (``*``, scripts, ``q=0``) is passed over.
+    """
+    candidates: list[tuple[float, int, str]] = []
+    for position, entry in enumerate((value or "")[:1024].split(",")[:32]):
+        tag, _, params = entry.strip().partition(";")
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                continue
+        language, _, country = tag.strip().partition("-")
+        locale = language.lower() + (f"-{country.upper()}" if country else "")
+        if quality > 0 and jobs.LOCALE.fullmatch(locale):
+            candidates.append((-quality, position, locale))
+    return min(candidates)[2] if candidates else None
+
+
+def response_options(request: ServletRequest | None) -> tuple[int | None, bool]:
+    """(faultHttpStatusCode, gzipResponse) of the request's authHeader, if it could be read."""
     try:
-        return read_auth(request.auth)[2] if request is not None else None
+        header = read_auth(request.auth) if request is not None else AuthHeader()
     except errors.Fault:
-        return None
+        return None, False
+    return header.fault_http_status, bool(header.gzip_response)
 
 
 def xml_to_value(element: ET.Element, annotation: Any, where: str) -> Any:
@@ -220,14 +349,20 @@ class Posted:
     files: int
     ended: bool
     namespace: str
+    client: dict[str, str] = field(default_factory=dict)  # appName/appVersion, for the log
 
 
-def handle_post(deps: Deps, request: ServletRequest, source_ip: str | None, now: datetime) -> Posted:
-    """Authenticate, open or continue the job, write its files, end it if asked."""
-    user_name, password, _ = read_auth(request.auth)
+def handle_post(deps: Deps, request: ServletRequest, source_ip: str | None, now: datetime,
+                accept_language: str | None = None) -> Posted:
+    """Authenticate, open or continue the job, write its files, end it if asked.
+
+    A new job's locale: ``uploadPostParam/locale``, else ``authHeader/locale``, else the caller's
+    ``Accept-Language``, else ``en-US`` (spec §2's order).
+    """
+    header = read_auth(request.auth)
     if request.auth is None:
         raise errors.AuthenticationFault(errors.NO_CREDENTIALS, "Missing part auth (an authHeader document)")
-    user = auth.authenticate_email_key(deps.accounts, user_name, password)
+    user = typing.cast(User, authenticate(deps, header))
     auth.require_role(user, auth.UPLOAD_ROLES, "uploadPostJob")  # before anything of the request is judged
     if request.upload_params is None:
         raise errors.missing_parameter("Missing part uploadParams (an uploadPostParam document)")
@@ -257,7 +392,9 @@ def handle_post(deps: Deps, request: ServletRequest, source_ip: str | None, now:
         try:
             create = CreateUploadJobRequest(
                 company_handle=company_handle, job_name=job_name, dest_folder=dest_folder,
-                description=_text(params.get("description")) or "", locale=_text(params.get("locale")) or "en-US",
+                description=_text(params.get("description")) or "",
+                locale=_text(params.get("locale")) or header.locale or locale_from_accept_language(accept_language)
+                or "en-US",
                 upload_params=options)
         except ValidationError as exc:
             raise fault_from_validation(exc) from exc
@@ -286,7 +423,7 @@ def handle_post(deps: Deps, request: ServletRequest, source_ip: str | None, now:
                                    metadata={UPLOADED_FROM: source_ip} if source_ip else None)
     if end:
         jobs.end_job(deps, user, job.job_handle, now)
-    return Posted(job.job_handle, len(request.files), end, request.answer_namespace)
+    return Posted(job.job_handle, len(request.files), end, request.answer_namespace, header.client)
 
 
 def _company(deps: Deps, user: User, company_handle: str) -> Company:
