@@ -51,7 +51,9 @@ def test_two_concurrent_jobs_under_dynamodb_throttling_account_for_every_file_on
         assert result.outcome == "ended", f"{result.name}: {result.problems}\n{throttled_stack.log_tail()}"
         assert result.problems == [], result.name
         assert [r["logType"] for r in result.rows].count("EndUpload") == 1
-        assert (result.summary["totalFileCount"], result.summary["fileSuccessCount"]) == (75, 75)
+        assert (result.summary["totalFileCount"], result.summary["fileSuccessCount"]) == (75, 75), \
+            f"{result.name}: outcomes {dict(result.outcomes)}, not-success rows " \
+            f"{[r for r in result.rows if r.get('logType') not in ('UploadSuccess', 'EndUpload', 'StartUpload')]}"
         assert (result.lost, result.double_counted) == (0, 0)
     # And the faults were really there (botocore's retries absorbed them)
     assert ("dynamodb", "throttle") in {(s, k) for s, _, k in faults.fired(str(throttled_stack.state_dir))}

@@ -174,7 +174,7 @@ def test_a_batch_with_a_broken_file_exits_1_then_details_list_it_and_assets_down
     assert run(server, stack.key, "jobs", "details", job, "--type", "UploadError", "--locale", "ko-KR") == 0
     assert "broken.jpg 파일을 처리할 수 없습니다" in capsys.readouterr().out
 
-    # and `assets download` writes the master and the pyramid TIFF
+    # and `assets download` writes the master, the pyramid TIFF and the thumbnail
     assert run(server, stack.key, "--json", "assets", "list", "--job", job) == 0
     assets = json.loads(capsys.readouterr().out)["assetArray"]
     red = next(a for a in assets if a["name"] == "red")
@@ -183,11 +183,17 @@ def test_a_batch_with_a_broken_file_exits_1_then_details_list_it_and_assets_down
     assert (target / "red.jpg").read_bytes() == (batch / "shoes" / "red.jpg").read_bytes()
     tiff = pyvips.Image.new_from_file(str(target / "red.tif"))
     assert (tiff.width, tiff.height) == (800, 600)
-    assert sorted(p.name for p in target.iterdir()) == ["red.jpg", "red.tif"]
+    thumbnail = pyvips.Image.new_from_file(str(target / "red-thumbnail.jpg"))
+    assert (thumbnail.width, thumbnail.height, thumbnail.get("vips-loader")) == (256, 192, "jpegload")
+    assert sorted(p.name for p in target.iterdir()) == ["red-thumbnail.jpg", "red.jpg", "red.tif"]
+    assert "red-thumbnail.jpg" in capsys.readouterr().out
 
-    # and the human listings show it
+    # and the human listings show it, the thumbnail as a URL to open (plain text: stdout is not a terminal)
     assert run(server, stack.key, "assets", "get", red["assetHandle"]) == 0
-    assert "shoes/" in capsys.readouterr().out
+    shown = capsys.readouterr().out
+    assert "shoes/" in shown
+    [link] = [line.split()[1] for line in shown.splitlines() if line.startswith("thumbnail ")]
+    assert link.startswith("http") and f"/{red['assetHandle']}/thumbnail" in link and "\x1b" not in shown
     assert run(server, stack.key, "jobs", "logs") == 0
     logs = capsys.readouterr().out.splitlines()
     assert logs[0].split()[:3] == ["JOB", "NAME", "LOG"] and job in logs[1] and "EndUpload" in logs[1]

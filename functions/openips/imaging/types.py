@@ -53,3 +53,18 @@ class OptimizedImage:
     notes: list[str] = field(default_factory=list)  # decisions for the job log (colour, crops)
     crop: CropRect | None = None  # the crop applied, in source pixels
     mask: EncodedTiff | None = None  # the clipping-path mask, when createMask found one
+
+
+ThumbnailFormat = Literal["jpeg", "webp"]
+
+
+@dataclass(frozen=True, slots=True)
+class Thumbnail:
+    """The small browser preview made from a pyramid TIFF (imaging/thumbnail.py)."""
+
+    path: str
+    format: ThumbnailFormat  # "jpeg" when opaque, "webp" when it keeps an alpha channel
+    width: int
+    height: int
+    size_bytes: int
+    level: tuple[int, int]  # the pyramid level it was made from (width, height)

@@ -76,3 +76,10 @@ def with_blob(image: pyvips.Image, name: str, data: bytes) -> pyvips.Image:
     copied = image.copy()
     copied.set_type(pyvips.GValue.blob_type, name, data)
     return copied
+
+
+def with_int(image: pyvips.Image, name: str, value: int) -> pyvips.Image:
+    """A copy of ``image`` whose metadata field ``name`` holds the integer ``value`` (e.g. ``orientation``)."""
+    copied = image.copy()
+    copied.set_type(pyvips.GValue.gint_type, name, value)
+    return copied

@@ -268,6 +268,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "ko": "포스터를 만들지 않았습니다: openips에는 {codec} 동영상 코덱의 디코더가 없습니다. 동영상은 그대로 "
               "저장되었습니다",
     },
+    "thumbnail.failed": {
+        "en": "no thumbnail was made ({reason}); the asset and its pyramid TIFF are stored without one",
+        "ko": "썸네일을 만들지 못했습니다({reason}). 자산과 피라미드 TIFF는 썸네일 없이 저장되었습니다",
+    },
     "set.preset": {
         "en": "batch set preset '{name}' ({handle})",
         "ko": "일괄 세트 사전 설정 '{name}' ({handle})",

@@ -28,12 +28,17 @@ def asset_view(deps: Deps, asset: Asset) -> AssetResponse:
     if asset.mask_key:
         mask = AssetFile(url=storage.presign_get(bucket, asset.mask_key, f"{asset.name}-mask.tif"),
                          key=asset.mask_key, format="ptiff")
+    thumbnail = None
+    if asset.thumbnail_key:  # no file name: served inline, for <img src>
+        thumbnail = AssetFile(url=storage.presign_get(bucket, asset.thumbnail_key, None),
+                              key=asset.thumbnail_key, format=asset.thumbnail_format)
     master = None
     if asset.master_key:  # set assets have no files of their own
         master = AssetFile(url=storage.presign_get(bucket, asset.master_key, asset.file_name), key=asset.master_key)
-    files = AssetFiles(master=master, optimized=optimized, mask=mask)
+    files = AssetFiles(master=master, optimized=optimized, mask=mask, thumbnail=thumbnail)
     return AssetResponse(**asset.model_dump(exclude={"master_key", "optimized_key", "optimized_format",
-                                                     "mask_key", "extension", "last_claim", "members"}),
+                                                     "mask_key", "thumbnail_key", "thumbnail_format",
+                                                     "extension", "last_claim", "members"}),
                          files=files, children=list(asset.members))
 
 

@@ -290,7 +290,8 @@ def _ingest(deps: Deps, job: Job, company: Company | None, claim: FileClaim, obj
     # asset this upload will most likely replace gives preserveCrop its crop. The real
     # decision (conditional writes) is taken after optimizing, in decide_asset.
     existing = deps.assets.find_by_name(company.company_handle, target.asset_name)
-    if claim.outcome is None and existing is not None and not job.options.overwrite:
+    if (claim.outcome is None and existing is not None and not job.options.overwrite
+            and existing.last_claim != claim.claim_id):  # not this file's own asset from a failed attempt
         return duplicate_result(deps, claim, target, now, obj.size)
     projects, gone = live_projects(deps, company.company_handle, job.options.project_handle_array)
     replacing = existing if (existing is not None and job.options.overwrite and naming.overwrite_matches(

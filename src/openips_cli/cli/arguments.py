@@ -78,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--folder", help="assets in this folder")
     which.add_argument("--name", help="assets with this name (asset ID)")
     listing.add_argument("--type", help="only this asset type, e.g. Image")
-    download = command(assets_commands, "download", "download an asset's master, optimized image and mask")
+    download = command(assets_commands, "download", "download an asset's master, optimized image, mask and thumbnail")
     download.add_argument("asset", metavar="ASSET")
     download.add_argument("--to", default=".", metavar="DIR", help="folder to write to (default: here)")
 

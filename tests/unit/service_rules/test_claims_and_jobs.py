@@ -102,6 +102,31 @@ def test_a_retry_after_the_decision_repeats_it_instead_of_taking_a_new_id():
     assert world.deps.assets.find_by_name(world.company.company_handle, "chair-1") is None
 
 
+@pytest.mark.parametrize("overwrite", [True, False])
+def test_a_crash_between_creating_the_asset_and_recording_the_decision_is_still_a_new_asset(overwrite):
+    # DynamoDB throttling past botocore's retries (seen in CI) can fail the decision's write
+    # after the asset was created: the retry finds its own asset, which is neither an update
+    # nor a duplicate of itself.
+    world = World(file_retry_delays=(0, 0, 0))
+    job = world.open(overwrite=overwrite)
+    real_record, failures = world.deps.claims.record_decision, []
+
+    def record_decision(claim, outcome, asset_handle):
+        if not failures:
+            failures.append(outcome)
+            raise errors.TransientError("ProvisionedThroughputExceededException")
+        real_record(claim, outcome, asset_handle)
+
+    world.deps.claims.record_decision = record_decision  # type: ignore[method-assign]
+    obj = world.upload(job, "chair.icc", PROFILE)
+    assert world.deliver(obj) == "Retrying" and failures == ["UploadSuccess"]
+    assert world.deliver(obj, world.tick(5)) == "UploadSuccess"
+    (row,) = world.rows(job, "UploadSuccess")
+    assert row.asset_name == "chair"
+    assert world.rows(job, "FileUpdated") == world.rows(job, "DuplicateSkipped") == []
+    assert world.deps.assets.find_by_name(world.company.company_handle, "chair-1") is None
+
+
 def test_files_of_a_paused_job_wait_unclaimed_and_proceed_after_resume():
     world = World(paused_file_delay_seconds=30)
     job = world.open()

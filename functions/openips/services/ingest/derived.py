@@ -22,7 +22,7 @@ from openips.models.outcomes import FileOutcome
 from openips.services import naming
 from openips.services.deps import Deps
 from openips.services.ingest.context import Upload
-from openips.services.ingest.outcome import Content, new_asset, updated_asset
+from openips.services.ingest.outcome import Content, new_asset, updated_asset, upload_thumbnail
 
 
 @dataclass(kw_only=True)
@@ -129,7 +129,8 @@ def store_image(run: Derivation, content: Content, asset: Asset, exists: bool,
         deps.storage.upload(content.optimized_path, bucket, asset.optimized_key, "image/tiff")
     if content.mask_path and asset.mask_key:
         deps.storage.upload(content.mask_path, bucket, asset.mask_key, "image/tiff")
-    for path in (content.optimized_path, content.mask_path):
+    upload_thumbnail(deps, content, asset)
+    for path in (content.optimized_path, content.mask_path, content.thumbnail_path):
         with contextlib.suppress(FileNotFoundError, TypeError):
             os.remove(path)  # type: ignore[arg-type]
     if exists:
@@ -156,6 +157,7 @@ def store_container(run: Derivation, name: str, content: Content, update: dict, 
     def finish(asset: Asset) -> Asset:
         return asset.model_copy(update={"parent_handle": parent.asset_handle, "master_key": "", "members": members,
                                         "optimized_key": None, "optimized_format": None, "mask_key": None,
+                                        "thumbnail_key": None, "thumbnail_format": None,
                                         **update})
 
     outcome, container, exists = decide(run, target, content, 0, finish)

@@ -45,6 +45,8 @@ class Content:
     height: int | None = None
     optimized_path: str | None = None
     mask_path: str | None = None
+    thumbnail_path: str | None = None  # the browser preview (ingest/raster.py); None when none was made
+    thumbnail_format: str | None = None  # "jpeg" or "webp"
     crop: CropRect | None = None
     notes: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
@@ -131,6 +133,11 @@ def decide_asset(upload: Upload, content: Content) -> tuple[FileOutcome, Asset |
                 deps.claims.record_decision(claim, FileOutcome.UPLOAD_SUCCESS, asset.asset_handle)
                 return FileOutcome.UPLOAD_SUCCESS, asset
             continue  # another file took this ID meanwhile: look again
+        if existing.last_claim == claim.claim_id:
+            # This claim created it, then failed before recording so (an update is recorded before it
+            # is written): the same new asset, neither an update nor a duplicate of itself.
+            deps.claims.record_decision(claim, FileOutcome.UPLOAD_SUCCESS, existing.asset_handle)
+            return FileOutcome.UPLOAD_SUCCESS, existing
         if not job.options.overwrite:
             deps.claims.record_decision(claim, FileOutcome.DUPLICATE_SKIPPED, None)
             return FileOutcome.DUPLICATE_SKIPPED, None
@@ -201,9 +208,17 @@ def store_asset(upload: Upload, outcome: FileOutcome, asset: Asset, content: Con
         deps.storage.upload(content.optimized_path, bucket, asset.optimized_key, "image/tiff")
     if content.mask_path and asset.mask_key:
         deps.storage.upload(content.mask_path, bucket, asset.mask_key, "image/tiff")
+    upload_thumbnail(deps, content, asset)
     if outcome == FileOutcome.FILE_UPDATED:
         deps.assets.replace(asset)
     deps.projects.link_assets(list(upload.projects), asset.asset_handle)
+
+
+def upload_thumbnail(deps: Deps, content: Content, asset: Asset) -> None:
+    """The preview, over the asset's previous one (one key per asset, whatever its format)."""
+    if content.thumbnail_path and asset.thumbnail_key:
+        deps.storage.upload(content.thumbnail_path, deps.settings.assets_bucket, asset.thumbnail_key,
+                            f"image/{asset.thumbnail_format}")  # image/jpeg, image/webp
 
 
 def file_row(outcome: FileOutcome, target: naming.TargetPath, asset: Asset, summary: str, content: Content,
@@ -228,10 +243,15 @@ def file_counts(outcome: FileOutcome, size: int, warned: bool) -> dict[str, int]
 
 def _asset_files(company_handle: str, asset_handle: str, content: Content) -> dict:
     base = f"{company_handle}/{asset_handle}"
+    # The preview's key has no extension, so a re-upload that changes its format still
+    # replaces it; its format is on the record and in the object's Content-Type.
+    thumbnail = bool(content.optimized_path and content.thumbnail_path)
     return {"master_key": f"{base}/master",
             "optimized_key": f"{base}/optimized.tif" if content.optimized_path else None,
             "optimized_format": "ptiff" if content.optimized_path else None,
-            "mask_key": f"{base}/mask.tif" if content.mask_path else None}
+            "mask_key": f"{base}/mask.tif" if content.mask_path else None,
+            "thumbnail_key": f"{base}/thumbnail" if thumbnail else None,
+            "thumbnail_format": content.thumbnail_format if thumbnail else None}
 
 
 def _job_metadata(job: Job, current: dict) -> dict:

@@ -13,6 +13,9 @@ from openips_cli.client import OpenIpsClient, download_file
 LIST_COLUMNS = [Column("ASSET", "handle"), Column("NAME"), Column("TYPE", "word"), Column("FOLDER"), Column("FILE"),
                 Column("SIZE", "word"), Column("PIXELS", "word"), Column("PUBLISH", "word")]
 
+# The thumbnail's key has no extension (one key per asset whatever its format): its format names it.
+THUMBNAIL_SUFFIX = {"jpeg": ".jpg", "webp": ".webp"}
+
 
 def safe_name(name: str) -> str:
     """A server-given name reduced to one path component, so downloads stay inside --to."""
@@ -37,13 +40,14 @@ def cmd_assets(args: argparse.Namespace, client_factory: Callable[[], OpenIpsCli
         target.mkdir(parents=True, exist_ok=True)
         written = []
         name = safe_name(asset.get("name") or asset["assetHandle"])
-        for kind in ("master", "optimized", "mask"):
+        for kind in ("master", "optimized", "mask", "thumbnail"):
             entry = (asset.get("files") or {}).get(kind)
             if not entry or not entry.get("url"):
                 continue
             suffix = PurePosixPath(entry.get("key", "")).suffix or ".tif"
             file_name = {"master": safe_name(asset.get("fileName") or name), "optimized": f"{name}.tif",
-                         "mask": f"{name}-mask{suffix}"}[kind]
+                         "mask": f"{name}-mask{suffix}",
+                         "thumbnail": f"{name}-thumbnail{THUMBNAIL_SUFFIX.get(entry.get('format'), '.jpg')}"}[kind]
             size = download_file(entry["url"], target / file_name)
             written.append({"kind": kind, "path": str(target / file_name), "size": size})
             out.info(f"{kind:<9} {target / file_name} ({human_size(size)})")
@@ -66,5 +70,7 @@ def asset_text(a: dict) -> str:
             ("updated by", a.get("updatedJobHandle")), ("keywords", ", ".join(a.get("xmpKeywords") or [])),
             ("parent", a.get("parentHandle")), ("children", ", ".join(a.get("children") or []))]
     rows += [(kind, (files.get(kind) or {}).get("key")) for kind in ("master", "optimized", "mask")]
+    # The preview is for looking at: its presigned URL (valid for an hour), ready for a browser.
+    rows.append(("thumbnail", (files.get("thumbnail") or {}).get("url")))
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k.ljust(width)}  {v}" for k, v in rows if v not in (None, ""))
