@@ -10,6 +10,7 @@
 #   2. puts a python3.12 interpreter on PATH (sam build refuses to build a python3.12 function
 #      without one), found on PATH, through pyenv, or under ~/.pyenv/versions.
 #   3. runs `sam validate --lint` then `sam build` (no container, no credentials needed).
+#   4. precompiles every module of the build (Lambda's code directory is read-only: no .pyc cache).
 #
 # The architecture reaches the template as the `Architecture` parameter (functions and the layer's
 # CompatibleArchitectures) and reaches layers/imaging/Makefile as the LAYER_ARCH environment
@@ -119,6 +120,12 @@ if [ -n "$SO" ]; then
   fi
   log "ImagingLayer: $(du -sh "$BUILD_DIR/ImagingLayer" | cut -f1) unzipped, native code for $MACHINE"
 fi
+# --- 6. bytecode for every module of the build -------------------------------------------------
+# A function's code directory is read-only, so Python cannot cache what it compiles: without .pyc
+# files every cold start compiles each module it imports again (SAM's pip workflow writes none).
+# unchecked-hash .pyc files are used as they are, whatever mtimes the zip gives the sources.
+"$PY312" -m compileall -q -j 0 --invalidation-mode unchecked-hash "$BUILD_DIR" >/dev/null \
+  || log "some files did not compile; they stay source only"
 log "built into $BUILD_DIR (Architecture=$ARCH)"
 if [ "$ARCH" != arm64 ]; then
   log "deploy with the same architecture: sam deploy --parameter-overrides Architecture=$ARCH"

@@ -63,5 +63,8 @@ def test_every_function_of_the_real_build_fits(tmp_path):
         assert size.total_bytes <= lambda_sizes.LIMIT_BYTES, (size.function, size.total_bytes)
     processing = next(s for s in sizes if s.function == "ProcessFileFunction")
     assert processing.layers and all(v > 5 * lambda_sizes.MB for v in processing.layers.values())
+    # Precompiled, as the read-only code directory cannot cache bytecode: flags 1 = hash-based, unchecked.
+    pyc = tmp_path / "build" / "ApiFunction" / "openips" / "handlers" / "__pycache__" / "api.cpython-312.pyc"
+    assert int.from_bytes(pyc.read_bytes()[4:8], "little") == 1
     media = next(s for s in sizes if s.function == "MediaFunction")  # PyAV: about 125 MB of it
     assert set(media.layers) == {"ImagingLayer", "MediaLayer"} and media.layers["MediaLayer"] > 50 * lambda_sizes.MB

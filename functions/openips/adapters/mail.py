@@ -4,15 +4,11 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from openips.models.errors import TransientError
 from openips.models.text import escape_hidden
 
-# Throttling and 5xx are retried by botocore first (standard mode), then by the caller.
-_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=10)
 _BODY_LINE_BREAK = frozenset("\n")  # the body's own lines; every other control character is shown escaped
 _TRANSIENT = {"Throttling", "ThrottlingException", "ServiceUnavailable", "InternalFailure",
               "RequestTimeout", "TooManyRequestsException"}
@@ -24,7 +20,12 @@ class MailRejectedError(Exception):
 
 class Mailer:
     def __init__(self) -> None:
-        self.ses = boto3.client("ses", config=_CONFIG)
+        import boto3  # with the client, not the module: the API function's cold start rarely mails
+        from botocore.config import Config
+
+        # Throttling and 5xx are retried by botocore first (standard mode), then by the caller.
+        config = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=10)
+        self.ses = boto3.client("ses", config=config)
 
     def send(self, sender: str, recipient: str, subject: str, text: str) -> str:
         """Send one plain-text UTF-8 mail; returns the SES message ID.

@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 
-import boto3
-
 MAX_DELAY_SECONDS = 900  # SQS DelaySeconds maximum
 
 
 class NotificationQueue:
     def __init__(self, queue_url: str) -> None:
+        import boto3  # with the client, not the module: the API function's cold start rarely re-sends
+
         self.sqs = boto3.client("sqs")
         self.queue_url = queue_url
 

@@ -1,7 +1,5 @@
 """HTTP request and response shapes (http-api.md), with IPS element names on the wire."""
 
-from __future__ import annotations
-
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -188,6 +186,9 @@ class AssetFiles(IpsModel):
     master: AssetFile | None  # None for set assets (ImageSet, SpinSet, SwatchSet), which have no file
     optimized: AssetFile | None = None
     mask: AssetFile | None = None
+    # A JPEG or WebP of at most 256 px (docs/formats.md#thumbnails), shown inline; null when the
+    # asset has no pyramid TIFF, was stored before previews existed, or making it failed.
+    thumbnail: AssetFile | None = None
 
 
 class AssetVideo(IpsModel):

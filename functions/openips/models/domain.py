@@ -3,15 +3,14 @@
 These are what the store persists; the API answers with the shapes in ``api.py``.
 """
 
-from __future__ import annotations
-
 import secrets
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from openips.models.base import Model
 from openips.models.messages import MESSAGES, render
 from openips.models.outcomes import FileOutcome
 from openips.models.processing import CropRect
@@ -65,7 +64,7 @@ class LogType(StrEnum):
     NOTIFICATION_SENT = "NotificationSent"
 
 
-class Company(BaseModel):
+class Company(Model):
     company_handle: str
     name: str
     overwrite_mode: OverwriteMode = "OverwriteFullName"
@@ -83,14 +82,14 @@ class Company(BaseModel):
     blocked_file_types: list[str] = Field(default_factory=list)
 
 
-class User(BaseModel):
+class User(Model):
     user_handle: str
     company_handle: str
     email: str
     role: Role
 
 
-class JobCounts(BaseModel):
+class JobCounts(Model):
     received: int = 0
     done: int = 0
     success: int = 0
@@ -103,7 +102,7 @@ class JobCounts(BaseModel):
     log_rows: int = 0
 
 
-class JobClock(BaseModel):
+class JobClock(Model):
     """The few fields of an active job the sweeper decides on (its options are never read)."""
 
     job_handle: str
@@ -124,7 +123,7 @@ class JobClock(BaseModel):
         return self.state == JobState.WAITING_COORDINATOR
 
 
-class Job(BaseModel):
+class Job(Model):
     job_handle: str
     company_handle: str
     name: str
@@ -171,7 +170,7 @@ class Job(BaseModel):
         return self.state == JobState.STOPPING
 
 
-class LogAux(BaseModel):
+class LogAux(Model):
     """A supplementary warning or error of the same file (``JobLogDetailAux``, spec §8.7)."""
 
     log_type: LogType
@@ -181,7 +180,7 @@ class LogAux(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
 
     @classmethod
-    def warning(cls, message_id: str, params: dict[str, Any], date_created: datetime) -> LogAux:
+    def warning(cls, message_id: str, params: dict[str, Any], date_created: datetime) -> Self:
         return cls(log_type=LogType.UPLOAD_WARNING, date_created=date_created, message_id=message_id, params=params,
                    log_message=render(message_id, params))
 
@@ -189,7 +188,7 @@ class LogAux(BaseModel):
         return render(self.message_id, self.params, locale) if self.message_id in MESSAGES else self.log_message
 
 
-class LogEntry(BaseModel):
+class LogEntry(Model):
     """One ``JobLogDetail`` row (spec §8.7).
 
     ``log_message`` is the English text; ``message_id`` and ``params`` let a reader get the
@@ -210,7 +209,7 @@ class LogEntry(BaseModel):
 
     @classmethod
     def localised(cls, log_type: LogType, message_id: str, params: dict[str, Any], date_created: datetime,
-                  **fields: Any) -> LogEntry:
+                  **fields: Any) -> Self:
         return cls(log_type=log_type, message_id=message_id, params=params, date_created=date_created,
                    log_message=render(message_id, params), **fields)
 
@@ -222,7 +221,7 @@ class LogEntry(BaseModel):
         return sorted({a.log_type.value for a in self.aux})
 
 
-class ImageMapArea(BaseModel):
+class ImageMapArea(Model):
     """One link of a rasterised PDF page (``href``: a URI, or ``#page=N`` for a page of the same PDF)."""
 
     x: int
@@ -263,7 +262,7 @@ class PsdTemplate(IpsModel):
     layers: list[PsdLayer]
 
 
-class VideoInfo(BaseModel):
+class VideoInfo(Model):
     """A video asset's streams as its headers say (docs/formats-video.md), and the encodings asked for.
 
     Codec names are FFmpeg's (``h264``, ``vp9``, ``aac``). ``poster_time_ms`` is the time of
@@ -286,7 +285,7 @@ class VideoInfo(BaseModel):
     avs_encodings: list[str] = Field(default_factory=list)  # names of mediaOptions.avsEncodingArray items
 
 
-class Asset(BaseModel):
+class Asset(Model):
     asset_handle: str
     company_handle: str
     name: str
@@ -307,6 +306,10 @@ class Asset(BaseModel):
     updated: datetime
     last_claim: str
     mask_key: str | None = None
+    # The browser preview (imaging/thumbnail.py): "jpeg" or "webp"; None for assets without a
+    # pyramid, for items written before previews existed, and when making it failed.
+    thumbnail_key: str | None = None
+    thumbnail_format: str | None = None
     crop_rect: CropRect | None = None
     xmp_keywords: list[str] = Field(default_factory=list)
     project_handles: list[str] = Field(default_factory=list)
@@ -327,7 +330,7 @@ class Asset(BaseModel):
     video: VideoInfo | None = None  # Video and MasterVideo assets (docs/formats-video.md)
 
 
-class FileClaim(BaseModel):
+class FileClaim(Model):
     """Per-S3-object processing record: the idempotency key of a file."""
 
     job_handle: str

@@ -1,13 +1,14 @@
 """S3 event notifications as they arrive through SQS (lenient: moto omits fields AWS sends)."""
 
-from __future__ import annotations
-
+from typing import Self
 from urllib.parse import unquote_plus
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from openips.models.base import Model
 
 
-class _Lenient(BaseModel):
+class _Lenient(Model):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
 
@@ -49,7 +50,7 @@ class S3Notification(_Lenient):
         return self.event == "s3:TestEvent"
 
 
-class IncomingObject(BaseModel):
+class IncomingObject(Model):
     """One uploaded object, decoded from its notification."""
 
     bucket: str
@@ -59,7 +60,7 @@ class IncomingObject(BaseModel):
     source_ip: str | None = None
 
     @classmethod
-    def from_record(cls, record: S3Record) -> IncomingObject:
+    def from_record(cls, record: S3Record) -> Self:
         obj = record.s3.object
         ip = record.request_parameters.source_ip_address if record.request_parameters else None
         # Keys arrive URL-encoded (moto encodes "/" too). The ETag names the content, and

@@ -5,12 +5,11 @@ company's defaults and the asset being replaced (preserved crop); ``openips.imag
 reads it. One attribute per pipeline step, named after the step.
 """
 
-from __future__ import annotations
-
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict, Field
 
+from openips.models.base import Model
 from openips.models.upload_job import (
     AutoColorCropOptions,
     AutoTransparentCropOptions,
@@ -30,7 +29,7 @@ class CropRect(IpsModel):
     height: int
 
 
-class ColorPlan(BaseModel):
+class ColorPlan(Model):
     """Colour management for one file (spec §5.11), with the profiles already fetched."""
 
     model_config = ConfigDict(frozen=True)
@@ -49,12 +48,12 @@ class ColorPlan(BaseModel):
     default_output_profile_name: str | None = None
 
 
-class ProcessingOptions(BaseModel):
+class ProcessingOptions(Model):
     """Everything the option pipeline applies, one attribute per step (see ``imaging.pipeline``)."""
 
     model_config = ConfigDict(frozen=True)
 
-    color: ColorPlan = ColorPlan()
+    color: ColorPlan = Field(default_factory=ColorPlan)
     manual_crop: ManualCropOptions | None = None
     auto_color_crop: AutoColorCropOptions | None = None
     auto_transparent_crop: AutoTransparentCropOptions | None = None

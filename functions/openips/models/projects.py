@@ -1,11 +1,10 @@
 """Projects: named groups of assets that ``projectHandleArray`` adds a job's assets to (spec §4 #19)."""
 
-from __future__ import annotations
-
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from openips.models.base import Model
 from openips.models.upload_job import IpsModel
 
 # No slash or backslash, no control characters, and none of the invisible format characters that
@@ -14,7 +13,7 @@ PROJECT_NAME = Field(min_length=1, max_length=128,
                      pattern=r"^[^\x00-\x1f\x7f-\x9f/\\\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff]+$")
 
 
-class Project(BaseModel):
+class Project(Model):
     project_handle: str
     company_handle: str
     name: str

@@ -10,13 +10,11 @@ catastrophically (see ``check_match_pattern``); names longer than ``MAX_MATCH_NA
 match. Together these bound the work one name can cost.
 """
 
-from __future__ import annotations
-
 import math
 import re
 import warnings
 from datetime import datetime
-from typing import Literal
+from typing import Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 
@@ -193,7 +191,7 @@ class SetPresetFields(IpsModel):
         return _check_name_template(value)
 
     @model_validator(mode="after")
-    def _order_needs_list(self) -> SetPresetFields:
+    def _order_needs_list(self) -> Self:
         if self.member_order == "SuffixList" and not self.suffix_order:
             raise ValueError("suffixOrder is required when memberOrder is SuffixList")
         return self

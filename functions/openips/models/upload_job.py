@@ -6,19 +6,18 @@ literals, and the four elements the XSD requires are required here too. Arrays t
 IPS wraps in ``{items: [...]}`` are plain JSON arrays (http-api.md).
 """
 
-from __future__ import annotations
-
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AwareDatetime, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from openips.models.base import Model
 from openips.models.keywords import check_xmp_keywords
 from openips.models.metadata import MAX_TAGS, MAX_UPDATES, MAX_VALUE_CHARS, SCALAR_KINDS, TAG_KINDS
 
 
-class IpsModel(BaseModel):
+class IpsModel(Model):
     model_config = ConfigDict(
         alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
     )
@@ -205,7 +204,7 @@ class MetadataUpdate(IpsModel):
     delete_tag_value_array: TagValues | None = None
 
     @model_validator(mode="after")
-    def _one_kind_of_value(self) -> MetadataUpdate:
+    def _one_kind_of_value(self) -> Self:
         scalars = [to_camel(k) for k in SCALAR_KINDS if getattr(self, k) is not None]
         tags = [to_camel(k) for k in TAG_KINDS if getattr(self, k) is not None]
         if len(scalars) > 1 or (scalars and tags):
@@ -306,7 +305,7 @@ class UploadPostJob(IpsModel):
         return value
 
     @model_validator(mode="after")
-    def _one_crop_block(self) -> UploadPostJob:
+    def _one_crop_block(self) -> Self:
         crops = [
             name
             for name, value in (

@@ -7,9 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
-from openips.adapters.dynamodb.factory import accounts_table, jobs_table
-from openips.adapters.mail import get_mailer
-from openips.adapters.notification_queue import get_notification_queue
+from typing import TYPE_CHECKING
+
 from openips.adapters.ports import (
     AccountRepository,
     AssetRepository,
@@ -22,9 +21,11 @@ from openips.adapters.ports import (
     QuotaRepository,
     StepRepository,
 )
-from openips.adapters.queue import JobEvents, ProcessQueue, get_job_events, get_process_queue
-from openips.adapters.storage import Storage, get_storage
 from openips.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from openips.adapters.queue import JobEvents, ProcessQueue
+    from openips.adapters.storage import Storage
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,12 @@ _lock = threading.Lock()
 def get_deps() -> Deps:
     # boto3's default session is not safe to build clients from concurrently (the local
     # stack runs handlers on worker threads); once built, the clients are shared safely.
+    # The adapters (and boto3, about 140 ms) load on the first call, not at import: a cold start's
+    # first request pays for them once, and SnapStart's snapshot already holds them (docs/performance.md).
+    from openips.adapters.dynamodb.factory import accounts_table, jobs_table
+    from openips.adapters.queue import get_job_events, get_process_queue
+    from openips.adapters.storage import get_storage
+
     with _lock:
         settings = get_settings()
         tables = jobs_table(settings.jobs_table)
@@ -79,6 +86,12 @@ def get_deps() -> Deps:
 
 def reset_caches() -> None:
     """Forget cached settings and clients (tests, and the local stack between runs)."""
+    from openips.adapters.dynamodb.factory import accounts_table, jobs_table
+    from openips.adapters.mail import get_mailer
+    from openips.adapters.notification_queue import get_notification_queue
+    from openips.adapters.queue import get_job_events, get_process_queue
+    from openips.adapters.storage import get_storage
+
     for cached in (get_settings, jobs_table, accounts_table, get_storage, get_job_events, get_process_queue,
                    get_mailer, get_notification_queue):
         cached.cache_clear()

@@ -7,14 +7,16 @@ assets of the job's company).
 from __future__ import annotations
 
 from functools import lru_cache
-
-from openips.adapters.storage import Storage
+from typing import TYPE_CHECKING
 from openips.models import errors
 from openips.models.domain import Asset, Company
 from openips.models.keywords import parse_xmp_keywords
 from openips.models.processing import ColorPlan, ProcessingOptions
 from openips.models.upload_job import ManualCropOptions, UploadPostJob
 from openips.services.deps import Deps
+
+if TYPE_CHECKING:
+    from openips.adapters.storage import Storage
 
 ICC_EXTENSIONS = frozenset({"icc", "icm"})
 MAX_PROFILE_BYTES = 4 * 1024 * 1024
