@@ -73,6 +73,9 @@ def main() -> int:
         ok = (log["logType"], log["fileSuccessCount"], log["fileErrorCount"]) == ("EndUpload", 3, 1)
         print(f"== {len(listed['assetArray'])} assets (master + pyramid TIFF) in {OUTPUT}/, "
               f"job log in {OUTPUT}/job-log.json — {time.monotonic() - started:.1f} s")
+        # This stack stops with the demo; the page needs one that stays up (docs/web-ui.md).
+        print("== the upload page: run `.venv/bin/openips local up`, open http://127.0.0.1:3000/ and sign in")
+        print("   with the apiKey in .openips/local.json; drop a folder (demo-output/uploads works)")
         return 0 if ok else 1
     finally:
         stack.send_signal(signal.SIGTERM)

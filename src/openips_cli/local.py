@@ -17,6 +17,7 @@ Differences from AWS are listed in README.md ("How local differs from AWS").
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import os
@@ -215,10 +216,12 @@ class ApiRequestHandler(BaseHTTPRequestHandler):
         # current request in module state.
         with _API_LOCK:
             result = invoke_route(route, event, LambdaContext(function_name=route.function))
-        self._send(result["statusCode"], result.get("headers") or {}, result.get("body") or "")
+        self._send(result["statusCode"], result.get("headers") or {}, result.get("body") or "",
+                   bool(result.get("isBase64Encoded")))
 
-    def _send(self, status: int, headers: dict[str, str], body: str) -> None:
-        data = body.encode()
+    def _send(self, status: int, headers: dict[str, str], body: str, is_base64: bool = False) -> None:
+        # As API Gateway does: a binary answer (gzipped SOAP, an image) comes from the function base64-encoded.
+        data = base64.b64decode(body) if is_base64 else body.encode()
         self.send_response(status)
         for key, value in headers.items():
             if key.lower() not in ("content-length", "connection"):
@@ -233,6 +236,12 @@ class ApiRequestHandler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         log.debug("api %s", format % args)
+
+
+def page_origins(host: str, port: int) -> list[str]:
+    """The origins a browser gives the upload page served on ``host:port`` (loopback by both names)."""
+    hosts = ["127.0.0.1", "localhost"] if host in ("127.0.0.1", "localhost") else [host]
+    return [f"http://[{h}]:{port}" if ":" in h else f"http://{h}:{port}" for h in hosts]
 
 
 class LocalStack:
@@ -277,7 +286,13 @@ class LocalStack:
                                 on_accept=self.upload_ips.record)
         s3_url = self.s3_front.start()
 
-        self.resources = provision(template=self.template, endpoint_url=moto_url, sender_email=SENDER_EMAIL)
+        # Bound before the bucket's CORS rule is written: the rule names the page's origin, port and all.
+        self.api = ThreadingHTTPServer((self.host, self.port), ApiRequestHandler)
+        self.api.daemon_threads = True
+        self.api.routes = http_routes(self.template)  # type: ignore[attr-defined]
+        self.port = self.api.server_address[1]
+        self.resources = provision(template=self.template, endpoint_url=moto_url, sender_email=SENDER_EMAIL,
+                                   parameters={"UploadPageOrigins": ",".join(page_origins(self.host, self.port))})
         os.environ.update(function_environment(self.template, self.resources))
         # Set per function on AWS (IAM decides who may use it); one environment here, as IAM is not emulated.
         os.environ["ACCOUNTS_TABLE"] = self.resources.names["AccountsTable"]
@@ -293,10 +308,6 @@ class LocalStack:
         deps = get_deps()  # build the shared clients here, before any worker thread does
         admin_key, company, key, email = self._bootstrap(deps.companies, deps.accounts)
 
-        self.api = ThreadingHTTPServer((self.host, self.port), ApiRequestHandler)
-        self.api.daemon_threads = True
-        self.api.routes = http_routes(self.template)  # type: ignore[attr-defined]
-        self.port = self.api.server_address[1]
         os.environ["API_BASE_URL"] = f"http://{self.host}:{self.port}/"  # log links in mails and webhooks
         self._thread(self.api.serve_forever, "api")
         self.lambdas = self._new_pool()
@@ -310,7 +321,8 @@ class LocalStack:
         for schedule in schedules(self.template):
             self._thread(lambda s=schedule: self._tick(s), f"schedule-{schedule.function}")
 
-        self.info = {"apiUrl": f"http://{self.host}:{self.port}", "s3Url": s3_url, "region": REGION,
+        self.info = {"apiUrl": f"http://{self.host}:{self.port}", "pageUrl": f"http://{self.host}:{self.port}/",
+                     "s3Url": s3_url, "region": REGION,
                      "adminApiKey": admin_key, "companyHandle": company, "apiKey": key, "userEmail": email,
                      # For looking inside with any AWS client (this run's credentials, loopback only).
                      "awsEndpointUrl": moto_url, "awsAccessKeyId": ACCESS_KEY,
@@ -425,8 +437,9 @@ def run(port: int = 3000, state_dir: Path = Path(".openips"), host: str = "127.0
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())
     info = stack.start()
-    print(f"openips local stack ready: API {info['apiUrl']}  S3 {info['s3Url']}", flush=True)
-    print(f"keys and handles in {state_dir / 'local.json'}; Ctrl-C stops", flush=True)
+    print(f"openips local stack ready — open the upload page: {info['pageUrl']}", flush=True)
+    print(f"  sign in with the apiKey in {state_dir / 'local.json'}", flush=True)
+    print(f"  API {info['apiUrl']}  S3 {info['s3Url']}; Ctrl-C stops", flush=True)
     try:
         done.wait()
     finally:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -115,13 +116,17 @@ def _of_type(template: dict, kind: str) -> dict[str, dict]:
 
 
 def provision(prefix: str = "openips", template: dict | None = None,
-              endpoint_url: str | None = None, sender_email: str | None = None) -> Resources:
-    """Create tables, queues (dead-letter queues first) and buckets with their notifications.
+              endpoint_url: str | None = None, sender_email: str | None = None,
+              parameters: Mapping[str, str] | None = None) -> Resources:
+    """Create tables, queues (dead-letter queues first) and buckets with their notifications and
+    CORS rules.
 
     ``sender_email`` (the template's ``SenderEmail``) is verified as an SES identity: SES, and
-    moto, refuse mail from unverified senders.
+    moto, refuse mail from unverified senders. ``parameters`` override the template's defaults
+    (the local stack sets ``UploadPageOrigins`` to its own page's origin).
     """
     template = template or load_template()
+    values = {**parameter_defaults(template), **(parameters or {})}
     session = _session((os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_SECRET_ACCESS_KEY")))
     ddb = session.client("dynamodb", endpoint_url=endpoint_url)
     sqs = session.client("sqs", endpoint_url=endpoint_url)
@@ -173,9 +178,36 @@ def provision(prefix: str = "openips", template: dict | None = None,
         if queue_configs:
             s3.put_bucket_notification_configuration(
                 Bucket=name, NotificationConfiguration={"QueueConfigurations": queue_configs})
+        if props.get("CorsConfiguration"):
+            s3.put_bucket_cors(Bucket=name, CORSConfiguration=cors_configuration(props["CorsConfiguration"], values))
     if sender_email:
         session.client("ses", endpoint_url=endpoint_url).verify_email_identity(EmailAddress=sender_email)
     return resources
+
+
+def parameter_defaults(template: dict) -> dict[str, str]:
+    return {name: str(p.get("Default", "")) for name, p in template.get("Parameters", {}).items()}
+
+
+# CloudFormation's names of a CORS rule's properties → the S3 API's.
+_CORS_KEYS = {"Id": "ID", "AllowedMethods": "AllowedMethods", "AllowedOrigins": "AllowedOrigins",
+              "AllowedHeaders": "AllowedHeaders", "ExposedHeaders": "ExposeHeaders", "MaxAge": "MaxAgeSeconds"}
+
+
+def cors_configuration(config: dict, parameters: Mapping[str, str]) -> dict:
+    """A bucket's ``CorsConfiguration`` as ``PutBucketCors`` takes it, parameters resolved (a
+    ``CommaDelimitedList`` parameter becomes its list)."""
+    resolve = _Resolver(Resources(names=dict(parameters)))
+    rules = []
+    for rule in config["CorsRules"]:
+        converted: dict[str, Any] = {}
+        for key, value in rule.items():
+            value = resolve(value)
+            if key in ("AllowedMethods", "AllowedOrigins", "AllowedHeaders", "ExposedHeaders") and isinstance(value, str):
+                value = [item.strip() for item in value.split(",") if item.strip()]
+            converted[_CORS_KEYS[key]] = int(value) if key == "MaxAge" else value
+        rules.append(converted)
+    return {"CORSRules": rules}
 
 
 # ---- what Lambda would do with the template: environments, event sources, filters ----------
@@ -240,8 +272,7 @@ def schedules(template: dict) -> list[Schedule]:
 
 def function_environment(template: dict, resources: Resources) -> dict[str, str]:
     """Globals.Function environment variables with Refs resolved (parameters take their defaults)."""
-    defaults = {name: str(p.get("Default", "")) for name, p in template.get("Parameters", {}).items()}
-    resolve = _Resolver(Resources(names={**defaults, **resources.names}, arns=resources.arns))
+    resolve = _Resolver(Resources(names={**parameter_defaults(template), **resources.names}, arns=resources.arns))
     variables = template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
     return {key: str(resolve(value)) for key, value in variables.items()}
 

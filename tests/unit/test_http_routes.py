@@ -26,6 +26,7 @@ def _call(app: http.IpsResolver, method: str, path: str, headers: dict[str, str]
     (api.app, "GET", "/v1/jobs/j-1", "DELETE"),
     (api.app, "PUT", "/v1/admin/companies/c-1", "GET, PATCH"),
     (api.app, "DELETE", "/v1/openapi.json", "GET"),  # served, not in the document
+    (api.app, "POST", "/", "GET"),  # the upload page (docs/web-ui.md)
     # another function's path reaches this one through ANY /{proxy+}: it exists, so 405
     (api.app, "POST", "/v1/assets/a-1/auto-crop-rect", "GET"),
     (imaging_api.app, "DELETE", "/v1/assets/a-1/auto-crop-rect", "GET"),
@@ -39,7 +40,7 @@ def test_a_known_path_with_another_method_is_405_with_allow(app, method, path, a
 
 
 @pytest.mark.parametrize("app", [api.app, imaging_api.app])
-@pytest.mark.parametrize("path", ["/v1/nothing-here", "/v1/jobs/j-1/nothing", "/"])
+@pytest.mark.parametrize("path", ["/v1/nothing-here", "/v1/jobs/j-1/nothing", "/v1", "/ui/a/b.js"])
 def test_an_unknown_path_is_404(app, path):
     response = _call(app, "GET", path)
 

@@ -7,7 +7,9 @@ forms ({"Ref": ...}, {"Fn::Sub": ...}), so the assertions below look at plain di
 
 from __future__ import annotations
 
+import fnmatch
 import json
+import re
 import subprocess
 import sys
 import tomllib
@@ -135,11 +137,24 @@ def test_api_function_has_no_layers(template: dict[str, Any], resources: dict[st
     assert "Layers" not in template["Globals"]["Function"]
     assert "Layers" not in props(resources, "ApiFunction")
     events = props(resources, "ApiFunction")["Events"]
-    (event,) = events.values()
+    assert set(events) == {"Proxy", "UploadPage"}  # the API, and the upload page at the root
+    event = events["Proxy"]
     assert event["Type"] == "HttpApi"
     assert event["Properties"]["ApiId"] == {"Ref": "HttpApi"}
     assert event["Properties"]["Path"] == "/{proxy+}"
     assert event["Properties"]["Method"].upper() == "ANY"
+
+
+def test_api_function_cold_starts_from_a_snapstart_snapshot(template: dict[str, Any],
+                                                            resources: dict[str, Any]) -> None:
+    fn = props(resources, "ApiFunction")
+    assert fn["SnapStart"] == {"ApplyOn": "PublishedVersions"}
+    # SnapStart applies to published versions only: the HTTP API must invoke one, through the alias.
+    assert fn["AutoPublishAlias"]
+    assert template["Globals"]["Function"]["Runtime"] >= "python3.12"  # SnapStart's first Python runtime
+    # What SnapStart does not support on a function.
+    assert "ProvisionedConcurrencyConfig" not in fn and "FileSystemConfigs" not in fn
+    assert fn.get("EphemeralStorage", {}).get("Size", 512) <= 512
 
 
 def test_ips_wire_function_serves_scene7_without_layers(resources: dict[str, Any]) -> None:
@@ -281,8 +296,22 @@ def test_incoming_bucket_notifies_process_queue(resources: dict[str, Any]) -> No
     for config in configs:
         assert config["Event"] == "s3:ObjectCreated:*"
         assert config["Queue"] == {"Fn::GetAtt": ["ProcessQueue", "Arn"]}
-    cors = bucket["Properties"]["CorsConfiguration"]["CorsRules"]
-    assert any("POST" in rule["AllowedMethods"] for rule in cors)
+    # The upload page's POSTs, from the origins the UploadPageOrigins parameter names (docs/web-ui.md).
+    (cors,) = bucket["Properties"]["CorsConfiguration"]["CorsRules"]
+    assert cors["AllowedMethods"] == ["POST"]
+    assert cors["AllowedOrigins"] == {"Ref": "UploadPageOrigins"}
+
+
+def test_the_upload_page_is_served_by_the_api_function_at_the_root(template: dict[str, Any],
+                                                                   resources: dict[str, Any]) -> None:
+    events = resources["ApiFunction"]["Properties"]["Events"]
+    assert events["UploadPage"]["Properties"] == {"ApiId": {"Ref": "HttpApi"}, "Path": "/", "Method": "GET"}
+    parameter = template["Parameters"]["UploadPageOrigins"]
+    assert parameter["Type"] == "CommaDelimitedList" and parameter["Default"] == "*"
+    pattern = re.compile(parameter["AllowedPattern"])
+    assert all(pattern.fullmatch(o) for o in ("*", "https://abc.execute-api.eu-west-1.amazonaws.com",
+                                             "http://127.0.0.1:3000"))
+    assert not any(pattern.fullmatch(o) for o in ("https://x.example/path", "javascript:alert(1)", ""))
 
 
 @pytest.mark.parametrize("bucket", ["IncomingBucket", "AssetsBucket"])
@@ -392,6 +421,20 @@ def test_api_function_s3_scope(resources: dict[str, Any]) -> None:
     assert by_action["s3:PutObject"]["Resource"]["Fn::Sub"].endswith("${IncomingBucket}/incoming/*")
     assert by_action["s3:GetObject"]["Resource"]["Fn::Sub"].endswith("${AssetsBucket}/*")
     assert "s3:DeleteObject" not in by_action
+
+
+@pytest.mark.parametrize(("function", "action"), [("ProcessFileFunction", "s3:PutObject"),
+                                                  ("MediaFunction", "s3:PutObject"), ("ApiFunction", "s3:GetObject")])
+def test_asset_files_beside_the_optimized_tiff_are_in_reach(resources: dict[str, Any], function: str,
+                                                            action: str) -> None:
+    """Every file services/ingest/outcome.py stores for an asset (the thumbnail included) is written by the
+    processing functions and presigned by the API under one AssetsBucket statement."""
+    keys = ["c-x/a-y/master", "c-x/a-y/optimized.tif", "c-x/a-y/mask.tif", "c-x/a-y/thumbnail"]
+    patterns = [r["Fn::Sub"] for st in _statements(props(resources, function)["Policies"])
+                if action in as_list(st["Action"]) for r in as_list(st["Resource"]) if isinstance(r, dict)]
+    prefix = "arn:${AWS::Partition}:s3:::${AssetsBucket}/"
+    for key in keys:
+        assert any(fnmatch.fnmatchcase(prefix + key, pattern) for pattern in patterns), (function, key, patterns)
 
 
 def test_alarms_notify_only_when_topic_is_set(template: dict[str, Any], resources: dict[str, Any]) -> None:

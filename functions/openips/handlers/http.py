@@ -23,7 +23,8 @@ from openips.services.params import fault_from_validation
 Handler = Callable[..., Any]
 
 # Routes anyone may call (method, resolver path); every other route needs ``Authorization: Bearer``.
-PUBLIC_ROUTES = frozenset({("GET", "/v1/openapi.json")})
+# The upload page and its files are public: the page asks for the key itself (docs/web-ui.md).
+PUBLIC_ROUTES = frozenset({("GET", "/v1/openapi.json"), ("GET", "/"), ("GET", "/ui/<file_name>")})
 
 
 def fault_response(exc: Fault) -> Response:

@@ -14,9 +14,12 @@ presigned ``url`` points and
   clock skew, unsigned ``x-amz-*`` headers; then ``payload.verify_payload``: the body's SHA-256
   or each aws-chunked chunk's signature), and only then proxies it to moto (``proxy``), body
   and all (presigned GET URLs, boto3 calls, HEAD ...). Anonymous requests are refused: no
-  bucket here is public. CORS preflights (``OPTIONS``) go through unsigned, as S3 answers them
-  from the bucket's CORS rules. A presigned request reaches moto signed in headers instead,
-  and the front logs no query string, so no signature or credential is written to a log.
+  bucket here is public. A presigned request reaches moto signed in headers instead,
+  and the front logs no query string, so no signature or credential is written to a log;
+* answers CORS preflights (``OPTIONS``, never signed) itself from the bucket's CORS rules, and
+  adds the matching rule's CORS headers to every answer to a request with ``Origin``, as S3
+  does (``cors``; the local stack gives the incoming bucket the template's rule with its own
+  page's origin, so what S3 would refuse is refused here too).
 
 The checks, their order and their answers follow AWS's "Browser-Based Uploads Using POST
 (AWS Signature Version 4)", "POST Policy" (sigv4-HTTPPOSTConstructPolicy) and the S3 error
@@ -43,7 +46,7 @@ code list, and where those are silent, what S3 was recorded answering:
 
 Modules, from the bottom: ``errors``, ``signing`` (SigV4 shared by forms and requests),
 ``policy`` → ``post_form``; ``sigv4`` → ``payload``; ``wire`` (bodies, error answers),
-``upstream`` (moto), ``context``; ``put_object``, ``post_object``, ``proxy``; ``server``
+``upstream`` (moto), ``context``, ``cors``; ``put_object``, ``post_object``, ``proxy``; ``server``
 (``S3Front``).
 """
 

@@ -78,10 +78,8 @@ class ProxiedRequest:
             raise entity_too_large(length, MAX_PUT_SIZE)
         return length
 
-    def _authenticate(self) -> SignedRequest | None:
+    def _authenticate(self) -> SignedRequest:
         handler = self.handler
-        if handler.command == "OPTIONS":
-            return None  # CORS preflights are never signed: S3 answers them from the bucket's CORS rules
         return authenticate_request(handler.command, handler.path, handler.headers, self.front.credentials,
                                     region=self.front.region)
 
@@ -132,7 +130,9 @@ class ProxiedRequest:
     def _relay(self, response: Any) -> None:
         handler = self.handler
         handler.send_response_only(response.status, response.reason)
-        headers = [(k, v) for k, v in response.getheaders() if k.lower() not in _HOP_BY_HOP]
+        # moto's own CORS headers are dropped: the front adds S3's (server.py, cors.py).
+        headers = [(k, v) for k, v in response.getheaders()
+                   if k.lower() not in _HOP_BY_HOP and not k.lower().startswith("access-control-")]
         bodyless = handler.command == "HEAD" or response.status in (204, 304) or response.status < 200
         length = response.getheader("Content-Length")
         if bodyless or length is not None:

@@ -11,11 +11,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from openips_cli.s3front.context import FrontContext, UploadRecord
+from openips_cli.s3front.cors import preflight, response_headers
 from openips_cli.s3front.errors import S3Error
 from openips_cli.s3front.post_object import PostObject, post_object_bucket
 from openips_cli.s3front.proxy import ProxiedRequest
 from openips_cli.s3front.upstream import Upstream
-from openips_cli.s3front.wire import log, netloc, redact, send_error
+from openips_cli.s3front.wire import BodyReader, content_length, log, netloc, redact, send_error
 
 
 class _Server(ThreadingHTTPServer):
@@ -58,11 +59,42 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - BaseHTTPRequestHandler's name
         log.debug("%s %s", self.address_string(), redact(format % args))
 
-    # Every method but a POST Object goes to moto, once its signature holds.
+    # Every answer to a request with Origin carries the CORS headers of the bucket's matching rule,
+    # as S3 adds them (errors too); not 100 Continue, and not twice to a preflight.
+    def send_response_only(self, code: int, message: str | None = None) -> None:
+        self._cors_pending = code >= 200 and self.command != "OPTIONS"
+        super().send_response_only(code, message)
+
+    def end_headers(self) -> None:
+        if getattr(self, "_cors_pending", False):
+            self._cors_pending = False
+            for name, value in response_headers(self.server.front.s3, self.command, self.path, self.headers):
+                self.send_header(name, value)
+        super().end_headers()
+
+    # Every method but a POST Object and a preflight goes to moto, once its signature holds.
     def do_GET(self) -> None:
         ProxiedRequest(self, self.server.front).run()
 
-    do_HEAD = do_PUT = do_DELETE = do_OPTIONS = do_PATCH = do_GET
+    do_HEAD = do_PUT = do_DELETE = do_PATCH = do_GET
+
+    def do_OPTIONS(self) -> None:
+        # A CORS preflight: never signed, answered from the bucket's CORS rules as S3 does.
+        try:
+            length = content_length(self.headers)
+            if length and not BodyReader(self.rfile, length).drain(self.server.front.drain_limit):
+                self.close_connection = True
+                return
+            allowed = preflight(self.server.front.s3, self.path, self.headers)
+        except S3Error as error:
+            log.info("preflight refused: %d %s %s", error.status, error.code, redact(self.path))
+            send_error(self, error, close=False)
+            return
+        self.send_response(200)
+        for name, value in allowed:
+            self.send_header(name, value)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
 
     def do_POST(self) -> None:
         bucket = post_object_bucket(self.command, self.path)
