@@ -59,23 +59,23 @@ def crop_margins(width: int, height: int) -> tuple[int, int, int, int]:
 
 
 def load_openips() -> Run:
-    """openips as the ProcessFile function calls it (concurrency from VIPS_CONCURRENCY)."""
+    """openips as the ProcessFile function calls it (concurrency from VIPS_CONCURRENCY): the imaging
+    library with its own options, which services/options.py builds from the job."""
     import os
 
     from openips.imaging import vips
     from openips.imaging.optimize import optimize
+    from openips.imaging.options import ColorPlan, ManualCrop, ProcessingOptions, UnsharpMask
     from openips.imaging.pipeline import StepContext
-    from openips.models.processing import ColorPlan, ProcessingOptions
-    from openips.models.upload_job import ManualCropOptions, UnsharpMaskOptions
 
     concurrency = os.environ.get("VIPS_CONCURRENCY")
     vips.configure(int(concurrency) if concurrency else None)
 
     def run(job: Job) -> None:
         options = ProcessingOptions(
-            manual_crop=ManualCropOptions(left=job.left, right=job.right, top=job.top, bottom=job.bottom),
+            manual_crop=ManualCrop(left=job.left, right=job.right, top=job.top, bottom=job.bottom),
             color=ColorPlan(mode="Default"),
-            unsharp_mask=UnsharpMaskOptions(
+            unsharp_mask=UnsharpMask(
                 amount=USM_AMOUNT, radius=USM_RADIUS, threshold=USM_THRESHOLD, monochrome=USM_MONOCHROME
             ),
         )

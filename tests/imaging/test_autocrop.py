@@ -11,13 +11,12 @@ pyvips = pytest.importorskip("pyvips")
 
 from openips.imaging.autocrop import auto_crop_rect
 from openips.imaging.optimize import optimize
+from openips.imaging.options import AutoColorCrop, AutoTransparentCrop, ProcessingOptions, SourceRect
 from openips.imaging.step_context import StepContext
 from openips.models.errors import CorruptImageError, FileRejectedError, ImageTooLargeError
-from openips.models.processing import CropRect, ProcessingOptions
-from openips.models.upload_job import AutoColorCropOptions, AutoTransparentCropOptions
 
 MAX_PIXELS = 100_000_000
-RED_RECT = CropRect(x_offset=70, y_offset=40, width=100, height=50)
+RED_RECT = SourceRect(x_offset=70, y_offset=40, width=100, height=50)
 Write = Callable[..., Path]
 
 
@@ -96,7 +95,7 @@ def test_no_crop_found_is_the_full_image(write: Write, kind: str, image: Callabl
     rect = auto_crop_rect(str(src), kind, "UpperLeft", 0.0, max_pixels=MAX_PIXELS)  # type: ignore[arg-type]
 
     # Then
-    assert rect == CropRect(x_offset=0, y_offset=0, width=400, height=300)
+    assert rect == SourceRect(x_offset=0, y_offset=0, width=400, height=300)
 
 
 @pytest.mark.parametrize(("corner", "tolerance", "code"), [(None, 0.0, "auto_crop.corner"),
@@ -137,21 +136,21 @@ def test_truncated_master_is_a_corrupt_image(write: Write, truncated: Callable[.
 def test_agrees_with_the_upload_step(write: Write, tmp_path: Path, tolerance: float) -> None:
     # Given: a JPEG whose compression noise makes the answer depend on the tolerance
     src = write(_red_on_white(), "red.jpg", Q=75)
-    options = ProcessingOptions(auto_color_crop=AutoColorCropOptions(corner="UpperRight", tolerance=tolerance))
+    options = ProcessingOptions(auto_color_crop=AutoColorCrop(corner="UpperRight", tolerance=tolerance))
 
     # When
     rect = auto_crop_rect(str(src), "Color", "UpperRight", tolerance, max_pixels=MAX_PIXELS)
     result = optimize(str(src), str(tmp_path / "out.tif"), max_pixels=MAX_PIXELS, ctx=StepContext(options=options))
 
     # Then
-    assert rect == (result.crop or CropRect(x_offset=0, y_offset=0, width=400, height=300))
+    assert rect == (result.crop or SourceRect(x_offset=0, y_offset=0, width=400, height=300))
     assert (result.tiff.width, result.tiff.height) == (rect.width, rect.height)
 
 
 def test_transparent_agrees_with_the_upload_step(write: Write, tmp_path: Path) -> None:
     # Given
     src = write(_red_on_clear(), "clear.png")
-    options = ProcessingOptions(auto_transparent_crop=AutoTransparentCropOptions(tolerance=0.0))
+    options = ProcessingOptions(auto_transparent_crop=AutoTransparentCrop(tolerance=0.0))
 
     # When
     rect = auto_crop_rect(str(src), "Transparent", None, 0.0, max_pixels=MAX_PIXELS)

@@ -15,8 +15,7 @@ PILImage = pytest.importorskip("PIL.Image")
 from openips.imaging import pipeline
 from openips.imaging.clipping_path import OR, SUBTRACT, clipping_mask, decode_path, rasterise
 from openips.imaging.optimize import optimize
-from openips.models.processing import ProcessingOptions
-from openips.models.upload_job import ManualCropOptions
+from openips.imaging.options import ManualCrop, ProcessingOptions
 from tests.imaging.clipping_fixtures import build_irb_with_path, circle, jpeg_with_irb, path_data, rectangle
 
 W, H = 400, 300
@@ -208,7 +207,7 @@ def test_subtracted_subpath_and_initial_fill() -> None:
 def test_optimize_writes_the_mask_cropped_with_the_image(tmp_path: Path) -> None:
     # Given: a clipping path round 100..300 x 75..225 and a crop of 50 px left, 20 px top
     src = _jpeg(tmp_path, build_irb_with_path({"Path 1": RECT}, "Path 1"))
-    crop = ManualCropOptions(left=50, right=30, top=20, bottom=10)
+    crop = ManualCrop(left=50, right=30, top=20, bottom=10)
     ctx = pipeline.StepContext(options=ProcessingOptions(create_mask=True, manual_crop=crop))
     mask_path = tmp_path / "mask.tif"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -14,16 +15,18 @@ pyvips = pytest.importorskip("pyvips")
 
 from openips.imaging import pipeline
 from openips.imaging.optimize import optimize
+from openips.imaging.options import (
+    AutoColorCrop,
+    AutoTransparentCrop,
+    ColorPlan,
+    KnockoutBackground,
+    ManualCrop,
+    ProcessingOptions,
+    SourceRect,
+    UnsharpMask,
+)
 from openips.imaging.pyramid import is_tiled
 from openips.imaging.steps.color import color_in
-from openips.models.processing import ColorPlan, CropRect, ProcessingOptions
-from openips.models.upload_job import (
-    AutoColorCropOptions,
-    AutoTransparentCropOptions,
-    KnockoutBackgroundOptions,
-    ManualCropOptions,
-    UnsharpMaskOptions,
-)
 from openips.models.errors import (
     CorruptImageError,
     EmptyFileError,
@@ -192,7 +195,7 @@ def test_reusing_an_output_path_reads_the_new_file(
 def test_every_processing_option_has_a_step() -> None:
     # A new option cannot ship without its step (colour is the bracket around the steps).
     steps = {name for name, _ in pipeline.PIPELINE}
-    assert set(ProcessingOptions.model_fields) - {"color", "create_mask"} == steps
+    assert {f.name for f in fields(ProcessingOptions)} - {"color", "create_mask"} == steps
 
 
 def test_pipeline_runs_set_options_in_order_and_skips_unset(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -208,8 +211,8 @@ def test_pipeline_runs_set_options_in_order_and_skips_unset(monkeypatch: pytest.
 
     monkeypatch.setattr(pipeline, "PIPELINE", tuple((n, step(n)) for n in ("manual_crop", "knockout_background",
                                                                           "unsharp_mask")))
-    options = ProcessingOptions(manual_crop={"left": 1, "right": 0, "top": 0, "bottom": 0},
-                                unsharp_mask={"amount": 1})
+    options = ProcessingOptions(manual_crop=ManualCrop(left=1, right=0, top=0, bottom=0),
+                                unsharp_mask=UnsharpMask(amount=1))
 
     # When
     result = pipeline.run(pyvips.Image.black(2, 2), pipeline.StepContext(options=options))
@@ -221,12 +224,12 @@ def test_pipeline_runs_set_options_in_order_and_skips_unset(monkeypatch: pytest.
 
 # Every step with an option that makes it act; a step added to PIPELINE must be added here too.
 EVERY_STEP = {
-    "manual_crop": ManualCropOptions(left=3, right=2, top=1, bottom=4),
-    "auto_color_crop": AutoColorCropOptions(corner="BottomRight", tolerance=0.2),
-    "auto_transparent_crop": AutoTransparentCropOptions(tolerance=0.2),
-    "preserved_crop": CropRect(x_offset=2, y_offset=2, width=150, height=100),
-    "knockout_background": KnockoutBackgroundOptions(corner="UpperLeft", tolerance=0.2, fill_method="FloodFill"),
-    "unsharp_mask": UnsharpMaskOptions(amount=2.0, radius=1.5, threshold=0),
+    "manual_crop": ManualCrop(left=3, right=2, top=1, bottom=4),
+    "auto_color_crop": AutoColorCrop(corner="BottomRight", tolerance=0.2),
+    "auto_transparent_crop": AutoTransparentCrop(tolerance=0.2),
+    "preserved_crop": SourceRect(x_offset=2, y_offset=2, width=150, height=100),
+    "knockout_background": KnockoutBackground(corner="UpperLeft", tolerance=0.2, fill_method="FloodFill"),
+    "unsharp_mask": UnsharpMask(amount=2.0, radius=1.5, threshold=0),
     "xmp_keywords": ("shoes", "red"),
 }
 
@@ -273,7 +276,7 @@ def test_step_warnings_reach_the_result(monkeypatch: pytest.MonkeyPatch, grey_jp
         return image.crop(0, 0, 100, 50)
 
     monkeypatch.setattr(pipeline, "PIPELINE", (("manual_crop", crop),))
-    ctx = pipeline.StepContext(options=ProcessingOptions(manual_crop={"left": 0, "right": 0, "top": 0, "bottom": 0}))
+    ctx = pipeline.StepContext(options=ProcessingOptions(manual_crop=ManualCrop(left=0, right=0, top=0, bottom=0)))
 
     result = optimize(str(grey_jpeg), str(out), max_pixels=MAX_PIXELS, ctx=ctx)
 

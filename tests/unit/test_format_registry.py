@@ -9,17 +9,17 @@ import gzip
 import io
 import tarfile
 import zipfile
-from dataclasses import replace
+from dataclasses import fields, replace
 from datetime import timedelta
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from openips.imaging.options import ProcessingOptions
 from openips.models.domain import Job, JobState, utcnow
 from openips.models.log_file_types import LogFileType, LogFileTypes
 from openips.models.outcomes import FileOutcome
-from openips.models.processing import ProcessingOptions
 from openips.models.upload_job import NOT_YET_APPLIED, UploadPostJob
 from openips.services import processing
 from openips.services.ingest import registry
@@ -35,7 +35,7 @@ ICC = next(f for f in registry.FORMATS if f.name == "ICC profile")
 # ---- every file option has its format -----------------------------------------------------------------------
 
 # UploadPostJob's other ``*_options``, and where they are applied instead.
-IMAGE_OPTIONS = {f"{name}_options" for name in ProcessingOptions.model_fields} | {"color_management_options"}
+IMAGE_OPTIONS = {f"{field.name}_options" for field in fields(ProcessingOptions)} | {"color_management_options"}
 JOB_WIDE = {"metadata_options",  # every asset the job makes (ingest.outcome)
             "auto_set_creation_options"}  # sets, built when the job ends (services.set_presets)
 

@@ -10,17 +10,16 @@ from pathlib import Path
 import pytest
 
 from openips.imaging.geometry import clamp_rect, corner_xy, tolerance_to_threshold, trim_box
+from openips.imaging.options import ManualCrop, SourceRect
 from openips.models.errors import FileRejectedError
-from openips.models.processing import CropRect
-from openips.models.upload_job import ManualCropOptions
 
 
-def _trim(left: int = 0, right: int = 0, top: int = 0, bottom: int = 0) -> ManualCropOptions:
-    return ManualCropOptions(left=left, right=right, top=top, bottom=bottom)
+def _trim(left: int = 0, right: int = 0, top: int = 0, bottom: int = 0) -> ManualCrop:
+    return ManualCrop(left=left, right=right, top=top, bottom=bottom)
 
 
-def _rect(x: int, y: int, w: int, h: int) -> CropRect:
-    return CropRect(x_offset=x, y_offset=y, width=w, height=h)
+def _rect(x: int, y: int, w: int, h: int) -> SourceRect:
+    return SourceRect(x_offset=x, y_offset=y, width=w, height=h)
 
 
 @pytest.mark.parametrize(
@@ -32,7 +31,7 @@ def _rect(x: int, y: int, w: int, h: int) -> CropRect:
         (_trim(500, 499, 999, 0), (500, 999, 1, 1)),
     ],
 )
-def test_trim_box_removes_each_edge_amount(opt: ManualCropOptions, box: tuple[int, int, int, int]) -> None:
+def test_trim_box_removes_each_edge_amount(opt: ManualCrop, box: tuple[int, int, int, int]) -> None:
     # When
     result = trim_box(opt, 1000, 1000)
 
@@ -49,7 +48,7 @@ def test_trim_box_removes_each_edge_amount(opt: ManualCropOptions, box: tuple[in
     ],
 )
 def test_trim_that_leaves_nothing_is_a_rejected_file_naming_the_numbers(
-    opt: ManualCropOptions, numbers: list[str]
+    opt: ManualCrop, numbers: list[str]
 ) -> None:
     # When
     with pytest.raises(FileRejectedError) as raised:
@@ -71,14 +70,14 @@ def test_trim_that_leaves_nothing_is_a_rejected_file_naming_the_numbers(
         (_rect(-5, -5, 500, 500), _rect(0, 0, 100, 80)),
     ],
 )
-def test_clamp_rect_intersects_with_the_image(rect: CropRect, clamped: CropRect) -> None:
+def test_clamp_rect_intersects_with_the_image(rect: SourceRect, clamped: SourceRect) -> None:
     assert clamp_rect(rect, 100, 80) == clamped
 
 
 @pytest.mark.parametrize(
     "rect", [_rect(100, 0, 10, 10), _rect(0, 80, 10, 10), _rect(-10, 0, 10, 10), _rect(5, 5, 0, 10)]
 )
-def test_clamp_rect_outside_the_image_is_none(rect: CropRect) -> None:
+def test_clamp_rect_outside_the_image_is_none(rect: SourceRect) -> None:
     assert clamp_rect(rect, 100, 80) is None
 
 

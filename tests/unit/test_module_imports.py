@@ -49,3 +49,18 @@ def test_every_module_imports_alone():
     assert result.returncode == 0, result.stderr
     failed = {name: report.strip().splitlines()[-1] for name, report in json.loads(result.stdout).items()}
     assert failed == {}
+
+
+def test_imaging_loads_no_pydantic_and_no_job_model():
+    # The ProcessFile function's image work pays only for libvips: the pipeline's options are
+    # openips.imaging.options dataclasses, converted from the job's pydantic models in services/options.py.
+    imaging = [name for name in modules() if name.startswith("openips.imaging")]
+    code = ("import importlib, json, sys\n"
+            f"for name in {imaging!r}: importlib.import_module(name)\n"
+            "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] == 'pydantic'"
+            " or m in ('openips.models.upload_job', 'openips.models.processing'))))")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(base) for base in SOURCES.values())}
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "openips.imaging.optimize" in imaging and "openips.imaging.pipeline" in imaging
+    assert json.loads(result.stdout) == []

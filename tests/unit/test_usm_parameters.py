@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from openips.imaging.options import UnsharpMask
 from openips.imaging.steps.unsharp_mask import (
     DEFAULT_RADIUS,
     EXACT_MAX_SIGMA,
@@ -16,12 +17,11 @@ from openips.imaging.steps.unsharp_mask import (
     gaussian_kernel,
     usm_parameters,
 )
-from openips.models.upload_job import UnsharpMaskOptions
 
 
 def test_defaults() -> None:
     # When
-    params = usm_parameters(UnsharpMaskOptions())
+    params = usm_parameters(UnsharpMask())
 
     # Then: amount 0 (IPS default) makes the whole filter a no-op
     assert (params.amount, params.radius, params.sigma) == (0.0, 1.0, 1.0)
@@ -41,7 +41,7 @@ def test_defaults() -> None:
 )
 def test_option_mapping(options: dict, amount: float, radius: float, sigma: float, threshold: int,
                         monochrome: bool) -> None:
-    params = usm_parameters(UnsharpMaskOptions(**options))
+    params = usm_parameters(UnsharpMask(**options))
 
     assert (params.amount, params.radius, params.sigma, params.threshold, params.monochrome) == (
         amount, radius, sigma, threshold, monochrome)
@@ -50,7 +50,7 @@ def test_option_mapping(options: dict, amount: float, radius: float, sigma: floa
 @pytest.mark.parametrize("threshold, max_value, expected", [(6, 255, 6.0), (6, 65535, 1542.0), (255, 65535, 65535.0),
                                                             (0, 65535, 0.0)])
 def test_threshold_is_given_in_8_bit_levels(threshold: int, max_value: int, expected: float) -> None:
-    params = usm_parameters(UnsharpMaskOptions(amount=1, threshold=threshold))
+    params = usm_parameters(UnsharpMask(amount=1, threshold=threshold))
 
     assert params.threshold_for(max_value) == expected
 
@@ -75,12 +75,12 @@ def test_small_radius_still_reaches_the_neighbours() -> None:
     kernel = gaussian_kernel(0.2)
 
     assert kernel == pytest.approx((0.00621, 0.98758, 0.00621), abs=1e-5)
-    assert not usm_parameters(UnsharpMaskOptions(amount=1.75, radius=0.2)).is_identity
+    assert not usm_parameters(UnsharpMask(amount=1.75, radius=0.2)).is_identity
 
 
 @pytest.mark.parametrize("radius", [0.0, 0.01, 0.05])
 def test_radius_too_small_to_matter_is_identity(radius: float) -> None:
-    params = usm_parameters(UnsharpMaskOptions(amount=3, radius=radius))
+    params = usm_parameters(UnsharpMask(amount=3, radius=radius))
 
     assert params.kernel == (1.0,)
     assert params.is_identity
@@ -89,7 +89,7 @@ def test_radius_too_small_to_matter_is_identity(radius: float) -> None:
 @pytest.mark.parametrize("radius, precision", [(1.0, "float"), (EXACT_MAX_SIGMA, "float"), (4.01, "approximate"),
                                                (250.0, "approximate")])
 def test_large_radii_use_the_approximate_blur(radius: float, precision: str) -> None:
-    assert usm_parameters(UnsharpMaskOptions(amount=1, radius=radius)).precision == precision
+    assert usm_parameters(UnsharpMask(amount=1, radius=radius)).precision == precision
 
 
 @pytest.mark.parametrize(
@@ -108,11 +108,11 @@ def test_large_radii_use_the_approximate_blur(radius: float, precision: str) -> 
     ],
 )
 def test_describe(options: dict, kind: str, note: str) -> None:
-    assert describe(usm_parameters(UnsharpMaskOptions(**options)), kind) == note
+    assert describe(usm_parameters(UnsharpMask(**options)), kind) == note
 
 
 def test_parameters_are_frozen() -> None:
-    params = usm_parameters(UnsharpMaskOptions(amount=1))
+    params = usm_parameters(UnsharpMask(amount=1))
 
     with pytest.raises(AttributeError):
         params.amount = 2  # type: ignore[misc]
@@ -122,7 +122,7 @@ def test_parameters_are_frozen() -> None:
 def test_the_mapping_imports_without_pyvips() -> None:
     # Given: a fresh interpreter
     code = ("import sys; import openips.imaging.steps.unsharp_mask as m; "
-            "m.usm_parameters(m.UnsharpMaskOptions(amount=1)); print('pyvips' in sys.modules)")
+            "m.usm_parameters(m.UnsharpMask(amount=1)); print('pyvips' in sys.modules)")
 
     # When
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,

@@ -7,10 +7,9 @@ from typing import Literal, cast, get_args
 
 from openips.imaging import vips
 from openips.imaging.geometry import corner_xy, tolerance_to_threshold
+from openips.imaging.options import Corner, SourceRect
 from openips.imaging.probe import LOADERS, probe
 from openips.models.errors import CorruptImageError, FileRejectedError
-from openips.models.processing import CropRect
-from openips.models.upload_job import Corner
 
 # probe() admits only these sample formats.
 _FULL_SCALE = {"uchar": 255.0, "ushort": 65535.0}
@@ -18,7 +17,7 @@ _FULL_SCALE = {"uchar": 255.0, "ushort": 65535.0}
 
 def auto_crop_rect(
     path: str, kind: Literal["Color", "Transparent"], corner: str | None, tolerance: float, *, max_pixels: int
-) -> CropRect:
+) -> SourceRect:
     """IPS ``getAutoCropRect`` on a stored master: the rect either auto crop would keep (the full image if none)."""
     if kind not in ("Color", "Transparent"):
         raise ValueError(f"unknown auto-crop kind {kind!r}")
@@ -41,10 +40,10 @@ def auto_crop_rect(
             box = find_transparent_box(open_view(), tolerance)
     except vips.VipsError as exc:
         raise CorruptImageError(f"cannot decode the {info.format} image: {vips.error_summary(exc)}") from exc
-    return box or CropRect(x_offset=0, y_offset=0, width=info.width, height=info.height)
+    return box or SourceRect(x_offset=0, y_offset=0, width=info.width, height=info.height)
 
 
-def find_color_box(open_view: Callable[[], vips.Image], corner: Corner, tolerance: float) -> CropRect | None:
+def find_color_box(open_view: Callable[[], vips.Image], corner: Corner, tolerance: float) -> SourceRect | None:
     """Box inside the border matching ``corner``'s colour within ``tolerance``; None if every pixel matches."""
     # Two passes (corner pixel, then the search) over a sequential image: ``open_view``
     # must hand out a fresh read of the same image each time.
@@ -57,7 +56,7 @@ def find_color_box(open_view: Callable[[], vips.Image], corner: Corner, toleranc
     return _box(image.find_trim(threshold=threshold, background=background, line_art=True))
 
 
-def find_transparent_box(image: vips.Image, tolerance: float) -> CropRect | None:
+def find_transparent_box(image: vips.Image, tolerance: float) -> SourceRect | None:
     """Box inside the edges whose alpha is within ``tolerance`` of fully transparent; None if all of it is."""
     if not image.hasalpha():
         raise FileRejectedError(
@@ -91,7 +90,7 @@ def full_scale(image: vips.Image) -> float:
     return _FULL_SCALE[fmt]
 
 
-def crop_view(source: vips.Image, crop: CropRect | None, size: tuple[int, int]) -> vips.Image:
+def crop_view(source: vips.Image, crop: SourceRect | None, size: tuple[int, int]) -> vips.Image:
     """``source`` cut to ``crop`` (what earlier pipeline steps cropped, in source pixels), checked to be ``size``."""
     view = source if crop is None else source.crop(crop.x_offset, crop.y_offset, crop.width, crop.height)
     if (view.width, view.height) != size:
@@ -99,9 +98,9 @@ def crop_view(source: vips.Image, crop: CropRect | None, size: tuple[int, int]) 
     return view
 
 
-def _box(found: list[int]) -> CropRect | None:
+def _box(found: list[int]) -> SourceRect | None:
     left, top, width, height = found
     # find_trim answers width == height == 0 when every pixel is background.
     if width <= 0 or height <= 0:
         return None
-    return CropRect(x_offset=left, y_offset=top, width=width, height=height)
+    return SourceRect(x_offset=left, y_offset=top, width=width, height=height)

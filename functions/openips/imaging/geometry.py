@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+from openips.imaging.options import Corner, ManualCrop, SourceRect
 from openips.models.errors import FileRejectedError
-from openips.models.processing import CropRect
-from openips.models.upload_job import Corner, ManualCropOptions
 
 Box = tuple[int, int, int, int]  # left, top, width, height
 
 
-def trim_box(opt: ManualCropOptions, width: int, height: int) -> Box:
+def trim_box(opt: ManualCrop, width: int, height: int) -> Box:
     """The box left after trimming ``opt``'s pixel amounts from each edge (spec §5.2: trim amounts)."""
     for first, second, total, size, axis in (
         ("left", "right", opt.left + opt.right, width, "wide"),
@@ -24,14 +23,14 @@ def trim_box(opt: ManualCropOptions, width: int, height: int) -> Box:
     return opt.left, opt.top, width - opt.left - opt.right, height - opt.top - opt.bottom
 
 
-def clamp_rect(rect: CropRect, width: int, height: int) -> CropRect | None:
+def clamp_rect(rect: SourceRect, width: int, height: int) -> SourceRect | None:
     """``rect`` intersected with a ``width``×``height`` image; None when they do not overlap."""
     left, top = max(rect.x_offset, 0), max(rect.y_offset, 0)
     right = min(rect.x_offset + rect.width, width)
     bottom = min(rect.y_offset + rect.height, height)
     if right <= left or bottom <= top:
         return None
-    return CropRect(x_offset=left, y_offset=top, width=right - left, height=bottom - top)
+    return SourceRect(x_offset=left, y_offset=top, width=right - left, height=bottom - top)
 
 
 def corner_xy(corner: Corner, width: int, height: int) -> tuple[int, int]:

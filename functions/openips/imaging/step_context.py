@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from openips.imaging import vips
+from openips.imaging.options import ProcessingOptions, SourceRect
 from openips.imaging.probe import LOADERS
 from openips.imaging.types import ImageInfo
-from openips.models.processing import CropRect, ProcessingOptions
 
 
 @dataclass(slots=True)
@@ -23,7 +23,7 @@ class StepContext:
     source_path: str | None = None
     warnings: list[str] = field(default_factory=list)  # → UploadWarning rows
     notes: list[str] = field(default_factory=list)  # decisions worth telling the user (colour, crop)
-    crop: CropRect | None = None  # the crop applied so far, in source pixels
+    crop: SourceRect | None = None  # the crop applied so far, in source pixels
     mask: vips.Image | None = None  # the clipping-path mask, cropped along with the image
 
     def open_source(self) -> vips.Image:
@@ -39,7 +39,7 @@ class StepContext:
             return image
         if self.mask is not None:
             self.mask = self.mask.crop(left, top, width, height)
-        base = self.crop or CropRect(x_offset=0, y_offset=0, width=image.width, height=image.height)
-        self.crop = CropRect(x_offset=base.x_offset + left, y_offset=base.y_offset + top,
+        base = self.crop or SourceRect(x_offset=0, y_offset=0, width=image.width, height=image.height)
+        self.crop = SourceRect(x_offset=base.x_offset + left, y_offset=base.y_offset + top,
                              width=width, height=height)
         return image.crop(left, top, width, height)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from openips.models.processing import CropRect
+from openips.imaging.options import SourceRect
 
 TiffCompression = Literal["jpeg", "deflate"]
 
@@ -51,7 +51,7 @@ class OptimizedImage:
     tiff: EncodedTiff
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # decisions for the job log (colour, crops)
-    crop: CropRect | None = None  # the crop applied, in source pixels
+    crop: SourceRect | None = None  # the crop applied, in source pixels
     mask: EncodedTiff | None = None  # the clipping-path mask, when createMask found one
 
 

@@ -11,6 +11,7 @@ from openips.models.domain import User
 from openips.models.processing import AutoCropType, CropRect
 from openips.services import auth
 from openips.services.deps import Deps
+from openips.services.options import to_crop_rect
 
 CORNERS = ("UpperLeft", "BottomLeft", "UpperRight", "BottomRight")
 
@@ -54,9 +55,10 @@ def get_auto_crop_rect(deps: Deps, user: User, asset_handle: str, kind: str | No
         # The master may have been replaced by a larger upload since it was measured.
         _check_size(asset_handle, os.path.getsize(path), deps.settings.auto_crop_rect_max_bytes)
         try:
-            return auto_crop_rect(path, crop_type, corner, level, max_pixels=deps.settings.max_image_pixels)
+            rect = auto_crop_rect(path, crop_type, corner, level, max_pixels=deps.settings.max_image_pixels)
         except errors.FileRejectedError as exc:
             raise errors.invalid_parameter(exc.message.replace(path, asset.file_name)) from exc
+    return to_crop_rect(rect)
 
 
 def _check_size(asset_handle: str, size: int, limit: int) -> None:

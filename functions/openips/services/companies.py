@@ -7,7 +7,7 @@ from openips.models.api import CompanySettings, UpdateCompanyRequest
 from openips.models.domain import Company, User
 from openips.services import auth
 from openips.services.deps import Deps
-from openips.services.options import MAX_PROFILE_BYTES
+from openips.services.profiles import MAX_PROFILE_BYTES
 
 ADMIN_ROLES = frozenset({"IpsAdmin", "IpsCompanyAdmin"})
 # Set by the operator (IpsAdmin) for a tenant: its quota and its name. A company admin

@@ -25,7 +25,7 @@ from openips.services import auth, pages, views
 from openips.services.deps import Deps
 from openips.services.keys import incoming_prefix
 from openips.services.naming import normalize_folder
-from openips.services.options import check_profiles
+from openips.services.profiles import check_profiles
 from openips.services.projects import check_job_projects
 
 MAX_RECORDS_PER_PAGE = 1000

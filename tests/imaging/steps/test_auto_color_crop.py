@@ -11,15 +11,14 @@ pyvips = pytest.importorskip("pyvips")
 
 from openips.imaging import vips
 from openips.imaging.optimize import optimize
+from openips.imaging.options import AutoColorCrop, ManualCrop, ProcessingOptions, SourceRect
 from openips.imaging.probe import LOADERS, probe
 from openips.imaging.step_context import StepContext
 from openips.imaging.steps.auto_color_crop import auto_color_crop
-from openips.models.processing import CropRect, ProcessingOptions
-from openips.models.upload_job import AutoColorCropOptions, ManualCropOptions
 
 MAX_PIXELS = 100_000_000
 WHITE, RED, BLUE = [255, 255, 255], [255, 0, 0], [0, 0, 255]
-RED_RECT = CropRect(x_offset=70, y_offset=40, width=100, height=50)
+RED_RECT = SourceRect(x_offset=70, y_offset=40, width=100, height=50)
 Write = Callable[..., Path]
 
 
@@ -38,11 +37,11 @@ def _step(path: Path, corner: str, tolerance: float) -> tuple[pyvips.Image, Step
     info = probe(str(path), max_pixels=MAX_PIXELS)
     ctx = StepContext(info=info, source_path=str(path))
     image = vips.open_image(str(path), LOADERS[info.format])
-    out = auto_color_crop(image, AutoColorCropOptions(corner=corner, tolerance=tolerance), ctx)
+    out = auto_color_crop(image, AutoColorCrop(corner=corner, tolerance=tolerance), ctx)
     return out, ctx
 
 
-def _close(rect: CropRect | None, expected: CropRect, px: int = 1) -> bool:
+def _close(rect: SourceRect | None, expected: SourceRect, px: int = 1) -> bool:
     assert rect is not None
     got = (rect.x_offset, rect.y_offset, rect.x_offset + rect.width, rect.y_offset + rect.height)
     want = (expected.x_offset, expected.y_offset, expected.x_offset + expected.width,
@@ -79,13 +78,13 @@ def _two_strips(corner: str) -> pyvips.Image:
 @pytest.mark.parametrize(
     ("corner", "expected"),
     [
-        ("UpperLeft", CropRect(x_offset=10, y_offset=10, width=390, height=290)),
-        ("UpperRight", CropRect(x_offset=0, y_offset=10, width=390, height=290)),
-        ("BottomLeft", CropRect(x_offset=10, y_offset=0, width=390, height=290)),
-        ("BottomRight", CropRect(x_offset=0, y_offset=0, width=390, height=290)),
+        ("UpperLeft", SourceRect(x_offset=10, y_offset=10, width=390, height=290)),
+        ("UpperRight", SourceRect(x_offset=0, y_offset=10, width=390, height=290)),
+        ("BottomLeft", SourceRect(x_offset=10, y_offset=0, width=390, height=290)),
+        ("BottomRight", SourceRect(x_offset=0, y_offset=0, width=390, height=290)),
     ],
 )
-def test_each_corner_picks_its_own_colour(write: Write, corner: str, expected: CropRect) -> None:
+def test_each_corner_picks_its_own_colour(write: Write, corner: str, expected: SourceRect) -> None:
     # Given: only the chosen corner is blue; the other three are white
     src = write(_two_strips(corner), f"{corner}.png")
 
@@ -156,8 +155,8 @@ def test_tolerance_is_inclusive_in_levels(write: Write) -> None:
     _, outside = _step(src, "UpperLeft", 24 / 255)
 
     # Then
-    assert within.crop == CropRect(x_offset=10, y_offset=20, width=180, height=60)
-    assert outside.crop == CropRect(x_offset=0, y_offset=10, width=200, height=80)
+    assert within.crop == SourceRect(x_offset=10, y_offset=20, width=180, height=60)
+    assert outside.crop == SourceRect(x_offset=0, y_offset=10, width=200, height=80)
 
 
 def test_one_colour_image_is_kept_with_a_warning(write: Write) -> None:
@@ -199,8 +198,8 @@ def test_16_bit_tolerance_scales_to_65535(write: Write) -> None:
 
     # Then
     assert probe(str(src), max_pixels=MAX_PIXELS).bits_per_sample == 16
-    assert wide.crop == CropRect(x_offset=10, y_offset=20, width=180, height=60)
-    assert narrow.crop == CropRect(x_offset=0, y_offset=10, width=200, height=80)
+    assert wide.crop == SourceRect(x_offset=10, y_offset=20, width=180, height=60)
+    assert narrow.crop == SourceRect(x_offset=0, y_offset=10, width=200, height=80)
 
 
 def test_alpha_is_ignored_only_colour_counts(write: Write) -> None:
@@ -227,7 +226,7 @@ def test_greyscale(write: Write) -> None:
     _, ctx = _step(src, "BottomRight", 0.0)
 
     # Then
-    assert ctx.crop == CropRect(x_offset=30, y_offset=20, width=40, height=10)
+    assert ctx.crop == SourceRect(x_offset=30, y_offset=20, width=40, height=10)
 
 
 def test_mask_is_cropped_with_the_image(write: Write) -> None:
@@ -238,7 +237,7 @@ def test_mask_is_cropped_with_the_image(write: Write) -> None:
     ctx.mask = pyvips.Image.xyz(400, 300)[0].cast("uchar")
 
     # When
-    auto_color_crop(vips.open_image(str(src), "pngload"), AutoColorCropOptions(corner="UpperLeft", tolerance=0), ctx)
+    auto_color_crop(vips.open_image(str(src), "pngload"), AutoColorCrop(corner="UpperLeft", tolerance=0), ctx)
 
     # Then
     assert ctx.mask is not None
@@ -248,7 +247,7 @@ def test_mask_is_cropped_with_the_image(write: Write) -> None:
 def test_end_to_end_pyramid_is_the_cropped_size(write: Write, tmp_path: Path) -> None:
     # Given
     src = write(_red_on_white(), "red.png")
-    options = ProcessingOptions(auto_color_crop=AutoColorCropOptions(corner="UpperLeft", tolerance=0))
+    options = ProcessingOptions(auto_color_crop=AutoColorCrop(corner="UpperLeft", tolerance=0))
 
     # When
     result = optimize(str(src), str(tmp_path / "out.tif"), max_pixels=MAX_PIXELS, ctx=StepContext(options=options))
@@ -266,13 +265,13 @@ def test_end_to_end_after_a_manual_crop_searches_only_what_is_left(write: Write,
     # Given: the manual crop cuts 80 px off the left, into the red rectangle (70..170)
     src = write(_red_on_white(), "red.png")
     options = ProcessingOptions(
-        manual_crop=ManualCropOptions(left=80, right=0, top=0, bottom=0),
-        auto_color_crop=AutoColorCropOptions(corner="BottomRight", tolerance=0),
+        manual_crop=ManualCrop(left=80, right=0, top=0, bottom=0),
+        auto_color_crop=AutoColorCrop(corner="BottomRight", tolerance=0),
     )
 
     # When
     result = optimize(str(src), str(tmp_path / "out.tif"), max_pixels=MAX_PIXELS, ctx=StepContext(options=options))
 
     # Then
-    assert result.crop == CropRect(x_offset=80, y_offset=40, width=90, height=50)
+    assert result.crop == SourceRect(x_offset=80, y_offset=40, width=90, height=50)
     assert (result.tiff.width, result.tiff.height) == (90, 50)

@@ -11,19 +11,18 @@ pyvips = pytest.importorskip("pyvips")
 
 from openips.imaging import vips
 from openips.imaging.optimize import optimize
+from openips.imaging.options import AutoTransparentCrop, ProcessingOptions, SourceRect
 from openips.imaging.probe import LOADERS, probe
 from openips.imaging.step_context import StepContext
 from openips.imaging.steps.auto_transparent_crop import auto_transparent_crop
-from openips.models.processing import CropRect, ProcessingOptions
-from openips.models.upload_job import AutoTransparentCropOptions
 
 MAX_PIXELS = 100_000_000
 Write = Callable[..., Path]
 # The soft edge: nested rings around an opaque core, alpha falling outwards (8-bit levels).
-RINGS = [(230, CropRect(x_offset=90, y_offset=70, width=220, height=160)),
-         (128, CropRect(x_offset=80, y_offset=60, width=240, height=180)),
-         (20, CropRect(x_offset=70, y_offset=50, width=260, height=200))]
-CORE = CropRect(x_offset=100, y_offset=80, width=200, height=140)
+RINGS = [(230, SourceRect(x_offset=90, y_offset=70, width=220, height=160)),
+         (128, SourceRect(x_offset=80, y_offset=60, width=240, height=180)),
+         (20, SourceRect(x_offset=70, y_offset=50, width=260, height=200))]
+CORE = SourceRect(x_offset=100, y_offset=80, width=200, height=140)
 
 
 def _soft_edge_alpha(scale: int = 1) -> pyvips.Image:
@@ -45,7 +44,7 @@ def _step(path: Path, tolerance: float) -> tuple[pyvips.Image, StepContext]:
     info = probe(str(path), max_pixels=MAX_PIXELS)
     ctx = StepContext(info=info, source_path=str(path))
     image = vips.open_image(str(path), LOADERS[info.format])
-    return auto_transparent_crop(image, AutoTransparentCropOptions(tolerance=tolerance), ctx), ctx
+    return auto_transparent_crop(image, AutoTransparentCrop(tolerance=tolerance), ctx), ctx
 
 
 @pytest.mark.parametrize(
@@ -61,7 +60,7 @@ def _step(path: Path, tolerance: float) -> tuple[pyvips.Image, StepContext]:
         (1.0, CORE),  # every partly transparent edge goes, opaque pixels never do
     ],
 )
-def test_soft_alpha_edge_at_various_tolerances(write: Write, tolerance: float, expected: CropRect) -> None:
+def test_soft_alpha_edge_at_various_tolerances(write: Write, tolerance: float, expected: SourceRect) -> None:
     # Given
     src = write(_rgba(), "soft.png")
 
@@ -142,7 +141,7 @@ def test_opaque_image_with_alpha_is_not_cropped(write: Write, gradient: Callable
 def test_end_to_end_pyramid_is_the_cropped_size(write: Write, tmp_path: Path) -> None:
     # Given
     src = write(_rgba(), "soft.png")
-    options = ProcessingOptions(auto_transparent_crop=AutoTransparentCropOptions(tolerance=0.5))
+    options = ProcessingOptions(auto_transparent_crop=AutoTransparentCrop(tolerance=0.5))
 
     # When
     result = optimize(str(src), str(tmp_path / "out.tif"), max_pixels=MAX_PIXELS, ctx=StepContext(options=options))

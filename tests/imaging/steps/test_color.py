@@ -21,10 +21,10 @@ ImageCms = pytest.importorskip("PIL.ImageCms")
 from PIL import Image  # noqa: E402
 
 from openips.imaging.optimize import optimize  # noqa: E402
+from openips.imaging.options import ColorPlan, ProcessingOptions  # noqa: E402
 from openips.imaging.step_context import StepContext  # noqa: E402
 from openips.imaging.steps.color import IccError, color_in, parse_icc  # noqa: E402
 from openips.models.errors import FileRejectedError  # noqa: E402
-from openips.models.processing import ColorPlan, ProcessingOptions  # noqa: E402
 
 MAX_PIXELS = 100_000_000
 MEAN_DE, MAX_DE = 1.0, 3.0

@@ -9,16 +9,15 @@ import pytest
 pyvips = pytest.importorskip("pyvips")
 
 from openips.imaging.optimize import optimize
+from openips.imaging.options import KnockoutBackground, ProcessingOptions
 from openips.imaging.step_context import StepContext
 from openips.imaging.steps.knockout_background import corner_xy, knockout_background, match_threshold
-from openips.models.processing import ProcessingOptions
-from openips.models.upload_job import KnockoutBackgroundOptions
 
 RED, WHITE = [220, 30, 30], [255, 255, 255]
 
 
-def _options(corner: str = "UpperLeft", tolerance: float = 0.0, method: str = "FloodFill") -> KnockoutBackgroundOptions:
-    return KnockoutBackgroundOptions(corner=corner, tolerance=tolerance, fill_method=method)
+def _options(corner: str = "UpperLeft", tolerance: float = 0.0, method: str = "FloodFill") -> KnockoutBackground:
+    return KnockoutBackground(corner=corner, tolerance=tolerance, fill_method=method)
 
 
 def _radius(size: int = 200) -> pyvips.Image:

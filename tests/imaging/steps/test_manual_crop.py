@@ -11,11 +11,10 @@ import pytest
 pyvips = pytest.importorskip("pyvips")
 
 from openips.imaging.optimize import optimize
+from openips.imaging.options import ManualCrop, ProcessingOptions, SourceRect
 from openips.imaging.step_context import StepContext
 from openips.imaging.steps.manual_crop import manual_crop
 from openips.models.errors import FileRejectedError
-from openips.models.processing import CropRect, ProcessingOptions
-from openips.models.upload_job import ManualCropOptions
 
 MAX_PIXELS = 100_000_000
 
@@ -31,11 +30,11 @@ def test_trims_each_edge_by_its_amount() -> None:
     ctx = StepContext()
 
     # When
-    out = manual_crop(_xy(1000, 1000), ManualCropOptions(left=10, right=5, top=3, bottom=2), ctx)
+    out = manual_crop(_xy(1000, 1000), ManualCrop(left=10, right=5, top=3, bottom=2), ctx)
 
     # Then
     assert (out.width, out.height) == (985, 995)
-    assert ctx.crop == CropRect(x_offset=10, y_offset=3, width=985, height=995)
+    assert ctx.crop == SourceRect(x_offset=10, y_offset=3, width=985, height=995)
     assert out.getpoint(0, 0) == [10.0, 3.0, 0.0]
     assert out.getpoint(984, 994) == [(994 % 256), (997 % 256), 0.0]
     assert ctx.notes == ["manualCropOptions: trimmed left 10, right 5, top 3, bottom 2 → 985×995"]
@@ -46,7 +45,7 @@ def test_zero_on_every_edge_is_no_crop() -> None:
     image, ctx = _xy(64, 48), StepContext()
 
     # When
-    out = manual_crop(image, ManualCropOptions(left=0, right=0, top=0, bottom=0), ctx)
+    out = manual_crop(image, ManualCrop(left=0, right=0, top=0, bottom=0), ctx)
 
     # Then
     assert out is image
@@ -59,7 +58,7 @@ def test_mask_is_cropped_identically() -> None:
     ctx.mask = (pyvips.Image.xyz(300, 200)[1] % 256).cast("uchar")  # mask value = row number
 
     # When
-    out = manual_crop(_xy(300, 200), ManualCropOptions(left=20, right=30, top=40, bottom=50), ctx)
+    out = manual_crop(_xy(300, 200), ManualCrop(left=20, right=30, top=40, bottom=50), ctx)
 
     # Then
     assert ctx.mask is not None
@@ -71,13 +70,13 @@ def test_mask_is_cropped_identically() -> None:
 @pytest.mark.parametrize(
     ("opt", "numbers"),
     [
-        (ManualCropOptions(left=150, right=150, top=0, bottom=0),
+        (ManualCrop(left=150, right=150, top=0, bottom=0),
          "left 150 + right 150 = 300 px from an image 300 px wide"),
-        (ManualCropOptions(left=0, right=0, top=0, bottom=201),
+        (ManualCrop(left=0, right=0, top=0, bottom=201),
          "top 0 + bottom 201 = 201 px from an image 200 px high"),
     ],
 )
-def test_trim_that_leaves_nothing_is_rejected_with_the_numbers(opt: ManualCropOptions, numbers: str) -> None:
+def test_trim_that_leaves_nothing_is_rejected_with_the_numbers(opt: ManualCrop, numbers: str) -> None:
     # Given
     ctx = StepContext()
 
@@ -96,7 +95,7 @@ def test_one_pixel_left_is_allowed() -> None:
     ctx = StepContext()
 
     # When
-    out = manual_crop(_xy(300, 200), ManualCropOptions(left=299, right=0, top=100, bottom=99), ctx)
+    out = manual_crop(_xy(300, 200), ManualCrop(left=299, right=0, top=100, bottom=99), ctx)
 
     # Then
     assert (out.width, out.height, out.getpoint(0, 0)) == (1, 1, [299 % 256, 100.0, 0.0])
@@ -105,13 +104,13 @@ def test_one_pixel_left_is_allowed() -> None:
 def test_end_to_end_pyramid_is_the_cropped_size(write: Callable[..., Path], tmp_path: Path) -> None:
     # Given
     src = write(_xy(1000, 600), "xy.png")
-    options = ProcessingOptions(manual_crop=ManualCropOptions(left=100, right=50, top=20, bottom=30))
+    options = ProcessingOptions(manual_crop=ManualCrop(left=100, right=50, top=20, bottom=30))
 
     # When
     result = optimize(str(src), str(tmp_path / "out.tif"), max_pixels=MAX_PIXELS, ctx=StepContext(options=options))
 
     # Then
-    assert result.crop == CropRect(x_offset=100, y_offset=20, width=850, height=550)
+    assert result.crop == SourceRect(x_offset=100, y_offset=20, width=850, height=550)
     assert (result.tiff.width, result.tiff.height) == (850, 550)
     assert result.tiff.levels[0] == (850, 550)
     first = pyvips.Image.new_from_file(str(tmp_path / "out.tif")).getpoint(0, 0)
@@ -123,7 +122,7 @@ def test_end_to_end_nothing_left_fails_the_file(
 ) -> None:
     # Given
     src = write(gradient(100, 80), "small.png")
-    options = ProcessingOptions(manual_crop=ManualCropOptions(left=0, right=0, top=500, bottom=500))
+    options = ProcessingOptions(manual_crop=ManualCrop(left=0, right=0, top=500, bottom=500))
 
     # When
     with pytest.raises(FileRejectedError) as raised:

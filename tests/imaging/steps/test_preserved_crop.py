@@ -10,15 +10,15 @@ import pytest
 pyvips = pytest.importorskip("pyvips")
 
 from openips.imaging.optimize import optimize
+from openips.imaging.options import ProcessingOptions, SourceRect
 from openips.imaging.step_context import StepContext
 from openips.imaging.steps.preserved_crop import preserved_crop
-from openips.models.processing import CropRect, ProcessingOptions
 
 MAX_PIXELS = 100_000_000
 
 
-def _rect(x: int, y: int, w: int, h: int) -> CropRect:
-    return CropRect(x_offset=x, y_offset=y, width=w, height=h)
+def _rect(x: int, y: int, w: int, h: int) -> SourceRect:
+    return SourceRect(x_offset=x, y_offset=y, width=w, height=h)
 
 
 def _xy(width: int, height: int) -> pyvips.Image:

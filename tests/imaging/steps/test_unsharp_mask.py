@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -9,10 +10,9 @@ import pytest
 pyvips = pytest.importorskip("pyvips")
 
 from openips.imaging.optimize import optimize  # noqa: E402
+from openips.imaging.options import ColorPlan, ProcessingOptions, UnsharpMask  # noqa: E402
 from openips.imaging.step_context import StepContext  # noqa: E402
 from openips.imaging.steps.unsharp_mask import LUMA_WEIGHTS, unsharp_mask, usm_parameters  # noqa: E402
-from openips.models.processing import ColorPlan, ProcessingOptions  # noqa: E402
-from openips.models.upload_job import UnsharpMaskOptions  # noqa: E402
 
 MAX_PIXELS = 100_000_000
 WIDTH, HEIGHT = 32, 6
@@ -27,7 +27,7 @@ def _step(low: int = LOW, high: int = HIGH) -> list[int]:
     return [low] * (WIDTH // 2) + [high] * (WIDTH // 2)
 
 
-def _expected(row: list[int], opt: UnsharpMaskOptions, max_value: int = 255) -> list[int]:
+def _expected(row: list[int], opt: UnsharpMask, max_value: int = 255) -> list[int]:
     """The module-docstring formula evaluated in plain Python, edges extended by copying (as libvips does)."""
     params = usm_parameters(opt)
     reach = len(params.kernel) // 2
@@ -49,7 +49,7 @@ def test_amount_zero_returns_the_image_itself() -> None:
     image, ctx = _rows(_step()), StepContext()
 
     # When
-    out = unsharp_mask(image, UnsharpMaskOptions(amount=0, radius=2, threshold=0), ctx)
+    out = unsharp_mask(image, UnsharpMask(amount=0, radius=2, threshold=0), ctx)
 
     # Then
     assert out is image
@@ -59,7 +59,7 @@ def test_amount_zero_returns_the_image_itself() -> None:
 def test_radius_zero_is_no_sharpening() -> None:
     image, ctx = _rows(_step()), StepContext()
 
-    out = unsharp_mask(image, UnsharpMaskOptions(amount=3, radius=0), ctx)
+    out = unsharp_mask(image, UnsharpMask(amount=3, radius=0), ctx)
 
     assert out is image
     assert ctx.notes == ["unsharpMaskOptions: no sharpening (radius 0 px is too small to reach a neighbour)."]
@@ -68,7 +68,7 @@ def test_radius_zero_is_no_sharpening() -> None:
 @pytest.mark.parametrize("amount", [0.5, 1.0, 2.0, 5.0])
 def test_step_edge_matches_the_formula(amount: float) -> None:
     # Given
-    opt = UnsharpMaskOptions(amount=amount, radius=1.0, threshold=0)
+    opt = UnsharpMask(amount=amount, radius=1.0, threshold=0)
 
     # When
     out = unsharp_mask(_rows(_step()), opt, StepContext())
@@ -79,18 +79,18 @@ def test_step_edge_matches_the_formula(amount: float) -> None:
 
 def test_overshoot_grows_with_amount_as_predicted() -> None:
     # Given: D at the first bright pixel is (HIGH − LOW) × (weight of the kernel's left half) ≈ 15.4 levels
-    kernel = usm_parameters(UnsharpMaskOptions(amount=1, radius=1.0)).kernel
+    kernel = usm_parameters(UnsharpMask(amount=1, radius=1.0)).kernel
     edge_delta = (HIGH - LOW) * sum(kernel[: len(kernel) // 2])
     amounts = [0.5, 1.0, 2.0, 3.0, 5.0]
 
     # When
     overshoots = [
-        max(_row(unsharp_mask(_rows(_step()), UnsharpMaskOptions(amount=a, radius=1.0, threshold=0), StepContext())))
+        max(_row(unsharp_mask(_rows(_step()), UnsharpMask(amount=a, radius=1.0, threshold=0), StepContext())))
         - HIGH
         for a in amounts
     ]
     undershoots = [
-        LOW - min(_row(unsharp_mask(_rows(_step()), UnsharpMaskOptions(amount=a, radius=1.0, threshold=0),
+        LOW - min(_row(unsharp_mask(_rows(_step()), UnsharpMask(amount=a, radius=1.0, threshold=0),
                                     StepContext())))
         for a in amounts
     ]
@@ -105,7 +105,7 @@ def test_flat_regions_and_differences_under_the_threshold_stay_bit_identical() -
     row = _step()
     row[5] += 3
     image = _rows(row)
-    opt = UnsharpMaskOptions(amount=2.0, radius=1.0, threshold=6)
+    opt = UnsharpMask(amount=2.0, radius=1.0, threshold=6)
 
     # When
     got = _row(unsharp_mask(image, opt, StepContext()))
@@ -121,7 +121,7 @@ def test_threshold_is_scaled_to_16_bit() -> None:
     # Given: a 16-bit step whose edge D (~1234) is over 6 but under 6 × 257 = 1542
     small = _rows(_step(20_000, 24_000), fmt="ushort", interpretation="grey16")
     big = _rows(_step(LOW * 257, HIGH * 257), fmt="ushort", interpretation="grey16")
-    opt = UnsharpMaskOptions(amount=2.0, radius=1.0, threshold=6)
+    opt = UnsharpMask(amount=2.0, radius=1.0, threshold=6)
 
     # When
     small_out = unsharp_mask(small, opt, StepContext())
@@ -136,7 +136,7 @@ def test_threshold_is_scaled_to_16_bit() -> None:
 
 
 def test_clipping_at_white_and_black() -> None:
-    opt = UnsharpMaskOptions(amount=5.0, radius=2.0, threshold=0)
+    opt = UnsharpMask(amount=5.0, radius=2.0, threshold=0)
 
     got = _row(unsharp_mask(_rows(_step(20, 235)), opt, StepContext()))
 
@@ -162,7 +162,7 @@ def test_monochrome_sharpens_luminance_only_and_keeps_the_chroma() -> None:
     image, ctx = _colour_edge(), StepContext()
 
     # When
-    out = unsharp_mask(image, UnsharpMaskOptions(amount=1.5, radius=1.0, threshold=0, monochrome=1), ctx)
+    out = unsharp_mask(image, UnsharpMask(amount=1.5, radius=1.0, threshold=0, monochrome=1), ctx)
 
     # Then: every band moved by the same luma delta, so colour differences stay (to rounding)
     before, after = _chroma(image), _chroma(out)
@@ -176,7 +176,7 @@ def test_monochrome_sharpens_luminance_only_and_keeps_the_chroma() -> None:
 def test_per_channel_sharpening_changes_each_band_by_its_own_edge() -> None:
     # Given
     image = _colour_edge()
-    opt = UnsharpMaskOptions(amount=1.5, radius=1.0, threshold=0, monochrome=0)
+    opt = UnsharpMask(amount=1.5, radius=1.0, threshold=0, monochrome=0)
 
     # When
     out = unsharp_mask(image, opt, StepContext())
@@ -194,7 +194,7 @@ def test_alpha_is_never_sharpened() -> None:
     image = _colour_edge().bandjoin(alpha).copy(interpretation="srgb")
 
     # When
-    out = unsharp_mask(image, UnsharpMaskOptions(amount=3.0, radius=1.5, threshold=0), StepContext())
+    out = unsharp_mask(image, UnsharpMask(amount=3.0, radius=1.5, threshold=0), StepContext())
 
     # Then
     assert (out.bands, out.interpretation) == (4, "srgb")
@@ -204,11 +204,11 @@ def test_alpha_is_never_sharpened() -> None:
 
 def test_monochrome_is_ignored_for_greyscale() -> None:
     image = _rows(_step()).bandjoin(_rows([200] * WIDTH)).copy(interpretation="b-w")
-    mono, ctx = UnsharpMaskOptions(amount=2.0, radius=1.0, threshold=0, monochrome=1), StepContext()
+    mono, ctx = UnsharpMask(amount=2.0, radius=1.0, threshold=0, monochrome=1), StepContext()
 
     out = unsharp_mask(image, mono, ctx)
 
-    assert out.write_to_memory() == unsharp_mask(image, mono.model_copy(update={"monochrome": 0}),
+    assert out.write_to_memory() == unsharp_mask(image, replace(mono, monochrome=0),
                                                  StepContext()).write_to_memory()
     assert out[1].write_to_memory() == image[1].write_to_memory()
     assert "sharpened the grey channel" in ctx.notes[0]
@@ -218,7 +218,7 @@ def test_cmyk_is_sharpened_per_ink_channel_even_with_monochrome() -> None:
     # Given
     bands = [_rows(_step(20 + 40 * b, 200 - 30 * b)) for b in range(4)]
     image = bands[0].bandjoin(bands[1:]).copy(interpretation="cmyk")
-    opt, ctx = UnsharpMaskOptions(amount=1.0, radius=1.0, threshold=0, monochrome=1), StepContext()
+    opt, ctx = UnsharpMask(amount=1.0, radius=1.0, threshold=0, monochrome=1), StepContext()
 
     # When
     out = unsharp_mask(image, opt, ctx)
@@ -233,9 +233,9 @@ def test_cmyk_is_sharpened_per_ink_channel_even_with_monochrome() -> None:
 def test_radius_defaults_to_one_pixel_and_the_note_says_everything() -> None:
     image, ctx = _rows(_step()), StepContext()
 
-    out = unsharp_mask(image, UnsharpMaskOptions(amount=1.75), ctx)
+    out = unsharp_mask(image, UnsharpMask(amount=1.75), ctx)
 
-    assert _row(out) == _expected(_step(), UnsharpMaskOptions(amount=1.75, radius=1.0))
+    assert _row(out) == _expected(_step(), UnsharpMask(amount=1.75, radius=1.0))
     assert ctx.notes == ["unsharpMaskOptions: amount 1.75 (175 %), radius 1 px (Gaussian σ 1 px), threshold 6 of 255 "
                          "levels; sharpened the grey channel, alpha untouched."]
 
@@ -244,7 +244,7 @@ def test_metadata_and_profile_are_kept() -> None:
     image = _colour_edge().copy()
     image.set_type(pyvips.GValue.blob_type, "icc-profile-data", pyvips.Image.profile_load("srgb"))
 
-    out = unsharp_mask(image, UnsharpMaskOptions(amount=1.0, radius=1.0), StepContext())
+    out = unsharp_mask(image, UnsharpMask(amount=1.0, radius=1.0), StepContext())
 
     assert out.get("icc-profile-data") == pyvips.Image.profile_load("srgb")
 
@@ -254,10 +254,10 @@ def test_large_radius_uses_the_fast_blur_and_keeps_flat_areas() -> None:
     image = (pyvips.Image.black(300, 40) + 120).cast("uchar").copy(interpretation="b-w")
 
     # When
-    out = unsharp_mask(image, UnsharpMaskOptions(amount=5.0, radius=30.0, threshold=0), StepContext())
+    out = unsharp_mask(image, UnsharpMask(amount=5.0, radius=30.0, threshold=0), StepContext())
 
     # Then
-    assert usm_parameters(UnsharpMaskOptions(amount=5.0, radius=30.0)).precision == "approximate"
+    assert usm_parameters(UnsharpMask(amount=5.0, radius=30.0)).precision == "approximate"
     assert out.write_to_memory() == image.write_to_memory()
 
 
@@ -268,7 +268,7 @@ def test_optimize_applies_colour_then_sharpening(tmp_path: Path) -> None:
     image = bands[0].bandjoin([*bands[1:], 255]).cast("uchar").copy(interpretation="srgb")
     src, dst = tmp_path / "edge.png", tmp_path / "edge.tif"
     image.pngsave(str(src))
-    usm = UnsharpMaskOptions(amount=2.0, radius=1.0, threshold=0, monochrome=1)
+    usm = UnsharpMask(amount=2.0, radius=1.0, threshold=0, monochrome=1)
     ctx = StepContext(options=ProcessingOptions(unsharp_mask=usm, color=ColorPlan(mode="Default")))
 
     # When

@@ -11,9 +11,9 @@ pyvips = pytest.importorskip("pyvips")
 
 from openips.imaging.encode import MAX_METADATA_BLOB_BYTES  # noqa: E402
 from openips.imaging.optimize import optimize  # noqa: E402
+from openips.imaging.options import ProcessingOptions  # noqa: E402
 from openips.imaging.step_context import StepContext  # noqa: E402
 from openips.imaging.xmp import DC_NS, RDF_NS, merge_subject  # noqa: E402
-from openips.models.processing import ProcessingOptions  # noqa: E402
 
 MAX_PIXELS = 100_000_000
 XMP_NS = "http://ns.adobe.com/xap/1.0/"

@@ -27,7 +27,7 @@ SOURCE_IP = "192.0.2.10"
 
 
 def icc_profile(size: int = 200, fill: int = 0) -> bytes:
-    """The smallest thing ``options.is_icc_profile`` takes for an ICC profile (no decoding involved)."""
+    """The smallest thing ``profiles.is_icc_profile`` takes for an ICC profile (no decoding involved)."""
     return size.to_bytes(4, "big") + bytes([fill]) * 32 + b"acsp" + bytes([fill]) * (size - 40)
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from openips.imaging import vips
 from openips.imaging.autocrop import crop_view, find_color_box
+from openips.imaging.options import AutoColorCrop
 from openips.imaging.step_context import StepContext
-from openips.models.upload_job import AutoColorCropOptions
 
 
-def auto_color_crop(image: vips.Image, opt: AutoColorCropOptions, ctx: StepContext) -> vips.Image:
+def auto_color_crop(image: vips.Image, opt: AutoColorCrop, ctx: StepContext) -> vips.Image:
     """Crop to the area inside the border matching ``opt.corner``'s colour within ``opt.tolerance``."""
 
     def open_view() -> vips.Image:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from openips.imaging import vips
 from openips.imaging.autocrop import crop_view, find_transparent_box
+from openips.imaging.options import AutoTransparentCrop
 from openips.imaging.step_context import StepContext
-from openips.models.upload_job import AutoTransparentCropOptions
 
 
-def auto_transparent_crop(image: vips.Image, opt: AutoTransparentCropOptions, ctx: StepContext) -> vips.Image:
+def auto_transparent_crop(image: vips.Image, opt: AutoTransparentCrop, ctx: StepContext) -> vips.Image:
     """Crop away edges whose alpha is within ``opt.tolerance`` of fully transparent."""
     # The pipeline image is sequential and must stay unread, so the search reads the source again.
     view = crop_view(ctx.open_source(), ctx.crop, (image.width, image.height))

@@ -30,9 +30,9 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from openips.imaging import vips
+from openips.imaging.options import ColorPlan
 from openips.imaging.step_context import StepContext
 from openips.models.errors import FileRejectedError
-from openips.models.processing import ColorPlan
 
 Space = Literal["RGB", "GRAY", "CMYK"]
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from openips.imaging import vips
+from openips.imaging.options import Corner, KnockoutBackground
 from openips.imaging.step_context import StepContext
 from openips.models.errors import FileRejectedError
-from openips.models.upload_job import Corner, KnockoutBackgroundOptions
 
 # A 1 px feather: at sigma 0.8 (libvips trims the kernel at 20 % amplitude) only the row of
 # kept pixels touching the cleared area is softened, to about 76 % opacity.
@@ -33,7 +33,7 @@ def match_threshold(tolerance: float, max_value: float) -> float:
     return tolerance * max_value
 
 
-def knockout_background(image: vips.Image, opt: KnockoutBackgroundOptions, ctx: StepContext) -> vips.Image:
+def knockout_background(image: vips.Image, opt: KnockoutBackground, ctx: StepContext) -> vips.Image:
     """knockoutBackgroundOptions (spec §5.1): add alpha, 0 where the colour matches the chosen corner's."""
     # Memory trade-off: which pixels clear is known only after every pixel is read (flood fill,
     # bottom corners), and the sequential source can be read once, so the image is decoded

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from openips.imaging import vips
 from openips.imaging.geometry import trim_box
+from openips.imaging.options import ManualCrop
 from openips.imaging.step_context import StepContext
-from openips.models.upload_job import ManualCropOptions
 
 
-def manual_crop(image: vips.Image, opt: ManualCropOptions, ctx: StepContext) -> vips.Image:
+def manual_crop(image: vips.Image, opt: ManualCrop, ctx: StepContext) -> vips.Image:
     """Trim ``opt.left/right/top/bottom`` pixels from the edges; 0,0,0,0 leaves the image as it is."""
     left, top, width, height = trim_box(opt, image.width, image.height)
     if (width, height) == (image.width, image.height):

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from openips.imaging import vips
 from openips.imaging.geometry import clamp_rect
+from openips.imaging.options import SourceRect
 from openips.imaging.step_context import StepContext
-from openips.models.processing import CropRect
 
 
-def preserved_crop(image: vips.Image, rect: CropRect, ctx: StepContext) -> vips.Image:
+def preserved_crop(image: vips.Image, rect: SourceRect, ctx: StepContext) -> vips.Image:
     """Crop to ``rect`` (source pixels) intersected with the new image; skip with a warning if nothing overlaps."""
     size = f"{image.width}×{image.height}"
     here = rect
     if ctx.crop is not None:
         # An earlier step already cropped: move the source-pixel rect into this image's pixels.
-        here = rect.model_copy(update={"x_offset": rect.x_offset - ctx.crop.x_offset,
-                                       "y_offset": rect.y_offset - ctx.crop.y_offset})
+        here = replace(rect, x_offset=rect.x_offset - ctx.crop.x_offset,
+                       y_offset=rect.y_offset - ctx.crop.y_offset)
     box = clamp_rect(here, image.width, image.height)
     if box is None:
         ctx.warnings.append(f"preserveCrop: the existing crop {_describe(rect)} lies outside the new {size} image,"
@@ -31,5 +33,5 @@ def preserved_crop(image: vips.Image, rect: CropRect, ctx: StepContext) -> vips.
     return image
 
 
-def _describe(rect: CropRect) -> str:
+def _describe(rect: SourceRect) -> str:
     return f"{rect.width}×{rect.height} at ({rect.x_offset}, {rect.y_offset})"

@@ -25,7 +25,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from openips.models.upload_job import UnsharpMaskOptions
+from openips.imaging.options import UnsharpMask
 
 if TYPE_CHECKING:
     from openips.imaging.step_context import StepContext
@@ -69,7 +69,7 @@ class UsmParameters:
         return self.threshold * max_value / 255
 
 
-def usm_parameters(opt: UnsharpMaskOptions) -> UsmParameters:
+def usm_parameters(opt: UnsharpMask) -> UsmParameters:
     """Resolve Scene7 unsharpMaskOptions to the filter's parameters (defaults, σ, kernel)."""
     radius = DEFAULT_RADIUS if opt.radius is None else opt.radius
     sigma = radius * RADIUS_TO_SIGMA
@@ -118,7 +118,7 @@ def describe(params: UsmParameters, kind: str) -> str:
             "alpha untouched.")
 
 
-def unsharp_mask(image: Image, opt: UnsharpMaskOptions, ctx: StepContext) -> Image:
+def unsharp_mask(image: Image, opt: UnsharpMask, ctx: StepContext) -> Image:
     """Sharpen with Scene7/Photoshop unsharp-mask semantics (spec §5.15); see the module docstring."""
     params = usm_parameters(opt)
     max_value = _MAX_VALUE.get(str(image.format))

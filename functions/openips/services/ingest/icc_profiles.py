@@ -13,7 +13,7 @@ from openips.services.ingest.context import Upload
 from openips.services.ingest.format import Format
 from openips.services.ingest.outcome import Content, FileResult, finish_file
 from openips.services.ingest.sniff import Sniff
-from openips.services.options import ICC_EXTENSIONS, MAX_PROFILE_BYTES, is_icc_profile
+from openips.services.profiles import ICC_EXTENSIONS, MAX_PROFILE_BYTES, is_icc_profile
 
 
 def recognises(sniff: Sniff) -> bool:

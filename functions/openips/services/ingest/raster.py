@@ -17,7 +17,7 @@ from openips.observability import logger
 from openips.services.deps import Deps
 from openips.services.ingest.outcome import Content
 from openips.services.naming import TargetPath
-from openips.services.options import processing_options
+from openips.services.options import processing_options, to_crop_rect
 
 
 def image_content(deps: Deps, job: Job, company: Company, target: TargetPath, source: str, tmp: str,
@@ -39,7 +39,8 @@ def image_content(deps: Deps, job: Job, company: Company, target: TargetPath, so
     thumbnail = preview(tiff, os.path.join(tmp, "thumbnail"), warnings)
     return Content(type="Image", summary=f"{tiff.width}×{tiff.height}, pyramid TIFF, {tiff.compression}",
                    width=tiff.width, height=tiff.height, optimized_path=tiff.path,
-                   mask_path=optimized.mask.path if optimized.mask else None, crop=optimized.crop,
+                   mask_path=optimized.mask.path if optimized.mask else None,
+                   crop=to_crop_rect(optimized.crop) if optimized.crop else None,
                    thumbnail_path=thumbnail.path if thumbnail else None,
                    thumbnail_format=thumbnail.format if thumbnail else None,
                    notes=tuple(optimized.notes), warnings=tuple(warnings))
