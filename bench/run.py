@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench import cold_start, inputs
+from bench import cold_start, delivery, inputs
 from bench.variants import VARIANTS, crop_margins
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -113,8 +113,11 @@ def main(argv: list[str] | None = None) -> int:
         results.extend(_run_input(bench_input, path, variants, repeat, args))
     print("[bench] cold start of the handlers ...", file=sys.stderr, flush=True)
     cold = cold_start.run(repeat)
+    print("[bench] delivery: renditions from the pyramid TIFF ...", file=sys.stderr, flush=True)
+    rendered = delivery.run(quick=args.quick)
     report = render(results, selected, repeat=repeat, quick=args.quick, pillow_cap=args.pillow_cap_gib,
-                    elapsed=time.monotonic() - started, load=(load_before, os.getloadavg()[0]), cold=cold)
+                    elapsed=time.monotonic() - started, load=(load_before, os.getloadavg()[0]), cold=cold,
+                    delivered=rendered)
     print(report, end="")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(report)
@@ -232,7 +235,7 @@ def _last_json(stdout: str) -> dict:
 
 def render(results: list[Result], selected: list[inputs.BenchInput], *, repeat: int, quick: bool,
            pillow_cap: float, elapsed: float, load: tuple[float, float] = (0.0, 0.0),
-           cold: list[cold_start.ColdStart] | None = None) -> str:
+           cold: list[cold_start.ColdStart] | None = None, delivered: delivery.DeliveryRun | None = None) -> str:
     """The markdown report: context, the table, the notes on Pillow, the targets."""
     by_key = {(r.input_name, r.variant): r for r in results}
     lines = ["# openips benchmark", ""]
@@ -268,6 +271,8 @@ def render(results: list[Result], selected: list[inputs.BenchInput], *, repeat: 
     lines += [f"- {line}" for line in targets(by_key, selected)]
     if cold:
         lines += [""] + cold_start.render(cold)
+    if delivered:
+        lines += [""] + delivery.render_report(delivered)
     return "\n".join(lines) + "\n"
 
 

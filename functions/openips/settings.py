@@ -90,6 +90,21 @@ class Settings(BaseModel, frozen=True):
     max_mails_per_company_day: int = Field(default=500, ge=0)
     max_resends_per_job: int = Field(default=5, ge=0)
     max_resends_per_company_day: int = Field(default=50, ge=0)
+    # ---- delivery (GET /is/image/…; docs/delivery.md) ----
+    # Output pixels (width × height) of one rendition: IS's default MaxPix is 2000,2000.
+    delivery_max_pixels: int = Field(default=2000 * 2000, gt=0)
+    # Modifiers in one query (presets expanded) and the query's length in characters.
+    delivery_max_modifiers: int = Field(default=64, gt=0)
+    delivery_max_query_length: int = Field(default=2048, gt=0)
+    # A Lambda answer is at most 6 MB of JSON and the image travels base64-encoded (4/3).
+    delivery_max_body_bytes: int = Field(default=4 * 1024**2, gt=0, le=4_500_000)
+    # The CloudFront distribution in front of the route (empty: none, e.g. the local stack):
+    # a re-upload invalidates the asset's renditions there.
+    cdn_distribution_id: str = ""
+    # Image presets ($name$ in delivery URLs, /v1/image-presets): how many a company keeps, and the
+    # characters of one's modifier string.
+    max_image_presets_per_company: int = Field(default=200, gt=0, le=10_000)
+    max_image_preset_length: int = Field(default=1024, gt=0, le=8192)
 
     @field_validator("mail_allowed_domains", mode="before")
     @classmethod
@@ -154,6 +169,13 @@ _ENV = {
     "max_mails_per_company_day": "MAX_MAILS_PER_COMPANY_DAY",
     "max_resends_per_job": "MAX_RESENDS_PER_JOB",
     "max_resends_per_company_day": "MAX_RESENDS_PER_COMPANY_DAY",
+    "delivery_max_pixels": "DELIVERY_MAX_PIXELS",
+    "delivery_max_modifiers": "DELIVERY_MAX_MODIFIERS",
+    "delivery_max_query_length": "DELIVERY_MAX_QUERY_LENGTH",
+    "delivery_max_body_bytes": "DELIVERY_MAX_BODY_BYTES",
+    "cdn_distribution_id": "CDN_DISTRIBUTION_ID",
+    "max_image_presets_per_company": "MAX_IMAGE_PRESETS_PER_COMPANY",
+    "max_image_preset_length": "MAX_IMAGE_PRESET_LENGTH",
 }
 
 

@@ -2,8 +2,9 @@
 
 Starts ``openips local up`` on free ports, uploads a generated, varied set of images
 (RGB JPEG, PNG with alpha, CMYK JPEG, one truncated JPEG) with ``examples/options.json``,
-follows the job live, prints its log, downloads every asset to ``demo-output/`` and
-stops the stack.
+follows the job live, prints its log and downloads every asset to ``demo-output/``. Run from a
+terminal, it then keeps the stack up for the upload page (its URL and key are printed) until
+Ctrl-C; otherwise it stops the stack.
 """
 
 from __future__ import annotations
@@ -43,6 +44,21 @@ def _start_stack() -> subprocess.Popen:
     return stack
 
 
+def _rendition_url(info: dict, assets: list[dict]) -> str | None:
+    """``/is/image/<company>/<asset>?wid=500&fmt=webp`` for the first published image, if any."""
+    from urllib.parse import quote
+
+    image = next((a for a in assets if a["type"] == "Image" and a["publishState"] == "MarkedForPublish"), None)
+    if image is None:
+        return None
+    return f"{info['imageUrl']}{quote(image['name'], safe='')}?wid=500&fmt=webp"
+
+
+def _someone_is_watching() -> bool:
+    """A terminal on both ends (not CI, not a pipe), and OPENIPS_DEMO_SERVE not set to 0."""
+    return sys.stdin.isatty() and sys.stdout.isatty() and os.environ.get("OPENIPS_DEMO_SERVE", "1") != "0"
+
+
 def main() -> int:
     from openips_cli.samples import write_samples
 
@@ -69,13 +85,25 @@ def main() -> int:
             target = OUTPUT / asset["folder"] / asset["name"]
             _cli("-q", "assets", "download", asset["assetHandle"], "--to", str(target))
         (OUTPUT / "job-log.json").write_text(json.dumps(report["jobLog"], indent=2))
+        rendition = _rendition_url(info, listed["assetArray"])
+        if rendition:
+            # Scene7 Image Serving URLs work on what the job published (docs/delivery.md).
+            print(f"== a rendition of it, as Image Serving serves it: {rendition}")
         log = report["jobLog"]
         ok = (log["logType"], log["fileSuccessCount"], log["fileErrorCount"]) == ("EndUpload", 3, 1)
         print(f"== {len(listed['assetArray'])} assets (master + pyramid TIFF) in {OUTPUT}/, "
               f"job log in {OUTPUT}/job-log.json — {time.monotonic() - started:.1f} s")
-        # This stack stops with the demo; the page needs one that stays up (docs/web-ui.md).
-        print("== the upload page: run `.venv/bin/openips local up`, open http://127.0.0.1:3000/ and sign in")
-        print("   with the apiKey in .openips/local.json; drop a folder (demo-output/uploads works)")
+        if _someone_is_watching():
+            # A person ran it: the stack stays up for the upload page until Ctrl-C (docs/web-ui.md).
+            print(f"== the upload page: open {info['pageUrl']} and sign in with the API key {info['apiKey']}")
+            print("   drop a folder there (demo-output/uploads works); Ctrl-C stops the stack")
+            try:
+                stack.wait()
+            except KeyboardInterrupt:
+                pass
+        else:
+            print("== the upload page: run `.venv/bin/openips local up`, open http://127.0.0.1:3000/ and sign in")
+            print("   with the apiKey in .openips/local.json; drop a folder (demo-output/uploads works)")
         return 0 if ok else 1
     finally:
         stack.send_signal(signal.SIGTERM)

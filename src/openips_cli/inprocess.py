@@ -14,7 +14,7 @@ import json
 from functools import lru_cache
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 import boto3
 import requests
@@ -72,11 +72,15 @@ def event_body(data: bytes, content_type: str) -> tuple[str | None, bool]:
 
 
 def http_api_event(method: str, path: str, headers: dict[str, str], query: dict[str, str] | None,
-                   body: str | None, source_ip: str, is_base64: bool = False) -> dict:
-    """An API Gateway HTTP API (payload 2.0) event, as the ``ANY /{proxy+}`` route sends it."""
+                   body: str | None, source_ip: str, is_base64: bool = False, raw_query: str | None = None) -> dict:
+    """An API Gateway HTTP API (payload 2.0) event, as the ``ANY /{proxy+}`` route sends it.
+
+    ``raw_query``: the query as the client sent it (``rawQueryString``), when there was one: Image
+    Serving's modifiers are read from it, in order, with their commas and ``$preset$`` names unencoded.
+    """
     return {
         "version": "2.0", "routeKey": "ANY /{proxy+}", "rawPath": path,
-        "rawQueryString": urlencode(query or {}), "headers": headers,
+        "rawQueryString": raw_query if raw_query is not None else urlencode(query or {}), "headers": headers,
         "queryStringParameters": query or None,
         "requestContext": {
             "accountId": "123456789012", "apiId": "local", "domainName": "localhost", "domainPrefix": "local",
@@ -125,17 +129,26 @@ class InProcessStack:
     def call(self, method: str, path: str, body: Any = None, key: str | None = "default",
              query: dict[str, str] | None = None, source_ip: str = "203.0.113.7",
              raw_body: str | None = None) -> ApiResponse:
-        headers = {"content-type": "application/json"}
+        result = self.invoke(method, path, body, key, query, source_ip, raw_body)
+        return ApiResponse(result["statusCode"], json.loads(result.get("body") or "null"))
+
+    def invoke(self, method: str, path: str, body: Any = None, key: str | None = "default",
+               query: dict[str, str] | None = None, source_ip: str = "203.0.113.7",
+               raw_body: str | None = None, raw_query: str | None = None,
+               headers: dict[str, str] | None = None) -> dict:
+        """``call``'s request, answered as API Gateway gets it from the function (binary bodies base64)."""
+        sent = {"content-type": "application/json", **(headers or {})}
         token = self.key if key == "default" else key
         if token is not None:
-            headers["authorization"] = f"Bearer {token}"
+            sent["authorization"] = f"Bearer {token}"
         text = raw_body if raw_body is not None else (json.dumps(body) if body is not None else None)
-        event = http_api_event(method, path, headers, query, text, source_ip)
+        if raw_query is not None and query is None:
+            query = dict(parse_qsl(raw_query, keep_blank_values=True)) or None
+        event = http_api_event(method, path, sent, query, text, source_ip, raw_query=raw_query)
         route = route_for(_routes(), method, path)
-        if route is None:
-            return ApiResponse(404, {"message": "Not Found"})  # what API Gateway answers
-        result = invoke_route(route, event, self.context)
-        return ApiResponse(result["statusCode"], json.loads(result.get("body") or "null"))
+        if route is None:  # what API Gateway answers
+            return {"statusCode": 404, "headers": {"content-type": "application/json"}, "body": '{"message":"Not Found"}'}
+        return invoke_route(route, event, self.context)
 
     @staticmethod
     def post_file(upload: dict, relative: str, data: bytes) -> requests.Response:

@@ -207,7 +207,7 @@ class ApiRequestHandler(BaseHTTPRequestHandler):
             query[key] = f"{query[key]},{value}" if key in query else value  # HTTP API joins repeats
         headers = {k.lower(): v for k, v in self.headers.items()}
         event = http_api_event(self.command, url.path, headers, query or None, body, self.client_address[0],
-                               is_base64)
+                               is_base64, raw_query=url.query)
         route = route_for(self.server.routes, self.command, url.path)  # type: ignore[attr-defined]
         if route is None:
             self._send(404, {"content-type": "application/json"}, '{"message":"Not Found"}')
@@ -322,6 +322,8 @@ class LocalStack:
             self._thread(lambda s=schedule: self._tick(s), f"schedule-{schedule.function}")
 
         self.info = {"apiUrl": f"http://{self.host}:{self.port}", "pageUrl": f"http://{self.host}:{self.port}/",
+                     # Renditions of the company's published assets: <imageUrl><asset ID>?wid=… (docs/delivery.md).
+                     "imageUrl": f"http://{self.host}:{self.port}/is/image/{company}/",
                      "s3Url": s3_url, "region": REGION,
                      "adminApiKey": admin_key, "companyHandle": company, "apiKey": key, "userEmail": email,
                      # For looking inside with any AWS client (this run's credentials, loopback only).
@@ -440,6 +442,8 @@ def run(port: int = 3000, state_dir: Path = Path(".openips"), host: str = "127.0
     print(f"openips local stack ready — open the upload page: {info['pageUrl']}", flush=True)
     print(f"  sign in with the apiKey in {state_dir / 'local.json'}", flush=True)
     print(f"  API {info['apiUrl']}  S3 {info['s3Url']}; Ctrl-C stops", flush=True)
+    # Published assets are served as Scene7 Image Serving serves them (docs/delivery.md).
+    print(f"  images: {info['imageUrl']}<asset ID>?wid=500&fmt=webp", flush=True)
     try:
         done.wait()
     finally:

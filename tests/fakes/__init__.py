@@ -29,7 +29,7 @@ def memory_deps(repositories: MemoryRepositories | None = None, **settings: Any)
     return Deps(settings=config, storage=FakeStorage(), events=FakeJobEvents(),  # type: ignore[arg-type]
                 process_queue=FakeQueue(), media_queue=FakeQueue(),  # type: ignore[arg-type]
                 companies=r.companies, jobs=r.jobs, claims=r.claims, logs=r.logs, assets=r.assets,
-                presets=r.presets, projects=r.projects, steps=r.steps, quotas=r.quotas,
+                presets=r.presets, image_presets=r.image_presets, projects=r.projects, steps=r.steps, quotas=r.quotas,
                 accounts_source=lambda: r.accounts)
 
 

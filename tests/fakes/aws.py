@@ -73,6 +73,11 @@ class FakeStorage:
             data = self.objects.get((bucket, key))
         return None if data is None else data[:max_bytes]
 
+    def range_reader(self, bucket: str, key: str) -> BytesRangeReader | None:
+        with self.lock:
+            data = self.objects.get((bucket, key))
+        return None if data is None else BytesRangeReader(data)
+
     def head_size(self, bucket: str, key: str) -> int | None:
         with self.lock:
             data = self.objects.get((bucket, key))
@@ -113,6 +118,23 @@ class FakeStorage:
     def delete_many(self, bucket: str, keys: list[str]) -> None:
         for key in keys:
             self.delete(bucket, key)
+
+
+@dataclass
+class BytesRangeReader:
+    """``Storage.range_reader``'s reader over bytes in memory; counts what was read."""
+
+    data: bytes
+    bytes_read: int = 0
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+    def read(self, offset: int, length: int) -> bytes:
+        chunk = self.data[offset:offset + length]
+        self.bytes_read += len(chunk)
+        return chunk
 
 
 @dataclass

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 from openips.adapters.dynamodb import keys
 from openips.adapters.dynamodb.keys import iso
 from openips.adapters.paging import InvalidPageToken, KeyShape, Position
-from openips.adapters.ports import ClaimResult, ConditionFailed, Over, StepState
+from openips.adapters.ports import ClaimResult, ConditionFailed, ImagePresetCreated, Over, StepState
 from openips.models.domain import (
     Asset,
     Company,
@@ -35,6 +35,7 @@ from openips.models.domain import (
     LogEntry,
     User,
 )
+from openips.models.image_presets import ImagePreset
 from openips.models.projects import Project
 from openips.models.set_presets import SetPreset
 
@@ -62,6 +63,7 @@ class MemoryTables:
     words: dict[tuple[str, str], set[str]] = field(default_factory=dict)  # (company, word) → assets
     presets: dict[str, SetPreset] = field(default_factory=dict)
     set_runs: dict[tuple[str, str], LogEntry] = field(default_factory=dict)
+    image_presets: dict[tuple[str, str], ImagePreset] = field(default_factory=dict)  # (company, casefolded name)
     projects: dict[str, Project] = field(default_factory=dict)
     project_names: dict[tuple[str, str], str] = field(default_factory=dict)  # (company, casefolded name)
     project_links: dict[str, set[str]] = field(default_factory=dict)
@@ -120,6 +122,10 @@ class MemoryCompanies:
     def list_handles(self) -> list[str]:
         with self.t.lock:
             return sorted(self.t.companies)
+
+    def find_by_name(self, name: str) -> list[Company]:
+        with self.t.lock:
+            return [_copy(c) for _, c in sorted(self.t.companies.items()) if c.name == name]
 
 
 _RUNNING = (JobState.WAITING_CLIENT, JobState.WAITING_COORDINATOR, JobState.STOPPING)
@@ -523,6 +529,34 @@ class MemoryPresets:
             return row
 
 
+class MemoryImagePresets:
+    def __init__(self, tables: MemoryTables) -> None:
+        self.t = tables
+
+    def create(self, preset: ImagePreset, max_per_company: int) -> ImagePresetCreated:
+        key = (preset.company_handle, preset.name.casefold())
+        with self.t.lock:
+            if key in self.t.image_presets:
+                return "exists"
+            if sum(company == preset.company_handle for company, _ in self.t.image_presets) >= max_per_company:
+                return "full"
+            self.t.image_presets[key] = _copy(preset)
+            return "created"
+
+    def get(self, company_handle: str, name: str) -> ImagePreset | None:
+        with self.t.lock:
+            found = self.t.image_presets.get((company_handle, name.casefold()))
+            return _copy(found) if found else None
+
+    def list_for_company(self, company_handle: str) -> list[ImagePreset]:
+        with self.t.lock:
+            return [_copy(p) for (company, _), p in sorted(self.t.image_presets.items()) if company == company_handle]
+
+    def delete(self, company_handle: str, name: str) -> bool:
+        with self.t.lock:
+            return self.t.image_presets.pop((company_handle, name.casefold()), None) is not None
+
+
 class MemoryProjects:
     def __init__(self, tables: MemoryTables, assets: MemoryAssets) -> None:
         self.t = tables
@@ -764,6 +798,7 @@ class MemoryRepositories:
         self.logs = MemoryLogs(t)
         self.assets = MemoryAssets(t)
         self.presets = MemoryPresets(t)
+        self.image_presets = MemoryImagePresets(t)
         self.projects = MemoryProjects(t, self.assets)
         self.steps = MemorySteps(t)
         self.quotas = MemoryQuotas(t)

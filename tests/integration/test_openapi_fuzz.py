@@ -52,6 +52,8 @@ SEMANTIC_RULES = {
     "openUploadJob": "a metadata update gives exactly one kind of value; profile handles must exist",
     "setCompanySettings": "a profile handle must name an IccProfile asset of the company",
     "createSetPreset": "matchPattern must be a regular expression with a named group 'base'",
+    "createImagePreset": "modifiers must be Image Serving modifiers, name stored presets and be at most "
+                         "MAX_IMAGE_PRESET_LENGTH characters long",
     "getAutoCropRect": "type=Transparent needs an image with an alpha channel",
     # The document states it as a pattern, but one too large for the fuzzer's generator to honour.
     "createCompany": "a name has no control or invisible format characters (models.text)",

@@ -63,6 +63,7 @@ class World:
     done_job: dict[str, str]  # the ended job that made the asset
     asset: dict[str, str]  # the asset of each company
     presets: dict[str, str] = field(default_factory=dict)
+    image_presets: dict[str, str] = field(default_factory=dict)
     projects: dict[str, str] = field(default_factory=dict)
     serial: Iterator[int] = field(default_factory=itertools.count)
 
@@ -115,6 +116,20 @@ class World:
         if letter not in self.presets:
             self.presets[letter] = self.new_preset(letter)
         return self.presets[letter]
+
+
+    def new_image_preset(self, letter: str) -> str:
+        name = self.unique("ip")
+        created = self.call("POST", "/v1/image-presets", {"name": name, "modifiers": "wid=100&fmt=png"},
+                            key=self.key("IpsCompanyAdmin", letter))
+        assert created.status == 201, created.body
+        return name
+
+    def image_preset(self, letter: str) -> str:
+        """An image preset of the company, made on first use (its name, unique in both companies)."""
+        if letter not in self.image_presets:
+            self.image_presets[letter] = self.new_image_preset(letter)
+        return self.image_presets[letter]
 
 
 def preset_body(name: str, company: str | None = None) -> dict:
@@ -393,6 +408,35 @@ def get_set_preset(w: World, letter: str) -> Case:
                                            == (preset, w.company[letter]), r.body))
 
 
+def create_image_preset(w: World, letter: str) -> Case:
+    company, name = w.company[letter], w.unique("created-ip")
+
+    def accepted(response: ApiResponse) -> None:
+        assert (response.body["name"], response.body["companyHandle"]) == (name, company), response.body
+        assert w.deps.image_presets.get(company, name) is not None
+    return Case("POST", "/v1/image-presets", {"name": name, "modifiers": "wid=100", "companyHandle": company},
+                state=lambda: w.deps.image_presets.get(company, name), accepted=accepted)
+
+
+def get_image_presets(w: World, letter: str) -> Case:
+    return Case("GET", "/v1/image-presets", query={"companyHandle": w.company[letter]},
+                accepted=_all_in(w, letter, "imagePresetArray", ("name", w.image_preset(letter))))
+
+
+def get_image_preset(w: World, letter: str) -> Case:
+    name = w.image_preset(letter)
+    return Case("GET", f"/v1/image-presets/{name}", query={"companyHandle": w.company[letter]},
+                accepted=lambda r: _assert((r.body["name"], r.body["companyHandle"]) == (name, w.company[letter]),
+                                           r.body))
+
+
+def delete_image_preset(w: World, letter: str) -> Case:
+    company, name = w.company[letter], w.new_image_preset(letter)
+    return Case("DELETE", f"/v1/image-presets/{name}", query={"companyHandle": company},
+                state=lambda: w.deps.image_presets.get(company, name),
+                accepted=lambda r: _assert(w.deps.image_presets.get(company, name) is None, name))
+
+
 def delete_set_preset(w: World, letter: str) -> Case:
     preset = w.new_preset(letter)
 
@@ -510,6 +554,11 @@ EXPECTED: dict[str, Expect] = {
     "getSetPresets": Expect(EVERYONE, get_set_presets),
     "getSetPreset": Expect(EVERYONE, get_set_preset),
     "deleteSetPreset": Expect(ADMINS, delete_set_preset),
+    # image presets ($name$ of delivery URLs, docs/delivery.md): reads for every role, changes for admins
+    "createImagePreset": Expect(ADMINS, create_image_preset),
+    "getImagePresets": Expect(EVERYONE, get_image_presets),
+    "getImagePreset": Expect(EVERYONE, get_image_preset),
+    "deleteImagePreset": Expect(ADMINS, delete_image_preset),
     # projects: reads for every role, changes for admins
     "createProject": Expect(ADMINS, create_project),
     "getProjects": Expect(EVERYONE, get_projects),
@@ -538,6 +587,9 @@ NOT_IN_MATRIX = {
     ("POST", "/scene7/services/IpsApiService"),
     ("POST", "/scene7/api/IpsApiService"),
     ("GET", "/scene7/webservice/{document}"),  # the WSDL, public as IPS serves it
+    # Image Serving URLs (docs/delivery.md): public renditions of published assets, answered in IS's text
+    # errors; who sees what: tests/integration/test_delivery.py.
+    ("GET", "/is/image/{company}/{asset}"),
 }
 
 

@@ -30,4 +30,10 @@ def test_quick_bench_runs_all_three_variants_and_exits_0(tmp_path: Path) -> None
     cold = [line for line in done.stdout.splitlines() if line.startswith("| ") and "`" in line and "import" not in line]
     assert {line.split("`")[1] for line in cold} >= {"openips.handlers.api", "boto3", "pass"}
     assert "importing the API handler in at most 250 ms" in done.stdout
+    # and the delivery section: every rendition on the pyramid and on bare pyvips, with the bytes read
+    delivery = [line for line in done.stdout.splitlines() if line.startswith(("| 256 px", "| 1024 px", "| 2000 px"))]
+    assert {(row.split("|")[1].strip(), row.split("|")[2].strip()) for row in delivery} == {
+        (case, variant) for case in ("256 px", "1024 px", "2000 px crop") for variant in ("pyramid", "pyvips")}
+    assert not [row for row in delivery if "failed" in row], delivery
+    assert all("KiB" in row.split("|")[6] or "MiB" in row.split("|")[6] for row in delivery)
     assert report.read_text() == done.stdout

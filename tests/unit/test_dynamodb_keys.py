@@ -23,6 +23,7 @@ from openips.adapters.dynamodb.accounts import DynamoAccounts
 from openips.adapters.dynamodb.factory import JobsTable
 from openips.adapters.dynamodb.table import Table
 from openips.models.domain import FileClaim, LogType, User
+from openips.models.image_presets import ImagePreset
 from openips.models.projects import Project
 from openips.models.set_presets import SetPreset
 from openips_cli.provision import load_template, provision
@@ -107,6 +108,8 @@ def _every_writer(r: JobsTable, accounts: DynamoAccounts) -> None:
                                        "matchPattern": "(?P<base>.+?)_(front|back)"})
     r.presets.create(preset)
     r.presets.record_run("j-one", "p-1#shoe_set", row())
+    assert r.image_presets.create(ImagePreset(name="Thumb", modifiers="wid=100", company_handle="c-acme", created=T0,
+                                              created_by="u-1"), 10) == "created"
     assert r.projects.create(Project(project_handle="r-1", company_handle="c-acme", name="Sale", created=T0,
                                      created_by="u-1"))
     r.projects.link_assets(["r-1"], "a-one")

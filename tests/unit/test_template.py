@@ -33,6 +33,7 @@ FUNCTIONS = {
     "NotificationFunction": "notify",
     "AuthorizerFunction": "authorize",
     "IpsWireFunction": "ips_wire",
+    "DeliveryFunction": "delivery",
 }
 
 COMMON_ENV = {
@@ -130,7 +131,8 @@ def test_common_environment(template: dict[str, Any], resources: dict[str, Any])
     assert env["POWERTOOLS_LOG_LEVEL"] == {"Ref": "LogLevel"}
     assert env["POWERTOOLS_SERVICE_NAME"] == env["POWERTOOLS_METRICS_NAMESPACE"] == "openips"
     extra = props(resources, "ProcessFileFunction")["Environment"]["Variables"]
-    assert extra == {"MALLOC_ARENA_MAX": "2", "VIPS_CONCURRENCY": "2"}
+    assert extra == {"MALLOC_ARENA_MAX": "2", "VIPS_CONCURRENCY": "2",
+                     "CDN_DISTRIBUTION_ID": {"Ref": "DeliveryDistribution"}}
 
 
 def test_api_function_has_no_layers(template: dict[str, Any], resources: dict[str, Any]) -> None:
@@ -148,7 +150,9 @@ def test_api_function_has_no_layers(template: dict[str, Any], resources: dict[st
 def test_api_function_cold_starts_from_a_snapstart_snapshot(template: dict[str, Any],
                                                             resources: dict[str, Any]) -> None:
     fn = props(resources, "ApiFunction")
-    assert fn["SnapStart"] == {"ApplyOn": "PublishedVersions"}
+    assert fn["SnapStart"] == {"ApplyOn": {"Ref": "ApiSnapStart"}}
+    assert template["Parameters"]["ApiSnapStart"]["Default"] == "PublishedVersions"
+    assert set(template["Parameters"]["ApiSnapStart"]["AllowedValues"]) == {"PublishedVersions", "None"}
     # SnapStart applies to published versions only: the HTTP API must invoke one, through the alias.
     assert fn["AutoPublishAlias"]
     assert template["Globals"]["Function"]["Runtime"] >= "python3.12"  # SnapStart's first Python runtime
@@ -559,3 +563,80 @@ def test_cfn_lint_passes() -> None:
         check=False,
     )
     assert result.returncode == 0, f"cfn-lint exit {result.returncode}\n{result.stdout}\n{result.stderr}"
+
+
+# ---- delivery (docs/delivery.md) ---------------------------------------------------------------------
+
+
+def test_delivery_function_serves_the_image_route_publicly_with_the_imaging_layer(template: dict[str, Any],
+                                                                                  resources: dict[str, Any]) -> None:
+    fn = props(resources, "DeliveryFunction")
+    assert fn["Layers"] == [{"Ref": "ImagingLayer"}]
+    assert function_timeout(template, "DeliveryFunction") < 30  # API Gateway's integration limit
+    [event] = fn["Events"].values()
+    assert event["Type"] == "HttpApi"
+    assert event["Properties"] == {"ApiId": {"Ref": "HttpApi"}, "Path": "/is/image/{company}/{asset}", "Method": "GET"}
+    assert "Auth" not in event["Properties"]  # public, as Image Serving is
+    assert fn["Environment"]["Variables"]["DELIVERY_MAX_PIXELS"] == {"Ref": "DeliveryMaxPixels"}
+    assert template["Parameters"]["DeliveryMaxPixels"]["Default"] == 2000 * 2000
+
+
+def test_delivery_function_reads_companies_assets_and_pyramids_only(resources: dict[str, Any]) -> None:
+    policies = props(resources, "DeliveryFunction")["Policies"]
+    assert all(isinstance(p, dict) and set(p) == {"Statement"} for p in policies)  # no managed read policy
+    statements = _statements(policies)
+    actions = sorted(a for s in statements for a in as_list(s["Action"]))
+    assert actions == ["dynamodb:GetItem", "dynamodb:Query", "s3:GetObject"]
+    [table] = [s for s in statements if "dynamodb:Query" in as_list(s["Action"])]
+    assert table["Resource"] == [{"Fn::GetAtt": ["JobsTable", "Arn"]}, {"Fn::Sub": "${JobsTable.Arn}/index/*"}]
+    [objects] = [s for s in statements if "s3:GetObject" in as_list(s["Action"])]
+    patterns = [r["Fn::Sub"] for r in as_list(objects["Resource"])]
+    prefix = "arn:${AWS::Partition}:s3:::${AssetsBucket}/"
+    for key, reachable in (("c-x/a-y/optimized.tif", True), ("c-x/a-y/mask.tif", True), ("c-x/a-y/master", False),
+                           ("c-x/a-y/thumbnail", False), ("c-x/a-y/master.tif", False)):
+        assert any(fnmatch.fnmatchcase(prefix + key, p) for p in patterns) is reachable, key
+    assert "IncomingBucket" not in json.dumps(policies) and "AccountsTable" not in json.dumps(policies)
+
+
+def test_the_distribution_caches_the_route_by_its_query_and_serves_nothing_else(template: dict[str, Any],
+                                                                                resources: dict[str, Any]) -> None:
+    config = props(resources, "DeliveryDistribution")["DistributionConfig"]
+    [origin] = config["Origins"]
+    assert origin["DomainName"] == {"Fn::Sub": "${HttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}"}
+    assert origin["CustomOriginConfig"]["OriginProtocolPolicy"] == "https-only"
+    behaviour = config["DefaultCacheBehavior"]
+    assert "CacheBehaviors" not in config
+    assert behaviour["TargetOriginId"] == origin["Id"]
+    assert behaviour["ViewerProtocolPolicy"] == "redirect-to-https"
+    assert behaviour["AllowedMethods"] == ["GET", "HEAD"]
+    assert behaviour["CachePolicyId"] == {"Ref": "DeliveryCachePolicy"}
+    assert "OriginRequestPolicyId" not in behaviour  # no viewer header (Authorization) reaches the API
+    # The key: the whole query as sent (IS modifiers are order-sensitive), no header, no cookie.
+    key = props(resources, "DeliveryCachePolicy")["CachePolicyConfig"]["ParametersInCacheKeyAndForwardedToOrigin"]
+    assert key["QueryStringsConfig"] == {"QueryStringBehavior": "all"}
+    assert key["HeadersConfig"] == {"HeaderBehavior": "none"}
+    assert key["CookiesConfig"] == {"CookieBehavior": "none"}
+    assert props(resources, "DeliveryCachePolicy")["CachePolicyConfig"]["DefaultTTL"] == 0  # the origin decides
+    [guard] = behaviour["FunctionAssociations"]
+    assert guard["EventType"] == "viewer-request"
+    assert guard["FunctionARN"] == {"Fn::GetAtt": ["DeliveryRouteOnly", "FunctionMetadata.FunctionARN"]}
+    code = props(resources, "DeliveryRouteOnly")["FunctionCode"]
+    assert "'/is/image/'" in code and "statusCode: 404" in code
+    assert template["Outputs"]["DeliveryDomain"]["Value"] == {"Fn::GetAtt": ["DeliveryDistribution", "DomainName"]}
+
+
+@pytest.mark.parametrize("function", list(FUNCTIONS))
+def test_only_the_functions_that_replace_assets_may_invalidate_the_distribution(resources: dict[str, Any],
+                                                                               function: str) -> None:
+    fn = props(resources, function)
+    statements = [s for s in _statements(fn["Policies"]) if any(
+        a.startswith("cloudfront:") for a in as_list(s["Action"]))]
+    if function not in ("ProcessFileFunction", "MediaFunction"):
+        assert statements == [] and "CDN_DISTRIBUTION_ID" not in json.dumps(fn.get("Environment", {}))
+        return
+    [statement] = statements
+    assert statement["Action"] == "cloudfront:CreateInvalidation"
+    assert statement["Resource"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:cloudfront::${AWS::AccountId}:distribution/${DeliveryDistribution}"}
+    assert fn["Environment"]["Variables"]["CDN_DISTRIBUTION_ID"] == {"Ref": "DeliveryDistribution"}
+

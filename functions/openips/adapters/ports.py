@@ -4,8 +4,8 @@ Two implementations of each: the DynamoDB one (``adapters/dynamodb/``, the jobs 
 tables) and the in-memory fake of the tests (``tests/fakes/``). Both pass the same contract tests
 (``tests/unit/repository_contract/``), so a service rule tested on the fakes holds on
 DynamoDB. Services reach them as ``deps.companies``, ``deps.jobs``, ``deps.claims``, ``deps.logs``,
-``deps.assets``, ``deps.presets``, ``deps.projects``, ``deps.steps``, ``deps.quotas`` and
-``deps.accounts`` (``services/deps.py``).
+``deps.assets``, ``deps.presets``, ``deps.image_presets``, ``deps.projects``, ``deps.steps``,
+``deps.quotas`` and ``deps.accounts`` (``services/deps.py``).
 
 Conditions are part of the contract: a method that returns ``bool`` (or a reason) wrote nothing
 when its condition failed, and a write made of several items is all or nothing. A write whose
@@ -24,6 +24,7 @@ from typing import Any, Literal, Protocol
 
 from openips.adapters.paging import Position
 from openips.models.domain import Asset, Company, FileClaim, Job, JobClock, JobCounts, LogEntry, User
+from openips.models.image_presets import ImagePreset
 from openips.models.projects import Project
 from openips.models.set_presets import SetPreset
 
@@ -59,6 +60,9 @@ class CompanyRepository(Protocol):
 
     def list_handles(self) -> list[str]:
         """Every company's handle, in handle order."""
+
+    def find_by_name(self, name: str) -> list[Company]:
+        """The companies named exactly ``name`` (case-sensitive), in handle order: names need not be unique."""
 
 
 class JobRepository(Protocol):
@@ -187,6 +191,26 @@ class PresetRepository(Protocol):
         """Log ``row`` once per marker; the row the job log holds for it (``row`` or an earlier one)."""
 
 
+ImagePresetCreated = Literal["created", "exists", "full"]
+
+
+class ImagePresetRepository(Protocol):
+    """A company's image presets (``$name$`` in delivery URLs), one per name in any case."""
+
+    def create(self, preset: ImagePreset, max_per_company: int) -> ImagePresetCreated:
+        """``exists``: the company has a preset of that name (case-insensitive); ``full``: it has
+        ``max_per_company`` already (counted with the write, so concurrent creates cannot pass it)."""
+
+    def get(self, company_handle: str, name: str) -> ImagePreset | None:
+        """The company's preset of that name, in any case."""
+
+    def list_for_company(self, company_handle: str) -> list[ImagePreset]:
+        """The company's presets, by name (case-insensitive order)."""
+
+    def delete(self, company_handle: str, name: str) -> bool:
+        """Delete the preset of that name (any case); False when there was none."""
+
+
 class ProjectRepository(Protocol):
     def create(self, project: Project) -> bool:
         """False when the company has a project of that name (case-insensitive)."""
@@ -272,6 +296,7 @@ class JobsTableRepositories(Protocol):
     logs: LogRepository
     assets: AssetRepository
     presets: PresetRepository
+    image_presets: ImagePresetRepository
     projects: ProjectRepository
     steps: StepRepository
     quotas: QuotaRepository

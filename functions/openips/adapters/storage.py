@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 from collections.abc import Iterator
 from datetime import datetime
 from functools import lru_cache
@@ -70,6 +71,26 @@ class Storage:
             raise _translate(exc) from exc
         return response["Body"].read(max_bytes)
 
+    def range_reader(self, bucket: str, key: str) -> S3RangeReader | None:
+        """Random access to an object by ranged GETs (renditions read a pyramid's tiles, never the whole
+        file); None when it is gone. Its first ``PREFETCH_BYTES`` (the TIFF header and, usually, its
+        directories) come with the one GET that also tells the size and the version."""
+        try:
+            response = self.s3.get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{PREFETCH_BYTES - 1}")
+        except ClientError as exc:
+            code = exc.response["Error"]["Code"]
+            # AccessDenied too: a role without s3:ListBucket (DeliveryFunction's) is told so of a missing key.
+            if code in {"404", "NoSuchKey", "NotFound", "403", "AccessDenied"}:
+                return None
+            if code == "InvalidRange":  # an empty object
+                return S3RangeReader(self.s3, bucket, key, b"", 0, "")
+            raise _translate(exc) from exc
+        head = response["Body"].read()
+        # "bytes 0-65535/1234567"; a whole small object may come without Content-Range.
+        content_range = response.get("ContentRange") or ""
+        size = int(content_range.rsplit("/", 1)[1]) if "/" in content_range else len(head)
+        return S3RangeReader(self.s3, bucket, key, head, size, response.get("ETag", ""))
+
     def head_size(self, bucket: str, key: str) -> int | None:
         try:
             return self.s3.head_object(Bucket=bucket, Key=key)["ContentLength"]
@@ -129,6 +150,55 @@ class Storage:
             return fn(*args, **kwargs)
         except ClientError as exc:
             raise _translate(exc) from exc
+
+
+# One GET brings the TIFF header and its first directories with the size: most pyramids need no other
+# request for their structure (a 256 px level's tiles may come with it too).
+PREFETCH_BYTES = 64 * 1024
+
+
+class ObjectReplacedError(TransientError):
+    """The object changed between two ranged reads (a re-upload): the reader's bytes would mix two files."""
+
+
+class S3RangeReader:
+    """One S3 object read by ranges (``models.rendition.RangeReader``); counts what it fetched.
+
+    Every read after the first is pinned to the first one's ETag (``If-Match``), so a re-upload in
+    between is an ``ObjectReplacedError``, never tiles of two files in one image.
+    """
+
+    def __init__(self, s3, bucket: str, key: str, head: bytes, size: int, etag: str) -> None:
+        self._s3, self.bucket, self.key = s3, bucket, key
+        self._head, self._size, self.etag = head, size, etag
+        self._lock = threading.Lock()
+        self.bytes_read = len(head)
+        self.requests = 1
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    def read(self, offset: int, length: int) -> bytes:
+        if offset < 0 or length < 0:
+            raise ValueError(f"bad range {offset}+{length}")
+        end = min(offset + length, self._size)
+        if end <= offset:
+            return b""
+        if end <= len(self._head):
+            return self._head[offset:end]
+        extra = {"IfMatch": self.etag} if self.etag else {}
+        try:
+            response = self._s3.get_object(Bucket=self.bucket, Key=self.key, Range=f"bytes={offset}-{end - 1}", **extra)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in {"PreconditionFailed", "412", "NoSuchKey", "404"}:
+                raise ObjectReplacedError(f"s3://{self.bucket}/{self.key} was replaced while it was read") from exc
+            raise _translate(exc) from exc
+        data = response["Body"].read()
+        with self._lock:  # a renderer may read tiles from several threads
+            self.bytes_read += len(data)
+            self.requests += 1
+        return data
 
 
 def content_disposition(file_name: str) -> str:

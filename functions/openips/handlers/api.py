@@ -33,6 +33,7 @@ from openips.models.api import (
     WebhookSecretResponse,
 )
 from openips.models.domain import User, utcnow
+from openips.models.image_presets import CreateImagePresetRequest, ImagePresetListResponse
 from openips.models.projects import CreateProjectRequest, ProjectHandleResponse, ProjectsResponse
 from openips.models.set_presets import CreateSetPresetRequest, SetPresetHandleResponse, SetPresetListResponse
 from openips.observability import logger, metrics, tracer
@@ -44,7 +45,7 @@ from openips.services.params import parse_body, query_bool, query_date, query_in
 # by their routes on first call, and boto3 with the first client (docs/performance.md: the import
 # went from 408 to about 240 ms here). Under SnapStart they are loaded into the snapshot instead.
 LOADED_ON_FIRST_USE = ("openips.services.accounting", "openips.services.notifications", "openips.services.openapi",
-                       "openips.services.set_presets")
+                       "openips.services.set_presets", "openips.services.delivery.presets")
 prime_before_snapshot(LOADED_ON_FIRST_USE, get_deps)
 
 app = make_app()
@@ -287,6 +288,40 @@ def delete_set_preset(preset_handle: str) -> Response:
     from openips.services import set_presets
 
     set_presets.delete_preset(_deps(), _caller(), preset_handle)
+    return json_response(EmptyResponse())
+
+
+# ---- image presets: $name$ in delivery URLs (docs/delivery.md) ----
+
+@app.post("/v1/image-presets")
+def create_image_preset() -> Response:
+    from openips.services.delivery import presets as image_presets
+
+    user = _caller()
+    request = parse_body(CreateImagePresetRequest, app.current_event.body, app.current_event.is_base64_encoded)
+    return json_response(image_presets.create_preset(_deps(), user, request), 201)
+
+
+@app.get("/v1/image-presets")
+def list_image_presets() -> Response:
+    from openips.services.delivery import presets as image_presets
+
+    found = image_presets.list_presets(_deps(), _caller(), _query("companyHandle"))
+    return json_response(ImagePresetListResponse(image_preset_array=found))
+
+
+@app.get("/v1/image-presets/<name>")
+def get_image_preset(name: str) -> Response:
+    from openips.services.delivery import presets as image_presets
+
+    return json_response(image_presets.get_preset(_deps(), _caller(), name, _query("companyHandle")))
+
+
+@app.delete("/v1/image-presets/<name>")
+def delete_image_preset(name: str) -> Response:
+    from openips.services.delivery import presets as image_presets
+
+    image_presets.delete_preset(_deps(), _caller(), name, _query("companyHandle"))
     return json_response(EmptyResponse())
 
 

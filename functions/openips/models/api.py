@@ -303,6 +303,8 @@ class UpdateCompanyRequest(IpsModel):
     default_display_profile_handle: str | None = None
     allowed_file_types: list[FileType] | None = Field(default=None, max_length=200)
     blocked_file_types: list[FileType] | None = Field(default=None, max_length=200)
+    # Cache-Control max-age of the company's renditions (docs/delivery.md), at most a year.
+    delivery_cache_max_age: int = _unchanged_if_absent(ge=0, le=31_536_000)
 
 
 class CompanySettings(IpsModel):
@@ -316,6 +318,7 @@ class CompanySettings(IpsModel):
     default_display_profile_handle: str | None
     allowed_file_types: list[str] | None
     blocked_file_types: list[str]
+    delivery_cache_max_age: int
 
 
 class CreateUserRequest(IpsModel):

@@ -80,6 +80,9 @@ class Company(Model):
     # list is set, only those are processed. Refused files are kept and logged (UploadError).
     allowed_file_types: list[str] | None = None
     blocked_file_types: list[str] = Field(default_factory=list)
+    # Cache-Control max-age (seconds) of its renditions (GET /is/image/…, docs/delivery.md), unless a
+    # request's ``cache=`` modifier says otherwise; 10 hours, as Dynamic Media's default cache TTL.
+    delivery_cache_max_age: int = Field(default=36000, ge=0, le=31_536_000)
 
 
 class User(Model):

@@ -137,3 +137,29 @@ class RetryLater(Exception):  # noqa: N818 - a signal, not an error
         super().__init__(f"{outcome}: retry in {seconds} s")
         self.seconds = seconds
         self.outcome = outcome
+
+
+class RenditionError(Exception):
+    """A rendition (``/is/image``) that cannot be made; ``http_status`` is the answer the route gives."""
+
+    http_status = 400
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class RenditionTooLargeError(RenditionError):
+    """The reply image would have more pixels than the limit (IS's attribute::MaxPix)."""
+
+
+class RenditionFormatUnavailableError(RenditionError):
+    """This libvips build cannot write the requested format (e.g. AVIF without an AV1 encoder)."""
+
+    http_status = 501
+
+
+class DamagedPyramidError(RenditionError):
+    """The stored pyramid TIFF (or mask) cannot be read: cut off, not a TIFF, or corrupt."""
+
+    http_status = 500

@@ -14,6 +14,7 @@ from openips.adapters.ports import (
     AssetRepository,
     ClaimRepository,
     CompanyRepository,
+    ImagePresetRepository,
     JobRepository,
     LogRepository,
     PresetRepository,
@@ -42,6 +43,7 @@ class Deps:
     logs: LogRepository
     assets: AssetRepository
     presets: PresetRepository
+    image_presets: ImagePresetRepository  # delivery's $name$ presets (docs/delivery.md)
     projects: ProjectRepository
     steps: StepRepository
     quotas: QuotaRepository
@@ -78,7 +80,8 @@ def get_deps() -> Deps:
             process_queue=get_process_queue(settings.process_queue_url),
             media_queue=get_process_queue(settings.media_queue_url),
             companies=tables.companies, jobs=tables.jobs, claims=tables.claims, logs=tables.logs,
-            assets=tables.assets, presets=tables.presets, projects=tables.projects, steps=tables.steps,
+            assets=tables.assets, presets=tables.presets, image_presets=tables.image_presets,
+            projects=tables.projects, steps=tables.steps,
             quotas=tables.quotas,
             accounts_source=partial(accounts_table, settings.accounts_table) if settings.accounts_table else None,
         )

@@ -6,7 +6,7 @@ from functools import lru_cache
 
 from pydantic.json_schema import models_json_schema
 
-from openips.models import api, processing, projects, set_presets
+from openips.models import api, image_presets, processing, projects, set_presets
 from openips.services.jobs import LOG_SORT_FIELDS, MAX_RECORDS_PER_PAGE
 from openips.services.pages import DEFAULT_LIMIT, MAX_LIMIT
 
@@ -46,6 +46,11 @@ ROUTES: tuple[tuple[str, str, str, type | None, type | None, int], ...] = (
     ("get", "/v1/set-presets", "getSetPresets", None, set_presets.SetPresetListResponse, 200),
     ("get", "/v1/set-presets/{presetHandle}", "getSetPreset", None, set_presets.SetPreset, 200),
     ("delete", "/v1/set-presets/{presetHandle}", "deleteSetPreset", None, api.EmptyResponse, 200),
+    ("post", "/v1/image-presets", "createImagePreset", image_presets.CreateImagePresetRequest,
+     image_presets.ImagePreset, 201),
+    ("get", "/v1/image-presets", "getImagePresets", None, image_presets.ImagePresetListResponse, 200),
+    ("get", "/v1/image-presets/{name}", "getImagePreset", None, image_presets.ImagePreset, 200),
+    ("delete", "/v1/image-presets/{name}", "deleteImagePreset", None, api.EmptyResponse, 200),
     ("get", "/v1/admin/companies/{companyHandle}/webhook-secret", "getWebhookSecret", None,
      api.WebhookSecretResponse, 200),
     ("post", "/v1/admin/companies/{companyHandle}/webhook-secret/rotate", "rotateWebhookSecret", None,
@@ -123,6 +128,9 @@ QUERY_PARAMETERS: dict[str, tuple[dict, ...]] = {
         _query("tolerance", "0 (exact) to 1 (widest); default 0", {"type": "number", "minimum": 0, "maximum": 1}),
     ),
     "getSetPresets": (_COMPANY,),
+    "getImagePresets": (_COMPANY,),
+    "getImagePreset": (_COMPANY,),
+    "deleteImagePreset": (_COMPANY,),
 }
 
 QUERY_PARAMETERS["getArchivedJobLogDetails"] = QUERY_PARAMETERS["getJobLogDetails"]

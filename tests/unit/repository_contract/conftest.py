@@ -37,6 +37,7 @@ class Repos:
     steps: Any
     quotas: Any
     accounts: Any
+    image_presets: Any = None
 
 
 @pytest.fixture(scope="module")
@@ -65,8 +66,10 @@ def repos(request: pytest.FixtureRequest) -> Repos:
     if request.param == "memory":
         memory = MemoryRepositories()
         return Repos("memory", memory.companies, memory.jobs, memory.claims, memory.logs, memory.assets,
-                     memory.presets, memory.projects, memory.steps, memory.quotas, memory.accounts)
+                     memory.presets, memory.projects, memory.steps, memory.quotas, memory.accounts,
+                     memory.image_presets)
     names = request.getfixturevalue("moto_tables")()
     tables = JobsTable.on(Table(names["JobsTable"]))
     return Repos("dynamodb", tables.companies, tables.jobs, tables.claims, tables.logs, tables.assets, tables.presets,
-                 tables.projects, tables.steps, tables.quotas, DynamoAccounts(Table(names["AccountsTable"])))
+                 tables.projects, tables.steps, tables.quotas, DynamoAccounts(Table(names["AccountsTable"])),
+                 tables.image_presets)

@@ -28,6 +28,19 @@ def test_companies_are_created_once_replaced_when_they_exist_and_listed_by_handl
     assert repos.companies.list_handles() == ["c-a", "c-b"]
 
 
+def test_companies_are_found_by_their_exact_name_all_of_them(repos):
+    # Given names that differ only in case, and one name two companies share
+    repos.companies.create(company("c-2", name="Acme"))
+    repos.companies.create(company("c-1", name="Acme"))
+    repos.companies.create(company("c-3", name="acme"))
+
+    # Then the lookup is case-sensitive and returns every match, in handle order
+    assert [c.company_handle for c in repos.companies.find_by_name("Acme")] == ["c-1", "c-2"]
+    assert [c.company_handle for c in repos.companies.find_by_name("acme")] == ["c-3"]
+    assert repos.companies.find_by_name("ACME") == []
+    assert repos.companies.find_by_name("Acm") == []
+
+
 def _preset(handle: str, company_handle: str = "c-acme") -> SetPreset:
     return SetPreset.model_validate({"presetHandle": handle, "companyHandle": company_handle, "created": T0.isoformat(),
                                      "createdBy": "u-1", "name": f"sets {handle}", "setType": "ImageSet",

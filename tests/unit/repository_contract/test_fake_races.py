@@ -15,6 +15,7 @@ from typing import Any
 from openips.models.domain import JobCounts, LogType
 from tests.fakes.repositories import MemoryRepositories
 from tests.unit.repository_contract.builders import T0, asset, claim, job, row
+from tests.unit.repository_contract.test_image_presets import image_preset
 
 THREADS = 16
 
@@ -56,3 +57,10 @@ def test_one_claim_one_asset_name_one_job_name_one_finisher_and_quotas_that_hold
     assert Counter(taken) == {True: 3, False: THREADS - 3}
     mails = _race(lambda i: r.quotas.reserve_mail(f"j-{i}", "email:Completion", "c-acme", "2024-05-01", 5))
     assert Counter(mails) == {True: 5, False: THREADS - 5}
+
+
+def test_concurrent_image_preset_creates_never_pass_the_company_limit():
+    r = MemoryRepositories()
+    assert Counter(_race(lambda i: r.image_presets.create(image_preset(f"p{i}"), 6))) == {"created": 6,
+                                                                                           "full": THREADS - 6}
+    assert len(r.image_presets.list_for_company("c-acme")) == 6

@@ -11,6 +11,7 @@ from openips.adapters.dynamodb.accounts import DynamoAccounts
 from openips.adapters.dynamodb.assets import DynamoAssets
 from openips.adapters.dynamodb.claims import DynamoClaims
 from openips.adapters.dynamodb.companies import DynamoCompanies
+from openips.adapters.dynamodb.image_presets import DynamoImagePresets
 from openips.adapters.dynamodb.jobs import DynamoJobs
 from openips.adapters.dynamodb.logs import DynamoLogs
 from openips.adapters.dynamodb.presets import DynamoPresets
@@ -27,6 +28,7 @@ IMPLEMENTATIONS = [
     (ports.LogRepository, DynamoLogs, memory.MemoryLogs),
     (ports.AssetRepository, DynamoAssets, memory.MemoryAssets),
     (ports.PresetRepository, DynamoPresets, memory.MemoryPresets),
+    (ports.ImagePresetRepository, DynamoImagePresets, memory.MemoryImagePresets),
     (ports.ProjectRepository, DynamoProjects, memory.MemoryProjects),
     (ports.StepRepository, DynamoSteps, memory.MemorySteps),
     (ports.QuotaRepository, DynamoQuotas, memory.MemoryQuotas),
@@ -58,6 +60,7 @@ def test_deps_names_one_repository_per_protocol():
     fields = Deps.__dataclass_fields__
     for name, protocol in (("companies", "CompanyRepository"), ("jobs", "JobRepository"), ("claims", "ClaimRepository"),
                            ("logs", "LogRepository"), ("assets", "AssetRepository"), ("presets", "PresetRepository"),
+                           ("image_presets", "ImagePresetRepository"),
                            ("projects", "ProjectRepository"), ("steps", "StepRepository"),
                            ("quotas", "QuotaRepository")):
         assert fields[name].type == protocol

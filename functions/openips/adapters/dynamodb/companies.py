@@ -30,3 +30,9 @@ class DynamoCompanies:
     def list_handles(self) -> list[str]:
         return [item["gsi1sk"] for item in self.table.query(
             IndexName=OWNER_INDEX, KeyConditionExpression=Key("gsi1pk").eq(keys.COMPANIES_PARTITION))]
+
+    def find_by_name(self, name: str) -> list[Company]:
+        # Companies are few (tenants): a filtered query of the one companies partition, no index of names.
+        items = self.table.query(IndexName=OWNER_INDEX, KeyConditionExpression=Key("gsi1pk").eq(keys.COMPANIES_PARTITION),
+                                 FilterExpression=Attr("name").eq(name))
+        return [Company.model_validate(item) for item in items]

@@ -9,6 +9,7 @@ from openips.adapters.dynamodb.accounts import DynamoAccounts
 from openips.adapters.dynamodb.assets import DynamoAssets
 from openips.adapters.dynamodb.claims import DynamoClaims
 from openips.adapters.dynamodb.companies import DynamoCompanies
+from openips.adapters.dynamodb.image_presets import DynamoImagePresets
 from openips.adapters.dynamodb.jobs import DynamoJobs
 from openips.adapters.dynamodb.logs import DynamoLogs
 from openips.adapters.dynamodb.presets import DynamoPresets
@@ -29,6 +30,7 @@ class JobsTable:
     logs: DynamoLogs
     assets: DynamoAssets
     presets: DynamoPresets
+    image_presets: DynamoImagePresets
     projects: DynamoProjects
     steps: DynamoSteps
     quotas: DynamoQuotas
@@ -38,6 +40,7 @@ class JobsTable:
         assets = DynamoAssets(table)
         return cls(table=table, companies=DynamoCompanies(table), jobs=DynamoJobs(table), claims=DynamoClaims(table),
                    logs=DynamoLogs(table), assets=assets, presets=DynamoPresets(table),
+                   image_presets=DynamoImagePresets(table),
                    projects=DynamoProjects(table, assets), steps=DynamoSteps(table), quotas=DynamoQuotas(table))
 
 

@@ -36,6 +36,10 @@ preset listing         jobs        ``C#<c>``              ``P#<p>``             
                                                                                      company's presets are one Query
 set-run marker         jobs        ``J#<j>``              ``S#<p>#<set>``            the row a preset run wrote for
                                                                                      one set (re-runs answer it)
+image preset           jobs        ``C#<c>``              ``IP#<name, casefolded>``  ``$name$`` of delivery URLs: one
+                                                                                     per name in any case
+image preset count     jobs        ``C#<c>``              ``IMAGE_PRESETS``          ``n``: the company's image
+                                                                                     presets, counted with each write
 project                jobs        ``P#<p>``              ``PROJECT``                gsi1 ``C#<c>#PROJECTS`` /
                                                                                      ``<name, casefolded>``
 project-name guard     jobs        ``C#<c>``              ``PN#<name, casefolded>``
@@ -86,6 +90,7 @@ WEBHOOK_SECRET_PREFIX = "W#"
 _COMPANY, _JOB, _ASSET, _PRESET = "C#", "J#", "A#", "P#"  # PRESET: presets and projects alike
 _CLAIM, _LOG, _NAME, _JOB_NAME, _PROJECT_NAME = "F#", "L#", "N#", "JN#", "PN#"
 _SET_RUN, _STEP, _MAIL_COUNTED, _EXTRACTION_COUNTED = "S#", "X#", "M#", "R#"
+_IMAGE_PRESET = "IP#"
 
 
 def iso(value: datetime) -> str:
@@ -258,6 +263,22 @@ def presets_of(company_handle: str) -> Prefixed:
 
 def set_run_key(job_handle: str, marker: str) -> dict[str, str]:
     return {"pk": f"{_JOB}{job_handle}", "sk": f"{_SET_RUN}{marker}"}
+
+
+# ---- image presets (docs/delivery.md) -------------------------------------------------------------
+
+
+def image_preset_key(company_handle: str, name: str) -> dict[str, str]:
+    """One per name in any case: IS macro names are case-insensitive."""
+    return {"pk": f"{_COMPANY}{company_handle}", "sk": f"{_IMAGE_PRESET}{name.casefold()}"}
+
+
+def image_presets_of(company_handle: str) -> Prefixed:
+    return Prefixed(f"{_COMPANY}{company_handle}", _IMAGE_PRESET)
+
+
+def image_preset_count_key(company_handle: str) -> dict[str, str]:
+    return {"pk": f"{_COMPANY}{company_handle}", "sk": "IMAGE_PRESETS"}
 
 
 # ---- projects ---------------------------------------------------------------------------------

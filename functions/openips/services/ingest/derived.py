@@ -22,7 +22,7 @@ from openips.models.outcomes import FileOutcome
 from openips.services import naming
 from openips.services.deps import Deps
 from openips.services.ingest.context import Upload
-from openips.services.ingest.outcome import Content, new_asset, updated_asset, upload_thumbnail
+from openips.services.ingest.outcome import Content, invalidate_renditions, new_asset, updated_asset, upload_thumbnail
 
 
 @dataclass(kw_only=True)
@@ -135,6 +135,7 @@ def store_image(run: Derivation, content: Content, asset: Asset, exists: bool,
             os.remove(path)  # type: ignore[arg-type]
     if exists:
         deps.assets.replace(asset)
+        invalidate_renditions(deps, run.company, asset)  # a page or layer rendered again: new pixels
     deps.assets.index_words(run.company.company_handle, asset.asset_handle, old_words, asset.search_words)
     deps.projects.link_assets(list(run.projects), asset.asset_handle)
     run.handles.append(asset.asset_handle)

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+from openips.adapters.cdn import get_cdn, rendition_paths
 from openips.models import errors
 from openips.models.domain import (
     Asset,
@@ -211,7 +212,16 @@ def store_asset(upload: Upload, outcome: FileOutcome, asset: Asset, content: Con
     upload_thumbnail(deps, content, asset)
     if outcome == FileOutcome.FILE_UPDATED:
         deps.assets.replace(asset)
+        # New pixels, maybe a new publish state: the CDN must not serve the old renditions until they expire.
+        invalidate_renditions(deps, upload.company, asset)
     deps.projects.link_assets(list(upload.projects), asset.asset_handle)
+
+
+def invalidate_renditions(deps: Deps, company: Company, asset: Asset) -> None:
+    """Drop the asset's cached renditions (GET /is/image/<company handle or name>/<asset>…) from the CDN."""
+    paths = rendition_paths((company.company_handle, company.name), asset.name)
+    # One reference per stored version: a retry of this file asks for the same invalidation again.
+    get_cdn(deps.settings.cdn_distribution_id).invalidate(paths, f"{asset.asset_handle}-{asset.last_claim}")
 
 
 def upload_thumbnail(deps: Deps, content: Content, asset: Asset) -> None:
