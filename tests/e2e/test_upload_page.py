@@ -1,5 +1,6 @@
 """The upload page in a real browser (Debian's chromium, driven by Playwright) against
-``openips local up``: sign in, upload a folder straight to S3 through the S3 front's CORS,
+``openips local up``: sign in, drop a folder (Chrome's own drag events, so the page walks real
+directory entries) and upload it straight to S3 through the S3 front's CORS,
 watch the job end, see its log and assets, stop a second job, find both in the job list.
 
 Screenshots of each stage go to ``test-artifacts/browser/``. Without chromium or Playwright the
@@ -114,7 +115,7 @@ def test_a_folder_uploads_to_s3_the_job_ends_and_its_assets_are_shown(tab: Page,
 
     page.fill("#job-name", "browser-folder")
     page.fill("#dest-folder", "browser/")
-    page.set_input_files("#folder-input", str(folder))
+    drop_folder(tab, "#drop-zone", folder)
     rows = page.locator("#file-list li")
     rows.nth(4).wait_for()
     assert rows.count() == 5
@@ -160,10 +161,33 @@ def test_a_folder_uploads_to_s3_the_job_ends_and_its_assets_are_shown(tab: Page,
     # Four thumbnails actually decoded by the browser.
     listed = requests.get(f"{local_stack['apiUrl']}/v1/assets", params={"jobHandle": _job_handle(page)},
                           headers={"Authorization": f"Bearer {local_stack['apiKey']}"}, timeout=30).json()
-    if not any("thumbnail" in asset["files"] for asset in listed["assetArray"]):
-        pytest.xfail("the asset routes give no files.thumbnail yet (issue 16 item 2, thumbnails)")
+    assert all(asset["files"]["thumbnail"]["url"] for asset in listed["assetArray"])
     page.wait_for_function("() => [...document.querySelectorAll('#asset-grid img')]"
                            ".filter(img => img.complete && img.naturalWidth > 0).length === 4", timeout=30_000)
+
+
+def drop_folder(tab: Page, selector: str, folder: Path) -> None:
+    """Drop ``folder`` on the element as the OS does: Chrome's own drag events carry the path, so the
+    page's drop handler gets real directory entries (webkitGetAsEntry), not a synthetic file list."""
+    box = tab.page.locator(selector).bounding_box()
+    assert box is not None, f"{selector} is not visible"
+    cdp = tab.context.new_cdp_session(tab.page)
+    point = {"x": box["x"] + box["width"] / 2, "y": box["y"] + box["height"] / 2}
+    data = {"items": [], "files": [str(folder)], "dragOperationsMask": 1}
+    for kind in ("dragEnter", "dragOver", "drop"):
+        cdp.send("Input.dispatchDragEvent", {"type": kind, **point, "data": data})
+
+
+def test_the_folder_picker_keeps_relative_paths_too(tab: Page, local_stack: dict, folder: Path) -> None:
+    tab.sign_in(local_stack["apiKey"])
+    tab.page.locator("#job-form").wait_for(state="visible")
+    tab.page.set_input_files("#folder-input", str(folder))
+    rows = tab.page.locator("#file-list li")
+    rows.nth(4).wait_for()
+    paths = sorted(rows.evaluate_all("items => items.map(li => li.querySelector('.path').textContent)"))
+    assert paths == sorted(f"batch/{p}" for p in ["shoes/red-runner.jpg", "brand/logo.png",
+                                                 "print/catalog-cover.jpg", "shoes/broken.jpg", HOSTILE])
+    assert tab.errors == [] and tab.dialogs == []
 
 
 def _job_handle(page) -> str:
