@@ -91,7 +91,7 @@ def main() -> int:
             print(f"== a rendition of it, as Image Serving serves it: {rendition}")
         log = report["jobLog"]
         ok = (log["logType"], log["fileSuccessCount"], log["fileErrorCount"]) == ("EndUpload", 3, 1)
-        print(f"== {len(listed['assetArray'])} assets (master + pyramid TIFF) in {OUTPUT}/, "
+        print(f"== {len(listed['assetArray'])} assets (master, pyramid TIFF, thumbnail) in {OUTPUT}/, "
               f"job log in {OUTPUT}/job-log.json — {time.monotonic() - started:.1f} s")
         if _someone_is_watching():
             # A person ran it: the stack stays up for the upload page until Ctrl-C (docs/web-ui.md).
