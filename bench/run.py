@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench import cold_start, delivery, inputs
+from bench import cold_start, delivery, inputs, smart_crop, transcode
 from bench.variants import VARIANTS, crop_margins
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -116,9 +116,13 @@ def main(argv: list[str] | None = None) -> int:
     cold = cold_start.run(repeat)
     print("[bench] delivery: renditions from the pyramid TIFF ...", file=sys.stderr, flush=True)
     rendered = delivery.run(quick=args.quick)
+    print("[bench] smart crop: a pyramid level against smartcrop on the master ...", file=sys.stderr, flush=True)
+    cropped = smart_crop.run(quick=args.quick)
+    print("[bench] transcoding: openips' PyAV transcoder against bare PyAV ...", file=sys.stderr, flush=True)
+    transcoded = transcode.run(quick=args.quick)
     report = render(results, selected, repeat=repeat, quick=args.quick, pillow_cap=args.pillow_cap_gib,
                     elapsed=time.monotonic() - started, load=(load_before, os.getloadavg()[0]), cold=cold,
-                    delivered=rendered)
+                    delivered=rendered, transcoded=transcoded, cropped=cropped)
     print(report, end="")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(report)
@@ -236,7 +240,8 @@ def _last_json(stdout: str) -> dict:
 
 def render(results: list[Result], selected: list[inputs.BenchInput], *, repeat: int, quick: bool,
            pillow_cap: float, elapsed: float, load: tuple[float, float] = (0.0, 0.0),
-           cold: list[cold_start.ColdStart] | None = None, delivered: delivery.DeliveryRun | None = None) -> str:
+           cold: list[cold_start.ColdStart] | None = None, delivered: delivery.DeliveryRun | None = None,
+           transcoded: transcode.TranscodeRun | None = None, cropped: list[smart_crop.Timing] | None = None) -> str:
     """The markdown report: context, the table, the notes on Pillow, the targets."""
     by_key = {(r.input_name, r.variant): r for r in results}
     lines = ["# openips benchmark", ""]
@@ -274,6 +279,10 @@ def render(results: list[Result], selected: list[inputs.BenchInput], *, repeat: 
         lines += [""] + cold_start.render(cold)
     if delivered:
         lines += [""] + delivery.render_report(delivered)
+    if cropped:
+        lines += [""] + smart_crop.render_report(cropped)
+    if transcoded:
+        lines += [""] + transcode.render_report(transcoded)
     return "\n".join(lines) + "\n"
 
 

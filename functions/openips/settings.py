@@ -23,6 +23,8 @@ class Settings(BaseModel, frozen=True):
     process_queue_url: str = ""
     # MediaFunction's queue: ProcessFileFunction hands video uploads to it (docs/formats-video.md).
     media_queue_url: str = ""
+    # TranscodeFunction's queue: one message per video rendition (docs/formats-video.md#renditions).
+    transcode_queue_url: str = ""
     job_idle_timeout_seconds: int = Field(default=1800, gt=0)
     max_file_size_bytes: int = Field(default=5 * 1024**3, gt=0)
     max_image_pixels: int = Field(default=1_000_000_000, gt=0)
@@ -53,6 +55,10 @@ class Settings(BaseModel, frozen=True):
     # An ended job whose finalize event got lost (FinalizeJobFunction never ran) is sent to it
     # again by the sweeper once it has been ended this long.
     finalize_redrive_after_seconds: int = Field(default=300, gt=0)
+    # Video renditions (docs/formats-video.md#renditions); a company may only lower them.
+    max_renditions_per_video: int = Field(default=4, ge=0, le=20)
+    max_transcode_seconds: int = Field(default=600, gt=0)  # seconds of video a rendition may hold
+    transcode_wall_seconds: int = Field(default=780, gt=0)  # below TranscodeFunction's 900 s timeout
     vips_concurrency: int | None = None
     # A file's claim is held this long by the invocation processing it: longer than the
     # function's timeout (900 s), so no two invocations ever process one file at once. The
@@ -135,6 +141,10 @@ _ENV = {
     "job_events_queue_url": "JOB_EVENTS_QUEUE_URL",
     "process_queue_url": "PROCESS_QUEUE_URL",
     "media_queue_url": "MEDIA_QUEUE_URL",
+    "transcode_queue_url": "TRANSCODE_QUEUE_URL",
+    "max_renditions_per_video": "MAX_RENDITIONS_PER_VIDEO",
+    "max_transcode_seconds": "MAX_TRANSCODE_SECONDS",
+    "transcode_wall_seconds": "TRANSCODE_WALL_SECONDS",
     "job_idle_timeout_seconds": "JOB_IDLE_TIMEOUT_SECONDS",
     "max_file_size_bytes": "MAX_FILE_SIZE_BYTES",
     "max_image_pixels": "MAX_IMAGE_PIXELS",

@@ -164,26 +164,29 @@ class InProcessStack:
             AttributeNames=["All"]).get("Messages", [])
 
     def drain(self, rounds: int = 50) -> dict[str, list]:
-        """Feed queued messages to the processing (files, videos) and finalize handlers until the queues are empty.
+        """Feed queued messages to the processing (files, videos, renditions) and finalize handlers until the
+        queues are empty.
 
         Messages a handler reports as failed stay in flight (as on AWS, until their
-        visibility timeout); the result lists their IDs per queue.
+        visibility timeout); the result lists their IDs per queue. ``TranscodeQueue`` is in the
+        result only when one of its messages failed, so the callers' three-queue comparisons hold.
         """
-        from openips.handlers import finalize_job, process_file, process_media
+        from openips.handlers import finalize_job, process_file, process_media, transcode
 
         failures: dict[str, list] = {"ProcessQueue": [], "MediaQueue": [], "JobEventsQueue": []}
         sqs = boto3.client("sqs")
         for _ in range(rounds):
             moved = False
             for queue, handler in (("ProcessQueue", process_file), ("MediaQueue", process_media),
-                                   ("JobEventsQueue", finalize_job)):
+                                   ("TranscodeQueue", transcode), ("JobEventsQueue", finalize_job)):
                 messages = self.receive(queue)
                 if not messages:
                     continue
                 moved = True
                 result = handler.lambda_handler(sqs_lambda_event(messages, self.resources.arns[queue]), self.context)
                 failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
-                failures[queue] += sorted(failed)
+                if failed or queue != "TranscodeQueue":
+                    failures[queue] = failures.get(queue, []) + sorted(failed)
                 for m in messages:
                     if m["MessageId"] not in failed:
                         sqs.delete_message(QueueUrl=self.resources.names[queue], ReceiptHandle=m["ReceiptHandle"])

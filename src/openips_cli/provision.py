@@ -80,6 +80,7 @@ class Resources:
             "JOB_EVENTS_QUEUE_URL": self.names["JobEventsQueue"],
             "PROCESS_QUEUE_URL": self.names["ProcessQueue"],
             "MEDIA_QUEUE_URL": self.names["MediaQueue"],
+            "TRANSCODE_QUEUE_URL": self.names["TranscodeQueue"],
         }
         if "NotificationQueue" in self.names:
             env["NOTIFICATION_QUEUE_URL"] = self.names["NotificationQueue"]

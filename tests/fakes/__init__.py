@@ -27,7 +27,7 @@ def memory_deps(repositories: MemoryRepositories | None = None, **settings: Any)
     config = Settings(jobs_table="memory", accounts_table="memory", incoming_bucket=INCOMING, assets_bucket=ASSETS,
                       **settings)
     return Deps(settings=config, storage=FakeStorage(), events=FakeJobEvents(),  # type: ignore[arg-type]
-                process_queue=FakeQueue(), media_queue=FakeQueue(),  # type: ignore[arg-type]
+                process_queue=FakeQueue(), media_queue=FakeQueue(), transcode_queue=FakeQueue(),  # type: ignore[arg-type]
                 companies=r.companies, jobs=r.jobs, claims=r.claims, logs=r.logs, assets=r.assets,
                 presets=r.presets, image_presets=r.image_presets, projects=r.projects, steps=r.steps, quotas=r.quotas,
                 accounts_source=lambda: r.accounts)

@@ -34,6 +34,7 @@ from openips.models.domain import (
     JobState,
     LogEntry,
     User,
+    VideoRendition,
 )
 from openips.models.image_presets import ImagePreset
 from openips.models.projects import Project
@@ -440,6 +441,22 @@ class MemoryAssets:
             if asset.asset_handle not in self.t.assets:
                 raise ConditionFailed(f"no asset {asset.asset_handle}")
             self._write(asset)
+
+    def add_rendition(self, asset_handle: str, rendition: VideoRendition) -> bool:
+        with self.t.lock:
+            stored = self.t.assets.get(asset_handle)
+            if stored is None:
+                return False
+            stored.renditions[rendition.name] = rendition.model_copy()
+            return True
+
+    def set_smart_crops(self, asset: Asset) -> bool:
+        with self.t.lock:
+            stored = self.t.assets.get(asset.asset_handle)
+            if stored is None or stored.last_claim != asset.last_claim:
+                return False
+            stored.smart_crops = [c.model_copy() for c in asset.smart_crops]
+            return True
 
     def update_set_members(self, asset: Asset, old_members: list[str]) -> bool:
         with self.t.lock:

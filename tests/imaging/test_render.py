@@ -16,8 +16,8 @@ import pytest
 pyvips = pytest.importorskip("pyvips")
 
 from openips.imaging.encode import save_pyramid_tiff  # noqa: E402
-from openips.imaging.render import FileRangeReader, render  # noqa: E402
-from openips.imaging.render_geometry import choose_level, plan  # noqa: E402
+from openips.imaging.render import CachedReader, FileRangeReader, displayed_size, render  # noqa: E402
+from openips.imaging.render_geometry import choose_level, plan, stored_rect  # noqa: E402
 from openips.models.rendition import Rect, RenditionRequest, UnsharpMask  # noqa: E402
 from openips.models.errors import (  # noqa: E402
     DamagedPyramidError,
@@ -195,6 +195,82 @@ def test_rect_cuts_the_view_and_pads_outside_it(pyramid: Path) -> None:
     assert edge(75, 10) == [0, 255, 0] and edge(10, 30) == [0, 255, 0]
 
 
+# --- EXIF orientation ---------------------------------------------------------------------------
+
+def _stored_as(image: pyvips.Image, orientation: int) -> pyvips.Image:
+    """``image``'s pixels as a camera stores them, tagged with ``orientation``."""
+    tagged = image.copy()
+    tagged.set_type(pyvips.GValue.gint_type, "orientation", orientation)
+    return tagged
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_each_orientation_is_rendered_as_displayed(tmp_path: Path, master: pyvips.Image, orientation: int) -> None:
+    stored = _stored_as(master, orientation)
+    shown = stored.autorot()  # what a browser shows of the master
+    path = _pyramid(tmp_path, stored, "stored.tif")
+    size = (shown.width, shown.height)
+    assert displayed_size(FileRangeReader(str(path)), W, H) == size
+
+    # Crop and wid in displayed pixels, scaled from level 2 (1200 and 900 halve evenly down to it,
+    # so its pixels are the upright pyramid's turned): exactly the upright master's rendition.
+    crop = Rect(101, 57, 600, 400)
+    image, out = _render(path, size=size, crop=crop, width=150)
+    upright, reference = _render(_pyramid(tmp_path, shown, "upright.tif"), size=size, crop=crop, width=150)
+    assert (out.width, out.height, out.level) == (150, 100, 2) == (reference.width, reference.height, reference.level)
+    assert _diff(image, upright) == 0
+    assert _diff(image, shown.crop(101, 57, 600, 400).resize(0.25, kernel="lanczos3")) < 3
+
+    # At full size there is no resampling at all: pyvips' pixels exactly.
+    image, out = _render(path, size=size, crop=Rect(333, 201, 250, 180))
+    assert (out.width, out.height, out.level) == (250, 180, 0)
+    assert _diff(image, shown.crop(333, 201, 250, 180)) == 0
+
+
+def test_flip_rotate_and_rect_apply_to_the_displayed_image(tmp_path: Path, master: pyvips.Image) -> None:
+    stored = _stored_as(master, 6)
+    shown = stored.autorot()
+    path = _pyramid(tmp_path, stored)
+    fields = {"crop": Rect(50, 300, 800, 600), "flip": "lr", "rotate": 90, "width": 300, "rect": Rect(20, 10, 200, 150)}
+    image, out = _render(path, size=(H, W), **fields)
+    expected, _ = _render(_pyramid(tmp_path, shown, "upright.tif"), size=(H, W), **fields)
+    assert (out.width, out.height) == (200, 150)
+    assert _diff(image, expected) == 0
+
+
+def test_a_request_resolved_for_the_stored_size_of_a_turned_image_is_refused(tmp_path: Path,
+                                                                             master: pyvips.Image) -> None:
+    path = _pyramid(tmp_path, _stored_as(master, 8))
+    with pytest.raises(DamagedPyramidError, match="1200×900 pixels \\(900×1200 as displayed\\)"):
+        _render(path, size=(W, H), width=300)
+
+
+def test_the_mask_is_turned_by_the_images_orientation(tmp_path: Path) -> None:
+    path = _pyramid(tmp_path, _stored_as(_master(), 6), "image.tif", lossless=False)
+    xy = pyvips.Image.xyz(W, H)
+    corner = ((xy[0] < 300) & (xy[1] < 200)).ifthenelse(255, 0).cast("uchar")  # the stored top-left
+    mask = _pyramid(tmp_path, corner.copy(interpretation="b-w"), "mask.tif")  # untagged, as the optimizer writes it
+    request = RenditionRequest(H, W, width=225, fmt="png-alpha")
+    out = render(FileRangeReader(str(path)), request, FileRangeReader(str(mask)), max_pixels=MAX)
+    alpha = _decode(out.body)[3]
+    assert (alpha.width, alpha.height) == (225, 300)
+    assert _diff(alpha, _stored_as(corner, 6).autorot().resize(0.25, kernel="lanczos3")) < 2
+    assert alpha(200, 10) == [255] and alpha(10, 10) == [0]  # orientation 6 shows the stored top-left top-right
+
+
+def test_stored_rect_maps_a_displayed_region_onto_the_stored_pixels() -> None:
+    # Each orientation's mapping against libvips' own autorot, pixel by pixel, on a 5×3 image.
+    stored = (pyvips.Image.xyz(5, 3)[0] + pyvips.Image.xyz(5, 3)[1] * 10).cast("uchar")
+    for orientation in range(1, 9):
+        shown = _stored_as(stored, orientation).autorot()
+        rect = Rect(1, 0, 2, 1) if shown.width > 3 else Rect(0, 1, 1, 2)
+        at = stored_rect(rect, orientation, (shown.width, shown.height))
+        region = shown.crop(rect.x, rect.y, rect.width, rect.height)
+        values = {int(region(x, y)[0]) for x in range(rect.width) for y in range(rect.height)}
+        assert values == {int(stored(x, y)[0]) for x in range(at.x, at.x + at.width)
+                          for y in range(at.y, at.y + at.height)}, orientation
+
+
 # --- sharpening -------------------------------------------------------------------------------
 
 def _detail(image: pyvips.Image) -> float:
@@ -340,6 +416,38 @@ def test_a_rendition_reads_its_level_tiles_not_the_file(large: Path, fields: dic
     assert out.bytes_read == reader.bytes_read
     assert reader.bytes_read < most < reader.size / 5
     assert reader.reads <= 20  # coalesced: each one a ranged GET on S3
+
+
+@pytest.fixture(scope="module")
+def large_turned(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same 48 MP as a portrait phone photo: stored 8000×6000, orientation 6, shown 6000×8000."""
+    xy = pyvips.Image.xyz(8000, 6000)
+    noise = pyvips.Image.gaussnoise(8000, 6000, sigma=6)
+    image = (xy[0] * (255 / 7999)).bandjoin([xy[1] * (255 / 5999), (xy[0] + xy[1]) * (255 / 13998)]) + noise
+    path = tmp_path_factory.mktemp("large") / "turned.tif"
+    save_pyramid_tiff(_stored_as(image.cast("uchar").copy(interpretation="srgb"), 6), str(path))
+    return path
+
+
+@pytest.mark.parametrize(("fields", "level", "most"), [
+    ({"width": 200}, 4, 200_000),  # 6000 shown across: level 4 (375); the stored 8000 would allow level 5 (250)
+    ({"height": 1024}, 2, 400_000),  # 8000 shown down: level 2 (2000)
+    ({"crop": Rect(1000, 5000, 2000, 2000)}, 0, 1_000_000),
+])
+def test_a_turned_rendition_reads_its_level_tiles_not_the_file(large_turned: Path, fields: dict, level: int,
+                                                               most: int) -> None:
+    reader = FileRangeReader(str(large_turned))
+    cache = CachedReader(reader)
+    size = displayed_size(cache, 8000, 6000)
+    assert size == (6000, 8000)
+    out = render(cache, RenditionRequest(*size, fmt="png", **fields), max_pixels=25_000_000)
+    assert out.level == level
+    assert out.bytes_read == reader.bytes_read  # the orientation read counted once, with the tiles
+    assert reader.bytes_read < most < reader.size / 5
+    assert reader.reads <= 20
+    if "crop" in fields:  # the tiles read are the right ones: libvips' own decoding of them, turned
+        expected = pyvips.Image.tiffload(str(large_turned)).autorot().crop(1000, 5000, 2000, 2000)
+        assert _diff(_decode(out.body), expected) == 0
 
 
 # --- limits and hostile input --------------------------------------------------------------------

@@ -118,7 +118,7 @@ def test_lost_finalize_event_is_redriven(stack):
 
 @pytest.mark.parametrize("page_size", [1, 2, 3])
 def test_log_detail_paging_covers_every_row_once(stack, page_size):
-    job = stack.open_job(imsOrg="x@AdobeOrg", mediaOptions={"videoEncodingPresetsArray": ["p"]},
+    job = stack.open_job(imsOrg="x@AdobeOrg", mediaOptions={"cmafConformance": True},
                          cssOptions={"forceStaticImages": True}).body["jobHandle"]
     total = stack.job_log(job)["detailTotalRows"]
     assert total == 4  # BeginUpload + three not-yet-applied warnings

@@ -54,6 +54,21 @@ def test_who_may_change_settings(stack):
     assert unknown.status == 404 and unknown.fault_code == 30001
 
 
+def test_a_company_admin_lowers_the_video_rendition_limits_and_every_setting_still_reads(stack):
+    # The company's own limits on video renditions are settings like the others (they can only lower
+    # the deployment's): set, read back, and cleared with null; no other setting breaks over them.
+    path = f"/v1/admin/companies/{stack.company}"
+    assert stack.call("GET", path).body["maxRenditionsPerVideo"] is None
+    changed = stack.call("PATCH", path, {"maxRenditionsPerVideo": 2, "maxTranscodeSeconds": 120})
+    assert changed.status == 200, changed.body
+    assert (changed.body["maxRenditionsPerVideo"], changed.body["maxTranscodeSeconds"]) == (2, 120)
+    other = stack.call("PATCH", path, {"retainPublishState": False})
+    assert other.status == 200 and other.body["maxRenditionsPerVideo"] == 2
+    cleared = stack.call("PATCH", path, {"maxRenditionsPerVideo": None})
+    assert cleared.status == 200 and cleared.body["maxRenditionsPerVideo"] is None
+    assert stack.call("PATCH", path, {"maxRenditionsPerVideo": -1}).fault_code == 30001
+
+
 @pytest.mark.parametrize("body", [{"overwriteMode": "Sometimes"}, {"colour": "red"}, {"maxFileSize": 0}])
 def test_bad_settings_are_30001(stack, body):
     response = stack.call("PATCH", f"/v1/admin/companies/{stack.company}", body)

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
+import requests
 
 from openips.models.api import CreateUserRequest
 from openips.models.domain import Company
@@ -134,6 +135,49 @@ def test_paths_beside_the_route_are_not_served(served):
     stack = served["stack"]
     assert stack.invoke("GET", "/is/image/Acme/red/more", key=None)["statusCode"] in (401, 404)
     assert stack.invoke("GET", "/is/image/Acme", key=None)["statusCode"] in (401, 404)
+
+
+def test_a_portrait_phone_photo_is_served_upright_as_its_thumbnail_shows_it(served):
+    stack = served["stack"]
+    # Stored landscape (800×600) and tagged "turn 90° clockwise", as a phone held upright writes it.
+    stored = pyvips.Image.new_from_buffer(gradient(), "").copy()
+    stored.set_type(pyvips.GValue.gint_type, "orientation", 6)
+    data = stored.jpegsave_buffer(Q=95)
+    upload_and_end(stack, {"portrait.jpg": data}, name="portrait")
+    [record] = stack.call("GET", "/v1/assets", query={"name": "portrait"}).body["assetArray"]
+
+    answer = get(stack, "/is/image/Acme/portrait", "wid=300&fmt=png")
+    cropped = get(stack, "/is/image/Acme/portrait", "crop=0,0,600,400&wid=150&fmt=png")
+
+    assert answer["statusCode"] == 200, answer["bytes"][:200]
+    served_image = pyvips.Image.new_from_buffer(answer["bytes"], "")
+    assert (served_image.width, served_image.height) == (300, 400)  # upright: 600×800 as displayed
+    upright = pyvips.Image.thumbnail_buffer(data, 300, height=10_000)  # turned by the tag, as a browser does
+    assert (upright.width, upright.height) == (300, 400)
+    assert (served_image.cast("float") - upright.cast("float")).abs().avg() < 3
+    sideways = pyvips.Image.new_from_buffer(gradient(), "").rot270().resize(0.5)  # the other quarter turn
+    assert (served_image.cast("float") - sideways.cast("float")).abs().avg() > 20
+    # crop= counts displayed pixels: the top 400 rows of the 600×800 upright image.
+    assert picture(cropped).size == (150, 100)
+    assert (pyvips.Image.new_from_buffer(cropped["bytes"], "").cast("float")
+            - upright.crop(0, 0, 300, 200).resize(0.5, kernel="lanczos3").cast("float")).abs().avg() < 4
+    # The thumbnail turns the image too: the two agree in aspect ratio.
+    thumbnail = Image.open(io.BytesIO(requests.get(record["files"]["thumbnail"]["url"], timeout=10).content))
+    assert thumbnail.size == (192, 256)
+    assert thumbnail.size[0] * served_image.height == thumbnail.size[1] * served_image.width
+    # The record keeps the tag, so a revalidation needs nothing from storage.
+    assert (record["width"], record["height"], record["orientation"]) == (800, 600, 6)
+    from openips.services.deps import get_deps
+
+    storage = get_deps().storage
+    opened: list[str] = []
+    real = storage.range_reader
+    storage.range_reader = lambda bucket, key: opened.append(key) or real(bucket, key)  # type: ignore[method-assign]
+    try:
+        again = get(stack, "/is/image/Acme/portrait", "wid=300&fmt=png", {"if-none-match": answer["headers"]["etag"]})
+    finally:
+        storage.range_reader = real  # type: ignore[method-assign]
+    assert (again["statusCode"], opened) == (304, [])
 
 
 # ---- caching -----------------------------------------------------------------------------------------

@@ -316,6 +316,31 @@ def get_auto_crop_rect(w: World, letter: str) -> Case:
                 accepted=lambda r: _assert(set(r.body) == {"xOffset", "yOffset", "width", "height"}, r.body))
 
 
+def _with_smart_crop(w: World, letter: str) -> str:
+    """The company's asset with a smart crop "square" (written once, as an upload would leave it)."""
+    from openips.models.processing import NamedCrop
+
+    asset = w.deps.assets.get(w.asset[letter])
+    if not any(c.name == "square" for c in asset.smart_crops):
+        asset.smart_crops = [NamedCrop(name="square", x=0, y=0, width=1, height=1, score=0.5)]
+        assert w.deps.assets.set_smart_crops(asset)
+    return asset.asset_handle
+
+
+def get_smart_crops(w: World, letter: str) -> Case:
+    handle = _with_smart_crop(w, letter)
+    return Case("GET", f"/v1/assets/{handle}/smart-crops",
+                accepted=lambda r: _assert(r.body["assetHandle"] == handle
+                                           and [c["name"] for c in r.body["smartCrops"]] == ["square"], r.body))
+
+
+def set_smart_crop(w: World, letter: str) -> Case:
+    handle = _with_smart_crop(w, letter)
+    return Case("PUT", f"/v1/assets/{handle}/smart-crops/square", {"x": 0, "y": 0, "width": 1, "height": 1},
+                state=lambda: w.deps.assets.get(handle).smart_crops,
+                accepted=lambda r: _assert(r.body["smartCrops"][0]["adjusted"] is True, r.body))
+
+
 def get_company_settings(w: World, letter: str) -> Case:
     return Case("GET", f"/v1/admin/companies/{w.company[letter]}",
                 accepted=lambda r: _assert(r.body["companyHandle"] == w.company[letter], r.body))
@@ -541,6 +566,8 @@ EXPECTED: dict[str, Expect] = {
     "getAssetArchivedJobLogs": Expect(EVERYONE, get_asset_archived_job_logs),
     "findAssets": Expect(EVERYONE, find_assets),
     "getAutoCropRect": Expect(EVERYONE, get_auto_crop_rect),
+    "getSmartCrops": Expect(EVERYONE, get_smart_crops),
+    "setSmartCrop": Expect(UPLOADERS, set_smart_crop),
     # administration (Scene7: get/setCompanySettings are IpsAdmin, IpsCompanyAdmin)
     "getCompanySettings": Expect(ADMINS, get_company_settings),
     "setCompanySettings": Expect(ADMINS, set_company_settings),

@@ -59,17 +59,19 @@ def test_an_mp4_becomes_a_video_asset_with_its_streams_poster_and_requested_enco
     media = {"videoEncodingPresetsArray": ["p-720"], "thumbnailOptions": {"thumbnailTime": 500},
              "videoEncodingArray": [{"name": "small", "fileSuffix": "_s", "videoBitrate": 800, "audioBitrate": 96}]}
     job = upload_and_end(stack, {"clips/launch.mp4": data}, mediaOptions=media)
-    assert counts(stack, job) == ("EndUpload", 1, 1, 0, 0)
-    [row] = rows(stack, job, "UploadSuccess")
-    assert row["assetType"] == "Video" and row["assetName"] == "launch" and not row.get("auxArray")
+    assert counts(stack, job) == ("EndUpload", 2, 2, 0, 1)  # the video and its rendition; p-720 warned
+    row = next(r for r in rows(stack, job, "UploadSuccess") if "was processed into IPS" in r["logMessage"])
+    assert row["assetType"] == "Video" and row["assetName"] == "launch"
+    # p-720 is no openips preset: a warning (tests/integration/test_renditions.py has the renditions made).
+    [aux] = row["auxArray"]
+    assert "no video encoding preset 'p-720'" in aux["logMessage"]
     assert "clips/launch.mp4 was processed into IPS as asset launch (Video: MP4, h264 96×64, 25 fps" in \
         row["logMessage"]
     assert "audio aac; poster: the frame at 480 ms, 96×64, pyramid TIFF, jpeg" in row["logMessage"]
-    assert "requested encodings stored, not transcoded in this version: p-720, small" in row["logMessage"]
-    # Transcoding is the part not built: the job says so when it opens, not the file.
+    assert "renditions queued for transcoding: small" in row["logMessage"]
+    # Transcoding is built: the job no longer warns about these fields when it opens.
     opened = [w["logMessage"] for w in rows(stack, job, "UploadWarning")]
-    assert any("mediaOptions.videoEncodingPresetsArray" in w for w in opened)
-    assert any("mediaOptions.videoEncodingArray" in w for w in opened)
+    assert not any("mediaOptions.videoEncoding" in w for w in opened)
 
     launch = asset(stack, "launch")
     assert (launch["type"], launch["folder"], launch["width"], launch["height"]) == ("Video", "clips/", 96, 64)

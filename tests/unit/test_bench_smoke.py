@@ -36,4 +36,9 @@ def test_quick_bench_runs_all_three_variants_and_exits_0(tmp_path: Path) -> None
         (case, variant) for case in ("256 px", "1024 px", "2000 px crop") for variant in ("pyramid", "pyvips")}
     assert not [row for row in delivery if "failed" in row], delivery
     assert all("KiB" in row.split("|")[6] or "MiB" in row.split("|")[6] for row in delivery)
+    # and the transcoding section: openips' transcoder beside bare PyAV, in the same run
+    assert "## Transcoding" in done.stdout and "| openips |" in done.stdout and "| pyav |" in done.stdout
+    # and the smart crop section: three sizes, openips beside bare pyvips
+    crops = [line for line in done.stdout.splitlines() if line.startswith("| ") and " MP) | " in line]
+    assert sorted(row.split("|")[2].strip() for row in crops) == ["openips"] * 3 + ["pyvips"] * 3
     assert report.read_text() == done.stdout

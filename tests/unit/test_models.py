@@ -66,11 +66,11 @@ def test_options_not_yet_applied_are_listed():
         "videoEncodingPresetsArray": ["p-1"], "cmafConformance": True, "videoSmartCropArray": [{"width": 1}],
         "avsEncodingArray": [{"name": "avs", "videoEncodingArray": []}]}})
     assert options_not_yet_applied(transcode) == [
-        "mediaOptions.videoEncodingPresetsArray", "mediaOptions.avsEncodingArray",
+        "mediaOptions.avsEncodingArray",
         "mediaOptions.videoSmartCropArray", "mediaOptions.cmafConformance"]
     undocumented = UploadPostJob.model_validate({**REQUIRED, "preserveSmartCrop": False, "imsOrg": "x@AdobeOrg",
                                                  "metadataOptions": {"updateArray": []}})
-    assert options_not_yet_applied(undocumented) == ["imsOrg", "preserveSmartCrop"]  # metadataOptions: applied
+    assert options_not_yet_applied(undocumented) == ["imsOrg"]  # metadataOptions, preserveSmartCrop: applied
 
 
 def test_secrets_are_not_in_the_public_dump():

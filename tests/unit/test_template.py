@@ -27,6 +27,7 @@ FUNCTIONS = {
     "ApiFunction": "api",
     "ProcessFileFunction": "process_file",
     "MediaFunction": "process_media",
+    "TranscodeFunction": "transcode",
     "FinalizeJobFunction": "finalize_job",
     "SweepFunction": "sweep",
     "AssetImagingFunction": "imaging_api",
@@ -43,6 +44,7 @@ COMMON_ENV = {
     "JOB_EVENTS_QUEUE_URL",
     "PROCESS_QUEUE_URL",
     "MEDIA_QUEUE_URL",
+    "TRANSCODE_QUEUE_URL",
     "JOB_IDLE_TIMEOUT_SECONDS",
     "MAX_OPEN_JOBS_PER_COMPANY",
     "MAX_FILES_IN_FLIGHT_PER_COMPANY",
@@ -385,12 +387,16 @@ def test_least_privilege_policies(resources: dict[str, Any], function: str) -> N
             # re-sends) send to ProcessQueue; ProcessFile and MediaFunction (videos that wait) write to
             # MediaQueue; only the API (re-send requests), finalize (first attempt) and NotificationFunction
             # (next attempts) write to NotificationQueue.
-            resend = function in ("ProcessFileFunction", "SweepFunction")
+            # The API's repair route (POST /v1/jobs/{j}/accounting/repair, admins) re-sends lost files too.
+            resend = function in ("ProcessFileFunction", "SweepFunction", "ApiFunction")
             allowed = ["JobEventsQueue"] + (["ProcessQueue"] if resend else [])
             if function in ("ProcessFileFunction", "MediaFunction"):
                 allowed.append("MediaQueue")
             if function in ("ApiFunction", "FinalizeJobFunction", "NotificationFunction"):
                 allowed.append("NotificationQueue")
+            # Renditions: queued by MediaFunction, deferred by TranscodeFunction, re-sent by the sweeper's repair.
+            if function in ("MediaFunction", "TranscodeFunction", "SweepFunction", "ApiFunction"):
+                allowed.append("TranscodeQueue")
             assert queue[0] in allowed and queue[1] == "QueueName", f"{function} may not send to {queue}"
     for statement in _statements(policies):
         actions = as_list(statement["Action"])
@@ -443,7 +449,7 @@ def test_asset_files_beside_the_optimized_tiff_are_in_reach(resources: dict[str,
 
 def test_alarms_notify_only_when_topic_is_set(template: dict[str, Any], resources: dict[str, Any]) -> None:
     assert "HasAlarmTopic" in template["Conditions"]
-    expected = ({"ProcessDLQAlarm", "MediaDLQAlarm", "JobEventsDLQAlarm", "NotificationDLQAlarm",
+    expected = ({"ProcessDLQAlarm", "MediaDLQAlarm", "TranscodeDLQAlarm", "JobEventsDLQAlarm", "NotificationDLQAlarm",
                  "JobAccountingDriftAlarm"} | {f"{f}ErrorsAlarm" for f in FUNCTIONS})
     alarms = {k for k, v in resources.items() if v["Type"] == "AWS::CloudWatch::Alarm"}
     assert alarms == expected
@@ -626,12 +632,14 @@ def test_the_distribution_caches_the_route_by_its_query_and_serves_nothing_else(
 
 
 @pytest.mark.parametrize("function", list(FUNCTIONS))
-def test_only_the_functions_that_replace_assets_may_invalidate_the_distribution(resources: dict[str, Any],
-                                                                               function: str) -> None:
+def test_only_asset_writers_and_the_finalizer_may_invalidate_the_distribution(resources: dict[str, Any],
+                                                                           function: str) -> None:
     fn = props(resources, function)
     statements = [s for s in _statements(fn["Policies"]) if any(
         a.startswith("cloudfront:") for a in as_list(s["Action"]))]
-    if function not in ("ProcessFileFunction", "MediaFunction"):
+    # FinalizeJobFunction carries out what the API asks (an adjusted smart crop): the API function sits
+    # behind the HTTP API the distribution fronts, so naming the distribution there would be a cycle.
+    if function not in ("ProcessFileFunction", "MediaFunction", "FinalizeJobFunction"):
         assert statements == [] and "CDN_DISTRIBUTION_ID" not in json.dumps(fn.get("Environment", {}))
         return
     [statement] = statements
@@ -640,3 +648,12 @@ def test_only_the_functions_that_replace_assets_may_invalidate_the_distribution(
         "Fn::Sub": "arn:${AWS::Partition}:cloudfront::${AWS::AccountId}:distribution/${DeliveryDistribution}"}
     assert fn["Environment"]["Variables"]["CDN_DISTRIBUTION_ID"] == {"Ref": "DeliveryDistribution"}
 
+
+
+def test_the_api_repair_route_may_send_what_it_re_sends(resources: dict[str, Any]) -> None:
+    # accounting.repair (POST /v1/jobs/{j}/accounting/repair runs it in ApiFunction) re-sends lost files
+    # to ProcessQueue and lost renditions to TranscodeQueue; without these it fails on AWS only (no IAM in moto).
+    policies = props(resources, "ApiFunction")["Policies"]
+    queues = {p["SQSSendMessagePolicy"]["QueueName"]["Fn::GetAtt"][0] for p in policies
+              if isinstance(p, dict) and "SQSSendMessagePolicy" in p}
+    assert {"ProcessQueue", "TranscodeQueue", "JobEventsQueue"} <= queues

@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import Any, Literal, Protocol
 
 from openips.adapters.paging import Position
-from openips.models.domain import Asset, Company, FileClaim, Job, JobClock, JobCounts, LogEntry, User
+from openips.models.domain import Asset, Company, FileClaim, Job, JobClock, JobCounts, LogEntry, User, VideoRendition
 from openips.models.image_presets import ImagePreset
 from openips.models.projects import Project
 from openips.models.set_presets import SetPreset
@@ -163,6 +163,13 @@ class AssetRepository(Protocol):
 
     def update_set_members(self, asset: Asset, old_members: list[str]) -> bool:
         """``replace`` if the asset's members are still ``old_members``; False if not."""
+
+    def set_smart_crops(self, asset: Asset) -> bool:
+        """Store ``asset.smart_crops`` alone if the asset is still the version read (same ``last_claim``);
+        False if not."""
+
+    def add_rendition(self, asset_handle: str, rendition: VideoRendition) -> bool:
+        """Add (or replace) one video rendition by its name, leaving the others; False if the asset is gone."""
 
     def list_for_job(self, job_handle: str) -> list[Asset]: ...
 

@@ -20,6 +20,11 @@ class JobEvents:
         body = {"type": "JobFinished", "jobHandle": job_handle, "companyHandle": company_handle}
         self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=json.dumps(body))
 
+    def invalidate_renditions(self, paths: list[str], reference: str) -> None:
+        """Ask FinalizeJobFunction to drop cached renditions (the API function may not reach CloudFront)."""
+        body = {"type": "InvalidateRenditions", "paths": paths, "reference": reference}
+        self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=json.dumps(body))
+
     def send_again(self, body: str) -> None:
         """Queue a received event again, as it is (FinalizeJobFunction hands on a record it had no time for)."""
         self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=body)
@@ -44,6 +49,6 @@ def get_job_events(queue_url: str) -> JobEvents:
     return JobEvents(queue_url)
 
 
-@lru_cache(maxsize=2)
+@lru_cache(maxsize=4)
 def get_process_queue(queue_url: str) -> ProcessQueue:
     return ProcessQueue(queue_url)

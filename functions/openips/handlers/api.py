@@ -45,7 +45,8 @@ from openips.services.params import parse_body, query_bool, query_date, query_in
 # by their routes on first call, and boto3 with the first client (docs/performance.md: the import
 # went from 408 to about 240 ms here). Under SnapStart they are loaded into the snapshot instead.
 LOADED_ON_FIRST_USE = ("openips.services.accounting", "openips.services.notifications", "openips.services.openapi",
-                       "openips.services.set_presets", "openips.services.delivery.presets")
+                       "openips.services.set_presets", "openips.services.delivery.presets",
+                       "openips.services.asset_smart_crops")
 prime_before_snapshot(LOADED_ON_FIRST_USE, get_deps)
 
 app = make_app()
@@ -199,6 +200,22 @@ def get_asset(asset_handle: str) -> Response:
 def get_asset_job_logs(asset_handle: str) -> Response:
     rows = assets.asset_job_logs(_deps(), _caller(), asset_handle, _query("locale"))
     return json_response(AssetJobLogsResponse(job_log_array=rows))
+
+
+@app.get("/v1/assets/<asset_handle>/smart-crops")
+def get_smart_crops(asset_handle: str) -> Response:
+    from openips.services.asset_smart_crops import get_smart_crops as read
+
+    return json_response(read(_deps(), _caller(), asset_handle), exclude_none=False)
+
+
+@app.put("/v1/assets/<asset_handle>/smart-crops/<name>")
+def put_smart_crop(asset_handle: str, name: str) -> Response:
+    from openips.models.processing import SmartCropRect
+    from openips.services.asset_smart_crops import adjust_smart_crop
+
+    rect = parse_body(SmartCropRect, app.current_event.body, app.current_event.is_base64_encoded)
+    return json_response(adjust_smart_crop(_deps(), _caller(), asset_handle, name, rect), exclude_none=False)
 
 
 @app.get("/v1/assets")

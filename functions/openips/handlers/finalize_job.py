@@ -11,6 +11,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from openips.observability import logger, metrics, tracer
+from openips.services.delivery import invalidations
 from openips.services.deps import get_deps
 from openips.services.finalize import finalize_job
 
@@ -28,7 +29,11 @@ START_RESERVE_MS = 60_000
 
 
 def record_handler(record: SQSRecord) -> None:
-    job_handle = json.loads(record.body)["jobHandle"]
+    body = json.loads(record.body)
+    if body.get("type") == invalidations.MESSAGE_TYPE:  # a smart crop adjusted through the API
+        invalidations.carry_out(get_deps(), body)
+        return
+    job_handle = body["jobHandle"]
     logger.append_keys(job_handle=job_handle)
     if finalize_job(get_deps(), job_handle):
         metrics.add_metric(name="JobFinalized", unit=MetricUnit.Count, value=1)

@@ -53,7 +53,13 @@ def save_pyramid_tiff(image: vips.Image, path: str, *, lossless: bool = False) -
         height=image.height,
         levels=read_pyramid_levels(path),
         size_bytes=os.path.getsize(path),
+        orientation=_orientation(image),
     )
+
+
+def _orientation(image: vips.Image) -> int:
+    value = image.get("orientation") if vips.has_field(image, "orientation") else 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
 def choose_compression(image: vips.Image) -> TiffCompression:

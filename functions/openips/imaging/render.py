@@ -9,7 +9,7 @@ rect (the reply) → format.
 
 | modifier | what the renderer does |
 |---|---|
-| `crop=x,y,w,h` | source region in level-0 pixels (clamped by the grammar); mapped onto the chosen level at its sub-pixel position (render_resample.py) |
+| `crop=x,y,w,h` | source region in level-0 pixels as displayed (clamped by the grammar); mapped onto the chosen level at its sub-pixel position (render_resample.py), read from the stored pixels under it |
 | `wid` alone / `hei` alone | scale the layer to that width / height, keeping aspect; enlarges when the layer is smaller (IS does, without `fit`) |
 | `wid` + `hei`, no `fit` | as `fit=fit`: fit inside, pad to exactly `wid`×`hei` with `bgc`, centred (IS's default `align`) |
 | `scl=s` | view = layer / s; enlarges when s < 1; no canvas |
@@ -36,18 +36,32 @@ rect (the reply) → format.
 | colour | sRGB 8-bit: from level 0's ICC profile (relative colorimetric) when it has one, else libvips' sRGB/grey/CMYK defaults; no profile, EXIF, XMP or IPTC in the reply |
 | limits | reply `w`×`h` > `max_pixels` → RenditionTooLargeError (400) before any read; an unreadable pyramid → DamagedPyramidError (500); a reader's own exception is re-raised as it was |
 
-Not done here: EXIF orientation is not applied (coordinates are the stored pixels', as the grammar
-resolves them), arbitrary rotation angles, `align`, `fit=wrap`, `-alpha` variants other than png.
+EXIF orientation: level 0's (1–8, flips and transposes included) is honoured. Every modifier's
+coordinates (`crop`, `cropN`, `rect`, `wid`/`hei`, `rotate`, `flip`) refer to the image as displayed,
+upright, as a browser shows the master and the thumbnail does; the request's source size is that
+displayed size (``displayed_size``). The crop is mapped back onto the stored pixels to choose the
+level and read its tiles, and the extracted box is turned upright before it is scaled. A mask is
+stored as its image is and is turned by the image's orientation.
+
+Not done here: arbitrary rotation angles, `align`, `fit=wrap`, `-alpha` variants other than png.
 """
 
 from __future__ import annotations
 
 from openips.imaging import render_io, vips
-from openips.imaging.render_geometry import Plan, choose_level, level_region, plan
+from openips.imaging.render_geometry import (
+    LevelRegion,
+    Plan,
+    choose_level,
+    level_region,
+    oriented_size,
+    plan,
+    stored_rect,
+)
 from openips.imaging.render_io import CachedReader, FileRangeReader, LevelSource
 from openips.imaging.render_resample import resample
 from openips.imaging.render_sharpen import sharpen, unsharp_mask
-from openips.models.rendition import RangeReader, Rendition, RenditionRequest
+from openips.models.rendition import RangeReader, Rect, Rendition, RenditionRequest
 from openips.models.errors import (
     CorruptImageError,
     DamagedPyramidError,
@@ -56,13 +70,14 @@ from openips.models.errors import (
     RenditionTooLargeError,
 )
 
-__all__ = ["FileRangeReader", "render"]
+__all__ = ["CachedReader", "FileRangeReader", "displayed_size", "render"]
 
 _KERNELS = {"bilin": "linear", "bicub": "cubic", "sharp2": "lanczos3", "bisharp": "lanczos3", "trilin": "linear"}
 _CONTENT_TYPES = {"jpeg": "image/jpeg", "png": "image/png", "png-alpha": "image/png", "webp": "image/webp",
                   "avif": "image/avif", "tif": "image/tiff", "gif": "image/gif"}
 _WHITE = (255, 255, 255)
 _ICC = "icc-profile-data"
+_ORIENTATION = "orientation"
 _STRIP = vips.ForeignKeep.NONE
 AVIF_EFFORT = 2  # libheif's AV1 speed/size trade-off, 0–9: 2 keeps a 1000 px reply well under a second
 
@@ -76,12 +91,14 @@ def render(pyramid: RangeReader, request: RenditionRequest, mask: RangeReader | 
     image_reader = _LevelReader(pyramid, "image")
     readers = [image_reader]
     try:
-        image, level = image_reader.scaled(request, p, keep_profile=True)
+        orientation = image_reader.orientation()
+        image, level = image_reader.scaled(request, p, orientation, keep_profile=True)
         alpha = None
         if request.fmt == "png-alpha" and mask is not None:
             mask_reader = _LevelReader(mask, "mask")
             readers.append(mask_reader)
-            alpha, _ = mask_reader.scaled(request, p, keep_profile=False)
+            # The mask's pixels lie as the image's do (the optimizer draws it on the stored image).
+            alpha, _ = mask_reader.scaled(request, p, orientation, keep_profile=False)
             alpha = alpha[0]
         # Pixels are read and computed here, so that an encoder's failure is told from a read's.
         image = _composite(image, alpha, request, p).copy_memory()
@@ -97,6 +114,21 @@ def render(pyramid: RangeReader, request: RenditionRequest, mask: RangeReader | 
         raise DamagedPyramidError(f"cannot render the image: {vips.error_summary(exc)}") from exc
     return Rendition(body=body, content_type=_CONTENT_TYPES[request.fmt], width=image.width, height=image.height,
                      level=level, bytes_read=sum(r.cache.bytes_read for r in readers))
+
+
+def displayed_size(pyramid: RangeReader, width: int, height: int) -> tuple[int, int]:
+    """The master's size as displayed: the stored ``width``×``height`` swapped when level 0's EXIF
+    orientation transposes it (5–8). Reads the pyramid's header and first directory; pass the same
+    ``CachedReader`` to ``render`` and it reads them once."""
+    try:
+        orientation = render_io.read_orientation(_cached(pyramid))
+    except CorruptImageError as exc:
+        raise DamagedPyramidError(f"the stored image is damaged: {exc.message}") from exc
+    return oriented_size((width, height), orientation)
+
+
+def _cached(reader: RangeReader) -> CachedReader:
+    return reader if isinstance(reader, CachedReader) else CachedReader(reader)
 
 
 def _checked_plan(request: RenditionRequest, max_pixels: int) -> Plan:
@@ -123,33 +155,48 @@ class _LevelReader:
 
     def __init__(self, reader: RangeReader, what: str) -> None:
         self.what = what
-        self.cache = CachedReader(reader)
+        self.cache = _cached(reader)
         self.source = LevelSource(self.cache)
 
-    def scaled(self, request: RenditionRequest, p: Plan, *, keep_profile: bool) -> tuple[vips.Image, int]:
-        """The crop at the content's size, flipped and rotated, 8-bit sRGB (or 1-band for a mask)."""
+    def orientation(self) -> int:
+        """Level 0's EXIF orientation (the reduced levels may lack the tag)."""
+        try:
+            return render_io.read_orientation(self.cache)
+        except CorruptImageError as exc:
+            raise DamagedPyramidError(f"the stored {self.what} is damaged: {exc.message}") from exc
+
+    def scaled(self, request: RenditionRequest, p: Plan, orientation: int, *,
+               keep_profile: bool) -> tuple[vips.Image, int]:
+        """The crop at the content's size, upright, flipped and rotated, 8-bit sRGB (or 1-band for a mask)."""
         try:
             levels = render_io.read_levels(self.cache)
         except CorruptImageError as exc:
             raise DamagedPyramidError(f"the stored {self.what} is damaged: {exc.message}") from exc
-        full = (levels[0].width, levels[0].height)
+        # Geometry is decided on the displayed levels; only the box read is mapped to stored pixels.
+        shown = [oriented_size((lv.width, lv.height), orientation) for lv in levels]
+        full = shown[0]
         if full != (request.source_width, request.source_height):
-            raise DamagedPyramidError(f"the stored {self.what} is {full[0]}×{full[1]} pixels, the request was "
-                                      f"resolved for {request.source_width}×{request.source_height}")
-        index = choose_level([(lv.width, lv.height) for lv in levels], p)
+            turned = f" ({full[0]}×{full[1]} as displayed)" if orientation != 1 else ""
+            raise DamagedPyramidError(f"the stored {self.what} is {levels[0].width}×{levels[0].height} pixels"
+                                      f"{turned}, the request was resolved for "
+                                      f"{request.source_width}×{request.source_height}")
+        index = choose_level(shown, p)
         level = levels[index]
         image = self.source.load(index)
-        region = level_region(p.crop, full, (level.width, level.height))
+        region = level_region(p.crop, full, shown[index])
+        box = stored_rect(region.box, orientation, shown[index])
         if request.rect is None and vips.has_field(image, "tile-width"):
             # With rect only part of the view is computed; libvips then reads just those tiles itself.
-            box = region.box
             try:
                 render_io.prefetch_tiles(self.cache, level, (image.get("tile-width"), image.get("tile-height")),
                                          (box.x, box.y, box.width, box.height))
             except CorruptImageError as exc:
                 raise DamagedPyramidError(f"the stored {self.what} is damaged: {exc.message}") from exc
         profile = self._profile(image, index) if keep_profile else None
-        out = resample(image, region, p.unturned_content, _KERNELS[request.res_mode])
+        upright = _upright(image.extract_area(box.x, box.y, box.width, box.height), orientation)
+        inside = LevelRegion(box=Rect(0, 0, region.box.width, region.box.height), left=region.left, top=region.top,
+                             width=region.width, height=region.height)
+        out = resample(upright, inside, p.unturned_content, _KERNELS[request.res_mode])
         out = _to_srgb(out, profile) if keep_profile else _to_mask(out)
         return _turn(out, request), index
 
@@ -183,6 +230,13 @@ def _to_mask(image: vips.Image) -> vips.Image:
     if image.format != "uchar":
         image = (image.cast("float") * (255 / 65535)).cast("uchar") if image.format == "ushort" else image.cast("uchar")
     return image[0]
+
+
+def _upright(image: vips.Image, orientation: int) -> vips.Image:
+    """``image`` (stored pixels) as displayed, turned as libvips' autorot (and so the thumbnail) turns it."""
+    if orientation == 1:
+        return image
+    return vips.with_int(image, _ORIENTATION, orientation).autorot()
 
 
 def _turn(image: vips.Image, request: RenditionRequest) -> vips.Image:

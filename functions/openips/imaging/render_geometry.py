@@ -6,7 +6,9 @@ is the table in ``imaging/render.py``; this module only implements it.
 
 Frames, in the order IS applies them:
 
-* **source**: level 0 of the pyramid (the master), in source pixels;
+* **source**: level 0 of the pyramid (the master) as displayed, i.e. turned by its EXIF
+  orientation, in source pixels; the **stored** frame is the pyramid's pixels as they lie in the
+  file (``stored_rect`` maps a region of one onto the other, ``oriented_size`` the sizes);
 * **layer**: the ``crop`` region of the source, flipped, then rotated by a multiple of 90°;
 * **content**: the layer scaled by (fx, fy);
 * **view**: the content centred on a ``wid``×``hei`` canvas (padding or cutting its edges);
@@ -141,3 +143,28 @@ def level_region(crop: Rect, source: tuple[int, int], level: tuple[int, int]) ->
     x1, y1 = min(level[0], max(x0 + 1, math.ceil(right))), min(level[1], max(y0 + 1, math.ceil(bottom)))
     return LevelRegion(box=Rect(x0, y0, x1 - x0, y1 - y0), left=left - x0, top=top - y0,
                        width=right - left, height=bottom - top)
+
+
+# EXIF orientation -> (transpose, flip x, flip y): the displayed pixel (x, y), mirrored in the
+# displayed frame as flagged, then transposed, is the stored pixel. libvips' autorot agrees.
+_ORIENTATIONS = {1: (False, False, False), 2: (False, True, False), 3: (False, True, True),
+                 4: (False, False, True), 5: (True, False, False), 6: (True, True, False),
+                 7: (True, True, True), 8: (True, False, True)}
+
+
+def transposes(orientation: int) -> bool:
+    """Whether the orientation swaps the axes (5-8: the displayed width is the stored height)."""
+    return _ORIENTATIONS.get(orientation, _ORIENTATIONS[1])[0]
+
+
+def oriented_size(size: tuple[int, int], orientation: int) -> tuple[int, int]:
+    """The displayed size of a stored ``size`` (the same mapping goes back: it is its own inverse)."""
+    return (size[1], size[0]) if transposes(orientation) else size
+
+
+def stored_rect(rect: Rect, orientation: int, displayed: tuple[int, int]) -> Rect:
+    """The stored pixels that show as ``rect`` of an image displayed at ``displayed`` (w, h)."""
+    transpose, flip_x, flip_y = _ORIENTATIONS.get(orientation, _ORIENTATIONS[1])
+    x = displayed[0] - rect.x - rect.width if flip_x else rect.x
+    y = displayed[1] - rect.y - rect.height if flip_y else rect.y
+    return Rect(y, x, rect.height, rect.width) if transpose else Rect(x, y, rect.width, rect.height)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import bisect
 import os
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -33,6 +34,7 @@ READ_AHEAD = 16 * 1024  # measured: 8000×6000 JPEG pyramid, 256 px reply: 98 KB
 COALESCE_GAP = 64 * 1024
 MAX_CACHED_BYTES = 256 * 1024 * 1024
 _TILE_OFFSETS, _TILE_BYTE_COUNTS = 324, 325
+_ORIENTATION, _SHORT = 274, 3
 
 
 class FileRangeReader:
@@ -154,6 +156,28 @@ def read_levels(cache: CachedReader) -> list[Level]:
     if directories[0].width <= 0 or directories[0].height <= 0:
         raise CorruptImageError("the TIFF is damaged: its first directory has no size")
     return [Level(i, d.offset, d.width, d.height) for i, d in enumerate(directories)]
+
+
+def read_orientation(cache: CachedReader) -> int:
+    """Level 0's EXIF orientation (TIFF tag 274, which libvips writes from the image's ``orientation``):
+    1 to 8, 1 when absent or out of range. Reads the header and the first directory only.
+
+    ``CorruptImageError`` when the header is damaged or the first directory lies outside the file."""
+    file = _File(cache)
+    reader = tiff_layout._Reader(file, cache.size)  # noqa: SLF001 - its header parsing; it keeps no tag 274
+    order = reader.order
+    count_size, entry_size = struct.calcsize(order + reader.count_fmt), struct.calcsize(order + reader.entry_fmt)
+    if reader.first <= 0 or reader.first + count_size > cache.size:
+        raise CorruptImageError("the TIFF is damaged: its first directory lies outside the file")
+    file.seek(reader.first)
+    (count,) = struct.unpack(order + reader.count_fmt, file.read(count_size))
+    body = file.read(min(count, tiff_layout._MAX_ENTRIES) * entry_size)  # noqa: SLF001
+    whole = body[:len(body) // entry_size * entry_size]  # a directory cut off by the end of the file
+    for tag, kind, n, value in struct.iter_unpack(order + reader.entry_fmt, whole):
+        if tag == _ORIENTATION and kind == _SHORT and n >= 1:
+            (orientation,) = struct.unpack_from(order + "H", value)
+            return orientation if 1 <= orientation <= 8 else 1
+    return 1
 
 
 def tile_ranges(cache: CachedReader, level: Level) -> tuple[list[int], list[int]]:

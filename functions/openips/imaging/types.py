@@ -41,6 +41,13 @@ class EncodedTiff:
     height: int
     levels: list[tuple[int, int]]
     size_bytes: int
+    # EXIF orientation (1-8) level 0 carries: pixels are stored as shot, viewers turn them.
+    orientation: int = 1
+
+    @property
+    def displayed_size(self) -> tuple[int, int]:
+        """Width and height as a viewer shows the image: 5-8 transpose it."""
+        return (self.height, self.width) if self.orientation >= 5 else (self.width, self.height)
 
 
 @dataclass(frozen=True, slots=True)

@@ -214,6 +214,9 @@ def _opened(path: str, container: Container) -> Iterator[av.container.InputConta
             input_.close()
 
 
+open_video = _opened  # the transcoder opens sources the same guarded way
+
+
 def _refuse_nested_open(url: str, flags: int, options: dict) -> None:
     raise PermissionError("the video refers to other files or URLs; openips opens none")
 
@@ -224,6 +227,9 @@ def _video_stream(input_: av.container.InputContainer, max_pixels: int) -> av.vi
     # FFmpeg's own limit, for streams that change their frame size after the headers.
     stream.codec_context.options = {"max_pixels": str(min(max_pixels, _INT_MAX))}
     return stream
+
+
+video_stream = _video_stream  # the first video stream, pixel limit checked and set on its decoder
 
 
 def _check_pixels(width: int, height: int, max_pixels: int, what: str) -> None:

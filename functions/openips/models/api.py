@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, SerializerFunctionWrapHandler, model_serializer
 
 from openips.models.domain import ImageMapArea, OverwriteMode, PsdLayer, PsdTemplate, Role
-from openips.models.processing import CropRect
+from openips.models.processing import CropRect, NamedCrop
 from openips.models.text import PlainName, PlainText, name_schema
 from openips.models.upload_job import IpsModel, UploadPostJob
 
@@ -182,6 +182,25 @@ class AssetFile(IpsModel):
     format: str | None = None
 
 
+class AssetRendition(IpsModel):
+    """One transcoded rendition of a video asset: a presigned GET ``url`` (one hour) and what it holds."""
+
+    name: str
+    preset: str | None = None
+    url: str
+    key: str
+    file_name: str
+    container: str
+    video_codec: str
+    audio_codec: str | None = None
+    width: int
+    height: int
+    duration_ms: int
+    video_bitrate: int
+    size: int
+    job_handle: str
+
+
 class AssetFiles(IpsModel):
     master: AssetFile | None  # None for set assets (ImageSet, SpinSet, SwatchSet), which have no file
     optimized: AssetFile | None = None
@@ -189,13 +208,15 @@ class AssetFiles(IpsModel):
     # A JPEG or WebP of at most 256 px (docs/formats.md#thumbnails), shown inline; null when the
     # asset has no pyramid TIFF, was stored before previews existed, or making it failed.
     thumbnail: AssetFile | None = None
+    # Video renditions (docs/formats-video.md#renditions), by name, each downloadable at its url.
+    renditions: list[AssetRendition] = Field(default_factory=list)
 
 
 class AssetVideo(IpsModel):
     """A Video or MasterVideo asset's streams (docs/formats-video.md); codec names are FFmpeg's.
 
     ``posterTimeMs``: the frame that became the pyramid TIFF (null: no poster). The encodings
-    are those the job asked for; this version stores them and does not transcode.
+    are those the job asked for; the renditions made are in ``files.renditions``.
     """
 
     container: str
@@ -223,6 +244,7 @@ class AssetResponse(IpsModel):
     publish_state: str
     width: int | None
     height: int | None
+    orientation: int | None = None  # EXIF 1-8: 5-8 show the image height×width (docs/delivery.md)
     file_size: int
     created_job_handle: str
     updated_job_handle: str
@@ -232,6 +254,7 @@ class AssetResponse(IpsModel):
     project_handles: list[str]
     metadata: dict[str, str | bool | int | float | list[str]] = Field(default_factory=dict)
     crop_rect: CropRect | None
+    smart_crops: list[NamedCrop] = Field(default_factory=list)
     files: AssetFiles
     children: list[str] = Field(default_factory=list)
     parent_handle: str | None = None
@@ -305,6 +328,9 @@ class UpdateCompanyRequest(IpsModel):
     blocked_file_types: list[FileType] | None = Field(default=None, max_length=200)
     # Cache-Control max-age of the company's renditions (docs/delivery.md), at most a year.
     delivery_cache_max_age: int = _unchanged_if_absent(ge=0, le=31_536_000)
+    # Video renditions (docs/formats-video.md): they can only lower the deployment's limits; null = those.
+    max_renditions_per_video: int | None = Field(default=None, ge=0, le=100)
+    max_transcode_seconds: int | None = Field(default=None, gt=0, le=86_400)
 
 
 class CompanySettings(IpsModel):
@@ -319,6 +345,8 @@ class CompanySettings(IpsModel):
     allowed_file_types: list[str] | None
     blocked_file_types: list[str]
     delivery_cache_max_age: int
+    max_renditions_per_video: int | None
+    max_transcode_seconds: int | None
 
 
 class CreateUserRequest(IpsModel):

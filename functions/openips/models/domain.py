@@ -13,7 +13,7 @@ from pydantic import Field
 from openips.models.base import Model
 from openips.models.messages import MESSAGES, render
 from openips.models.outcomes import FileOutcome
-from openips.models.processing import CropRect
+from openips.models.processing import CropRect, NamedCrop
 from openips.models.upload_job import IpsModel, UploadPostJob
 
 Role = Literal[
@@ -83,6 +83,9 @@ class Company(Model):
     # Cache-Control max-age (seconds) of its renditions (GET /is/image/…, docs/delivery.md), unless a
     # request's ``cache=`` modifier says otherwise; 10 hours, as Dynamic Media's default cache TTL.
     delivery_cache_max_age: int = Field(default=36000, ge=0, le=31_536_000)
+    # Video renditions (docs/formats-video.md#renditions): lower than the deployment's settings only.
+    max_renditions_per_video: int | None = Field(default=None, ge=0)
+    max_transcode_seconds: int | None = Field(default=None, gt=0)
 
 
 class User(Model):
@@ -269,8 +272,8 @@ class VideoInfo(Model):
     """A video asset's streams as its headers say (docs/formats-video.md), and the encodings asked for.
 
     Codec names are FFmpeg's (``h264``, ``vp9``, ``aac``). ``poster_time_ms`` is the time of
-    the frame that became the pyramid TIFF, None when no poster was made. Encodings are
-    stored, not transcoded, in this version.
+    the frame that became the pyramid TIFF, None when no poster was made. The encodings asked for are
+    listed here; each one made is in the asset's ``renditions``.
     """
 
     container: str  # "MP4", "MOV", "WebM", "MPEG-TS", …
@@ -288,6 +291,25 @@ class VideoInfo(Model):
     avs_encodings: list[str] = Field(default_factory=list)  # names of mediaOptions.avsEncodingArray items
 
 
+class VideoRendition(Model):
+    """One transcoded rendition of a video asset (docs/formats-video.md#renditions), beside its master."""
+
+    name: str  # the preset's or the videoEncodingArray item's name
+    preset: str | None = None  # the openips preset it was made with; None for an inline encoding
+    key: str  # in the assets bucket
+    file_name: str  # offered on download: asset name + fileSuffix + extension
+    container: str  # "mp4", "webm"
+    video_codec: str
+    audio_codec: str | None = None
+    width: int
+    height: int
+    duration_ms: int
+    video_bitrate: int  # asked for, bits per second
+    size: int
+    job_handle: str
+    created: datetime
+
+
 class Asset(Model):
     asset_handle: str
     company_handle: str
@@ -297,8 +319,10 @@ class Asset(Model):
     file_name: str
     extension: str
     publish_state: PublishState
-    width: int | None = None
+    width: int | None = None  # as stored (level 0's pixels); a viewer turns them by ``orientation``
     height: int | None = None
+    # Level 0's EXIF orientation (1-8) when the asset was made; None on records older than it.
+    orientation: int | None = Field(default=None, ge=1, le=8)
     file_size: int
     master_key: str
     optimized_key: str | None = None
@@ -314,6 +338,8 @@ class Asset(Model):
     thumbnail_key: str | None = None
     thumbnail_format: str | None = None
     crop_rect: CropRect | None = None
+    # autoSmartCropOptionsArray: named rectangles of the master (docs/smart-crops.md); [] for older items.
+    smart_crops: list[NamedCrop] = Field(default_factory=list)
     xmp_keywords: list[str] = Field(default_factory=list)
     project_handles: list[str] = Field(default_factory=list)
     metadata: dict[str, Any] = Field(default_factory=dict)  # field handle → value (models.metadata)
@@ -331,6 +357,15 @@ class Asset(Model):
     psd_layer: PsdLayer | None = None  # a Photoshop layer asset (docs/formats.md#photoshop-layers)
     template: PsdTemplate | None = None  # a Photoshop document's Template asset
     video: VideoInfo | None = None  # Video and MasterVideo assets (docs/formats-video.md)
+    # Transcoded renditions by name; written one at a time (AssetRepository.add_rendition), never by replace.
+    renditions: dict[str, VideoRendition] = Field(default_factory=dict)
+
+    @property
+    def displayed_size(self) -> tuple[int | None, int | None]:
+        """Width and height as a viewer shows the image (EXIF 5-8 transpose the stored pixels)."""
+        if self.orientation is not None and self.orientation >= 5:
+            return self.height, self.width
+        return self.width, self.height
 
 
 class FileClaim(Model):
@@ -352,4 +387,6 @@ class FileClaim(Model):
     counts: dict[str, int] | None = None
     last_error: str | None = None  # why the last attempt failed, while a retry waits
     key: str | None = None  # the object's bucket key and version (ETag): what the sweeper re-sends
+    # A rendition's claim (no object of its own): its TranscodeQueue message, what the sweeper re-sends.
+    task: str | None = None
     version: str | None = None

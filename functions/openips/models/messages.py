@@ -248,8 +248,18 @@ MESSAGES: dict[str, dict[str, str]] = {
         "ko": "; 포스터 없음 (mediaOptions.generateThumbnail이 false), 따라서 피라미드 TIFF 없음",
     },
     "video.encodings": {
-        "en": "; requested encodings stored, not transcoded in this version: {names}",
-        "ko": "; 요청된 인코딩은 저장되었지만 이 버전에서는 트랜스코딩하지 않습니다: {names}",
+        "en": "; renditions queued for transcoding: {names}",
+        "ko": "; 트랜스코딩 대기 중인 렌디션: {names}",
+    },
+    "video.rendition_made": {
+        "en": "{path}: rendition {name} of asset {asset} was made ({container}, {codec} {width}×{height}, {audio}, "
+              "{seconds} s, {size} bytes, in {took} s)",
+        "ko": "{path}: 자산 {asset}의 렌디션 {name}을(를) 만들었습니다 ({container}, {codec} {width}×{height}, {audio}, "
+              "{seconds} s, {size} 바이트, {took} s 소요)",
+    },
+    "video.rendition_error": {
+        "en": "{path}: rendition {name} was not made: {reason}",
+        "ko": "{path}: 렌디션 {name}을(를) 만들지 못했습니다: {reason}",
     },
     "video.time_beyond_end": {
         "en": "thumbnailOptions.thumbnailTime {time} ms is past the end of the video ({duration}); the poster is "

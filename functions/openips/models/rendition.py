@@ -38,9 +38,10 @@ class UnsharpMask:
 
 @dataclass(frozen=True, slots=True)
 class RenditionRequest:
-    """Everything resolved by the grammar (D2) against the asset's master size; the renderer (D1) only executes."""
+    """Everything resolved by the grammar (services/delivery/modifiers.py) against the master's displayed size;
+    the renderer (imaging/render.py) only executes it."""
 
-    source_width: int  # the master's size (pyramid level 0)
+    source_width: int  # the master's size as displayed: level 0 turned by its EXIF orientation
     source_height: int
     crop: Rect | None = None  # region of the SOURCE in source pixels (IS `crop`), already clamped
     width: int | None = None  # wid
@@ -57,8 +58,8 @@ class RenditionRequest:
     usm: UnsharpMask | None = None  # op_usm
     rotate: int = 0  # 0/90/180/270 after normalisation
     flip: Flip | None = None
-    normalised: str = ""  # canonical modifier string: the cache key / ETag input (D2 builds it)
-    ignored: tuple[str, ...] = ()  # modifiers accepted and ignored (D3 puts them in a response header)
+    normalised: str = ""  # canonical modifier string: the cache key / ETag input (the grammar builds it)
+    ignored: tuple[str, ...] = ()  # modifiers accepted and ignored (the route names them in a response header)
 
 
 class RangeReader(Protocol):

@@ -245,7 +245,8 @@ class UploadPostJob(IpsModel):
     manual_crop_options: ManualCropOptions | None = None
     auto_color_crop_options: AutoColorCropOptions | None = None
     auto_transparent_crop_options: AutoTransparentCropOptions | None = None
-    auto_smart_crop_options_array: list[AutoSmartCropOptions] | None = None
+    # Bounded for hostile payloads only: a file makes the first 100 (services/smart_crops.py warns of the rest).
+    auto_smart_crop_options_array: list[AutoSmartCropOptions] | None = Field(default=None, max_length=1000)
     photoshop_options: PhotoshopOptions | None = None
     post_script_options: PostScriptOptions | None = None
     pdf_options: PdfOptions | None = None
@@ -339,17 +340,16 @@ class UploadPostJob(IpsModel):
 # Elements this version validates and stores but whose processing is not built yet.
 # A job that sets one gets an UploadWarning row saying so (never a silent skip).
 NOT_YET_APPLIED: tuple[str, ...] = (
-    "autoSmartCropOptionsArray",
     "cssOptions",
     "audioCaptionsMetadata", "sourceVideoAssetHandle",
-    # Undocumented elements (spec §4 #4, #27, #29–#33): stored and echoed (secrets excepted).
+    # Undocumented elements (spec §4 #4, #27, #29–#31): stored and echoed (secrets excepted).
+    # Smart crops and their two flags are applied (services/smart_crops.py, docs/smart-crops.md).
     "synchronizationComplete", "excludeMasterVideoFromAVS", "jwtToken", "imsOrg", "apikey",
-    "ignoreSmartCropGeneration", "preserveSmartCrop",
 )
-# mediaOptions makes the poster and stores the encodings asked for (docs/formats-video.md); these
-# parts ask for work on the video itself (transcoding, smart crop, adaptive sets, CMAF), not built yet.
+# mediaOptions makes the poster and the renditions (docs/formats-video.md); these parts ask for
+# work on the video not built yet (adaptive sets, smart crop, CMAF).
 MEDIA_NOT_YET_APPLIED: tuple[str, ...] = (
-    "videoEncodingPresetsArray", "videoEncodingArray", "avsEncodingArray", "videoSmartCropArray",
+    "avsEncodingArray", "videoSmartCropArray",
     "videoSmartCropSampleRate", "cmafConformance",
 )
 

@@ -131,6 +131,10 @@ def _redrive(deps: Deps, job: Job, found: Audit) -> list[str]:
     bucket = deps.settings.incoming_bucket
     sent: list[str] = []
     for claim in found.stalled:
+        if claim.task is not None:  # a video rendition: its task goes back to TranscodeQueue
+            deps.transcode_queue.send(claim.task)
+            sent.append(claim.path)
+            continue
         if claim.key is None:
             continue  # a claim of an earlier version, which recorded no key: closed after MAX_REPAIRS
         size = deps.storage.head_size(bucket, claim.key)

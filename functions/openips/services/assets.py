@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from openips.adapters.paging import Position
 from openips.models import errors
-from openips.models.api import AssetFile, AssetFiles, AssetJobLog, AssetResponse
+from openips.models.api import AssetFile, AssetFiles, AssetJobLog, AssetRendition, AssetResponse
 from openips.models.domain import Asset, User
 from openips.models.words import tokenize
 from openips.services import auth, pages, views
@@ -35,9 +35,12 @@ def asset_view(deps: Deps, asset: Asset) -> AssetResponse:
     master = None
     if asset.master_key:  # set assets have no files of their own
         master = AssetFile(url=storage.presign_get(bucket, asset.master_key, asset.file_name), key=asset.master_key)
-    files = AssetFiles(master=master, optimized=optimized, mask=mask, thumbnail=thumbnail)
+    renditions = [AssetRendition(url=storage.presign_get(bucket, r.key, r.file_name),
+                                 **r.model_dump(exclude={"created"}))
+                  for _, r in sorted(asset.renditions.items())]
+    files = AssetFiles(master=master, optimized=optimized, mask=mask, thumbnail=thumbnail, renditions=renditions)
     return AssetResponse(**asset.model_dump(exclude={"master_key", "optimized_key", "optimized_format",
-                                                     "mask_key", "thumbnail_key", "thumbnail_format",
+                                                     "mask_key", "thumbnail_key", "thumbnail_format", "renditions",
                                                      "extension", "last_claim", "members"}),
                          files=files, children=list(asset.members))
 

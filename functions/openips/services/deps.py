@@ -36,6 +36,7 @@ class Deps:
     events: JobEvents
     process_queue: ProcessQueue
     media_queue: ProcessQueue  # MediaFunction's: video uploads (docs/formats-video.md)
+    transcode_queue: ProcessQueue  # TranscodeFunction's: one message per video rendition
     # The jobs table, one repository per aggregate (adapters/ports.py).
     companies: CompanyRepository
     jobs: JobRepository
@@ -79,6 +80,7 @@ def get_deps() -> Deps:
             events=get_job_events(settings.job_events_queue_url),
             process_queue=get_process_queue(settings.process_queue_url),
             media_queue=get_process_queue(settings.media_queue_url),
+            transcode_queue=get_process_queue(settings.transcode_queue_url),
             companies=tables.companies, jobs=tables.jobs, claims=tables.claims, logs=tables.logs,
             assets=tables.assets, presets=tables.presets, image_presets=tables.image_presets,
             projects=tables.projects, steps=tables.steps,

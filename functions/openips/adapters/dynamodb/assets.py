@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from itertools import islice
 
@@ -9,9 +10,9 @@ from boto3.dynamodb.conditions import Key
 
 from openips.adapters.dynamodb import items, keys
 from openips.adapters.dynamodb.keys import OWNER_INDEX
-from openips.adapters.dynamodb.table import Table, TransactionCancelled, clean
+from openips.adapters.dynamodb.table import ConditionCheckFailed, Table, TransactionCancelled, clean
 from openips.adapters.paging import KeyShape, Position
-from openips.models.domain import Asset
+from openips.models.domain import Asset, VideoRendition
 
 NEW = "attribute_not_exists(pk)"
 
@@ -58,6 +59,29 @@ class DynamoAssets:
             self._job_link_put(asset),
         ])
 
+    def add_rendition(self, asset_handle: str, rendition: VideoRendition) -> bool:
+        """One map entry by name (``SET renditions.#n``): two renditions finishing at once never overwrite each
+        other, as a whole-item ``replace`` would. Items written before renditions existed get the map first."""
+        value = json.loads(rendition.model_dump_json())
+        names = {"#r": "renditions", "#n": rendition.name}
+        for _ in range(2):
+            try:
+                self.table.update(keys.asset_key(asset_handle), "SET #r.#n = :v", "attribute_exists(#r)",
+                                  ExpressionAttributeNames=names, ExpressionAttributeValues={":v": value})
+                return True
+            except ConditionCheckFailed:
+                pass
+            try:
+                self.table.update(keys.asset_key(asset_handle), "SET #r = :map",
+                                  "attribute_exists(pk) AND attribute_not_exists(#r)",
+                                  ExpressionAttributeNames={"#r": "renditions"},
+                                  ExpressionAttributeValues={":map": {rendition.name: value}})
+                return True
+            except ConditionCheckFailed:
+                if self.get(asset_handle) is None:
+                    return False  # deleted meanwhile; otherwise another rendition made the map first
+        return False
+
     def update_set_members(self, asset: Asset, old_members: list[str]) -> bool:
         """Replace a set asset's item if its members are still ``old_members``; False if not."""
         try:
@@ -68,6 +92,17 @@ class DynamoAssets:
             ])
             return True
         except TransactionCancelled:
+            return False
+
+    def set_smart_crops(self, asset: Asset) -> bool:
+        """One attribute, on the version read: a re-upload in between (a new ``last_claim``) wins, never the edit."""
+        value = items.asset_item(asset)["smart_crops"]  # numbers as DynamoDB takes them (Decimal)
+        try:
+            self.table.update(keys.asset_key(asset.asset_handle), "SET #s = :v", "last_claim = :claim",
+                              ExpressionAttributeNames={"#s": "smart_crops"},
+                              ExpressionAttributeValues={":v": value, ":claim": asset.last_claim})
+            return True
+        except ConditionCheckFailed:
             return False
 
     def list_for_job(self, job_handle: str) -> list[Asset]:

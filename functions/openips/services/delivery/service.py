@@ -13,17 +13,19 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
-from openips.imaging.render import render
+from openips.imaging.render import CachedReader, displayed_size, render
+from openips.imaging.render_geometry import oriented_size
 from openips.models.rendition import RenditionRequest
 from openips.models import errors
 from openips.models.domain import Asset, Company
 from openips.observability import logger
 from openips.services.delivery.modifiers import Limits, ModifierError, cache_modifier, parse_modifiers
+from openips.services.delivery.named_crops import find_asset
 from openips.services.delivery.presets import presets_for
 from openips.services.deps import Deps
 
 # Part of every ETag: bump when the renderer's output for the same request changes.
-RENDERER_VERSION = "1"
+RENDERER_VERSION = "2"  # 2: EXIF orientation applied
 IGNORED_HEADER = "X-Openips-Ignored-Modifiers"
 # IS answers a request it cannot honour with 403 and a text ("for most common errors, it is 403").
 REQUEST_ERROR = 403
@@ -79,15 +81,18 @@ def _deliver(deps: Deps, company_segment: str, asset_segment: str, raw_query: st
     if len(raw_query) > settings.delivery_max_query_length:
         raise DeliveryError(REQUEST_ERROR, f"The query is longer than {settings.delivery_max_query_length} characters")
     company = find_company(deps, _segment(company_segment))
-    asset = deps.assets.find_by_name(company.company_handle, _segment(asset_segment)) if company else None
+    # <asset>:<cropName> names a smart crop: its rectangle goes first in the query (named_crops.py).
+    asset, raw_query = find_asset(deps, company.company_handle, _segment(asset_segment), raw_query) \
+        if company else (None, raw_query)
     if company is None or asset is None or not servable(asset):
         raise not_found()
     assert asset.width and asset.height and asset.optimized_key  # servable() checked them
     limits = Limits(max_pixels=settings.delivery_max_pixels, max_modifiers=settings.delivery_max_modifiers,
                     max_length=settings.delivery_max_query_length)
     presets = presets_for(deps, company.company_handle)
+    pyramid, width, height = _displayed(deps, asset)
     try:
-        request = parse_modifiers(raw_query, presets, asset.width, asset.height, limits=limits)
+        request = parse_modifiers(raw_query, presets, width, height, limits=limits)
         cache_control = cache_header(cache_modifier(raw_query, presets, limits=limits), company.delivery_cache_max_age)
     except ModifierError as exc:
         raise DeliveryError(REQUEST_ERROR, f"Invalid modifier: {exc.message}") from exc
@@ -95,15 +100,43 @@ def _deliver(deps: Deps, company_segment: str, asset_segment: str, raw_query: st
     headers = {"ETag": tag, "Cache-Control": cache_control, **ignored_header(request)}
     if if_none_match is not None and matches(if_none_match, tag):
         return DeliveryAnswer(304, b"", headers)
-    return DeliveryAnswer(200, *_render(deps, asset, request, headers))
+    if pyramid is None:
+        pyramid = _source(deps, asset)[0]
+    return DeliveryAnswer(200, *_render(deps, asset, pyramid, request, headers))
 
 
-def _render(deps: Deps, asset: Asset, request: RenditionRequest, headers: dict[str, str]) -> tuple[bytes, dict]:
+def _displayed(deps: Deps, asset: Asset) -> tuple[CachedReader | None, int, int]:
+    """The master's displayed size; from the record when it holds the orientation, so a 304 reads
+    nothing from storage; older records: from level 0's tag, with the pyramid opened (returned)."""
+    assert asset.width and asset.height
+    if asset.orientation is not None:
+        width, height = oriented_size((asset.width, asset.height), asset.orientation)
+        return None, width, height
+    return _source(deps, asset)
+
+
+def _source(deps: Deps, asset: Asset) -> tuple[CachedReader, int, int]:
+    """The pyramid (its reads shared with the renderer) and the master's size as displayed, which the
+    modifiers refer to: the record keeps the stored size, level 0's EXIF orientation may swap it."""
+    reader = deps.storage.range_reader(deps.settings.assets_bucket, asset.optimized_key or "")
+    if reader is None:  # the record is ahead of its files (a failed store): nothing to serve yet
+        raise not_found()
+    pyramid = CachedReader(reader)
+    try:
+        width, height = displayed_size(pyramid, asset.width or 0, asset.height or 0)
+    except errors.DamagedPyramidError as exc:
+        logger.error("stored pyramid unreadable", asset=asset.asset_handle, error=exc.message)
+        raise DeliveryError(500, "The image cannot be rendered") from exc
+    except errors.TransientError as exc:
+        logger.warning("rendition interrupted", asset=asset.asset_handle, error=str(exc))
+        raise DeliveryError(503, "The image is being updated; try again", {"Retry-After": "1"}) from exc
+    return pyramid, width, height
+
+
+def _render(deps: Deps, asset: Asset, pyramid: CachedReader, request: RenditionRequest,
+            headers: dict[str, str]) -> tuple[bytes, dict]:
     settings = deps.settings
     bucket = settings.assets_bucket
-    pyramid = deps.storage.range_reader(bucket, asset.optimized_key or "")
-    if pyramid is None:  # the record is ahead of its files (a failed store): nothing to serve yet
-        raise not_found()
     mask = deps.storage.range_reader(bucket, asset.mask_key) if asset.mask_key else None
     try:
         rendition = render(pyramid, request, mask, max_pixels=settings.delivery_max_pixels)

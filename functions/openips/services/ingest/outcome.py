@@ -30,7 +30,7 @@ from openips.models.log_file_types import LogFileType
 from openips.models.messages import details
 from openips.models.metadata import apply_updates
 from openips.models.outcomes import FileOutcome
-from openips.models.processing import CropRect
+from openips.models.processing import CropRect, NamedCrop
 from openips.services import naming
 from openips.services.deps import Deps
 from openips.services.ingest.context import Upload
@@ -44,11 +44,13 @@ class Content:
     summary: str  # for the log row, e.g. "1200×800, pyramid TIFF, jpeg"
     width: int | None = None
     height: int | None = None
+    orientation: int | None = None  # level 0's EXIF orientation, for images with a pyramid
     optimized_path: str | None = None
     mask_path: str | None = None
     thumbnail_path: str | None = None  # the browser preview (ingest/raster.py); None when none was made
     thumbnail_format: str | None = None  # "jpeg" or "webp"
     crop: CropRect | None = None
+    smart_crops: tuple[NamedCrop, ...] = ()  # services/smart_crops.py: made, preserved or kept
     notes: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
     video: VideoInfo | None = None  # Video and MasterVideo assets
@@ -168,8 +170,9 @@ def new_asset(job: Job, company: Company, target: naming.TargetPath, name: str, 
     return Asset(
         asset_handle=handle, company_handle=company.company_handle, name=name, type=content.type,
         folder=target.folder, file_name=target.file_name, extension=target.extension, publish_state=state,
-        width=content.width, height=content.height, file_size=size, crop_rect=content.crop,
-        created_job_handle=job.job_handle, updated_job_handle=job.job_handle,
+        width=content.width, height=content.height, orientation=content.orientation, file_size=size,
+        crop_rect=content.crop,
+        smart_crops=list(content.smart_crops), created_job_handle=job.job_handle, updated_job_handle=job.job_handle,
         created=now, updated=now, last_claim=claim.claim_id, xmp_keywords=_job_keywords(job),
         project_handles=list(projects), metadata=_job_metadata(job, {}), video=content.video,
         **_asset_files(company.company_handle, handle, content),
@@ -190,7 +193,8 @@ def updated_asset(existing: Asset, job: Job, company: Company, target: naming.Ta
     return existing.model_copy(update={
         "type": content.type, "folder": target.folder, "file_name": target.file_name,
         "extension": target.extension, "publish_state": state, "width": content.width,
-        "height": content.height, "file_size": size, "crop_rect": content.crop,
+        "height": content.height, "orientation": content.orientation, "file_size": size, "crop_rect": content.crop,
+        "smart_crops": list(content.smart_crops),  # decided with the asset replaced (preserved, kept or none)
         "updated_job_handle": job.job_handle, "updated": now, "last_claim": claim.claim_id,
         # Spec §9.7 says "merged": an update adds the job's keywords to those the asset has.
         "xmp_keywords": merge_keywords(existing.xmp_keywords, _job_keywords(job)),

@@ -18,6 +18,7 @@ from openips.services.deps import Deps
 from openips.services.ingest.outcome import Content
 from openips.services.naming import TargetPath
 from openips.services.options import processing_options, to_crop_rect
+from openips.services.smart_crops import image_smart_crops
 
 
 def image_content(deps: Deps, job: Job, company: Company, target: TargetPath, source: str, tmp: str,
@@ -37,13 +38,15 @@ def image_content(deps: Deps, job: Job, company: Company, target: TargetPath, so
     tiff = optimized.tiff
     warnings: list[Any] = list(optimized.warnings)  # texts, and message references (localised)
     thumbnail = preview(tiff, os.path.join(tmp, "thumbnail"), warnings)
+    crops = image_smart_crops(job.options, replacing, tiff)  # read from the pyramid just written
+    warnings += crops.warnings
     return Content(type="Image", summary=f"{tiff.width}×{tiff.height}, pyramid TIFF, {tiff.compression}",
-                   width=tiff.width, height=tiff.height, optimized_path=tiff.path,
+                   width=tiff.width, height=tiff.height, orientation=tiff.orientation, optimized_path=tiff.path,
                    mask_path=optimized.mask.path if optimized.mask else None,
                    crop=to_crop_rect(optimized.crop) if optimized.crop else None,
                    thumbnail_path=thumbnail.path if thumbnail else None,
                    thumbnail_format=thumbnail.format if thumbnail else None,
-                   notes=tuple(optimized.notes), warnings=tuple(warnings))
+                   smart_crops=tuple(crops.crops), notes=(*optimized.notes, *crops.notes), warnings=tuple(warnings))
 
 
 def preview(tiff: EncodedTiff, dst_stem: str, warnings: list[Any]) -> Thumbnail | None:

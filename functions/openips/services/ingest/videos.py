@@ -13,8 +13,11 @@ completion); ProcessFileFunction hands videos over without claiming them. The de
   The frame goes through the job's raster pipeline (crops, colour, sharpening) like an EPS or
   PSD preview and becomes the asset's pyramid TIFF. ``createMask`` does not apply: a video
   frame has no clipping path.
-* **Encodings** (presets, ``videoEncodingArray``, ``avsEncodingArray``) are stored on the asset;
-  transcoding is not built in this version, and the row says so (a note, not a warning).
+* **Renditions** (``videoEncodingPresetsArray``, ``videoEncodingArray``): each encoding that can
+  be made (``services.video_presets``) is queued to TranscodeQueue once the asset is stored, and
+  the video completes with that many more files expected, so the job waits for them
+  (``services.renditions``); each one asked for that cannot be made is a warning in this row.
+  ``avsEncodingArray`` is stored only.
 
 PyAV is only touched through ``openips.imaging.video``.
 """
@@ -29,10 +32,12 @@ from openips.imaging import video, video_sniff
 from openips.models import errors
 from openips.models.domain import VideoInfo
 from openips.models.messages import message
+from openips.models.outcomes import FileOutcome
 from openips.models.upload_job import MediaOptions
 from openips.services.ingest.context import Upload
 from openips.services.ingest.outcome import Content, FileResult, finish_file
 from openips.services.ingest.raster import image_content
+from openips.services import renditions, video_presets
 
 # What web browsers play as it is: container → (video codecs, audio codecs); FFmpeg's codec names.
 # HEVC is left out: Firefox and Chrome without hardware support do not play it.
@@ -45,11 +50,19 @@ PLAYABLE: dict[str, tuple[frozenset[str], frozenset[str]]] = {
 
 
 def ingest(upload: Upload) -> FileResult:
-    """One video upload → its asset (master, poster pyramid TIFF, ``video`` info) and its one row."""
-    return finish_file(upload, video_content(upload))
+    """One video upload → its asset (master, poster pyramid TIFF, ``video`` info), its row, its renditions queued."""
+    content, requests = video_content(upload)
+    result = finish_file(upload, content)
+    stored = result.outcome in (FileOutcome.UPLOAD_SUCCESS, FileOutcome.FILE_UPDATED)
+    asset = upload.deps.assets.get(result.asset_handle) if requests and stored and result.asset_handle else None
+    if asset is not None:
+        sent = renditions.enqueue(upload.deps, upload.job, upload.claim.claim_id, upload.target.path,
+                                  asset.asset_handle, asset.name, requests)
+        result = replace(result, more_expected=result.more_expected + sent)
+    return result
 
 
-def video_content(upload: Upload) -> Content:
+def video_content(upload: Upload) -> tuple[Content, list[video_presets.RenditionRequest]]:
     deps, job, source, tmp = upload.deps, upload.job, upload.source, upload.tmp
     container = upload.sniff.video  # the routing's answer: the same function on the same first bytes
     if container is None:  # only a hand-made MediaQueue message can get here
@@ -77,6 +90,12 @@ def video_content(upload: Upload) -> Content:
         frame_job = job.model_copy(update={"options": job.options.model_copy(update={"create_mask": False})})
         raster = image_content(deps, frame_job, upload.company, upload.target, poster.path, tmp, upload.replacing)
     presets, encodings, avs = requested_encodings(options)
+    max_renditions, max_seconds = renditions.limits_for(deps, upload.company)
+    plan = video_presets.plan(options, streams.duration_ms, max_renditions, max_seconds)
+    if plan.requests and not streams.decodable:
+        warnings.append(f"no rendition was made: openips has no decoder for the {streams.video_codec} video codec")
+        plan = video_presets.Plan([], plan.warnings)
+    warnings.extend(plan.warnings)
     info = VideoInfo(container=container.label, format_name=streams.format_name, duration_ms=streams.duration_ms,
                      width=streams.width, height=streams.height, video_codec=streams.video_codec,
                      frame_rate=streams.frame_rate, bit_rate=streams.bit_rate, audio_codec=streams.audio_codec,
@@ -87,11 +106,11 @@ def video_content(upload: Upload) -> Content:
         playable=message("video.not_playable", why=why) if why else "",
         poster=(message("video.poster", time=poster.time_ms, raster=raster.summary) if poster and raster
                 else message("video.no_poster") if time_ms is None else ""),
-        encodings=message("video.encodings", names=", ".join([*presets, *encodings, *avs]))
-        if presets or encodings or avs else "")
+        encodings=message("video.encodings", names=", ".join(r.spec.name for r in plan.requests))
+        if plan.requests else "")
     base = raster or Content(type=asset_type, summary="")
     return replace(base, type=asset_type, summary=summary, width=streams.width, height=streams.height,
-                   warnings=(*warnings, *base.warnings), video=info)
+                   warnings=(*warnings, *base.warnings), video=info), plan.requests
 
 
 def classify(streams: video.VideoStreams) -> tuple[str, str | None]:
