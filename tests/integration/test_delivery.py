@@ -10,14 +10,14 @@ import base64
 import io
 from collections.abc import Iterator
 
-import boto3
 import pytest
 import requests
 
 from openips.models.api import CreateUserRequest
 from openips.models.domain import Company
 from openips.services import auth
-from openips.services.deps import get_deps, reset_caches
+from openips.services.deps import get_deps
+from tests.integration import cloudfront
 from tests.integration.conftest import Stack, module_stack
 from tests.integration.test_processing import upload_and_end
 
@@ -254,30 +254,16 @@ def test_limits_on_output_pixels_modifier_count_and_query_length(served):
 def test_a_re_upload_changes_the_etag_and_invalidates_the_cdn_paths(served, monkeypatch):
     stack = served["stack"]
     before = get(stack, "/is/image/Acme/red", "wid=100")
-    cloudfront = boto3.client("cloudfront")
-    distribution = cloudfront.create_distribution(DistributionConfig={
-        "CallerReference": "delivery-test", "Comment": "", "Enabled": True,
-        "Origins": {"Quantity": 1, "Items": [{"Id": "api", "DomainName": "api.example.com", "CustomOriginConfig": {
-            "HTTPPort": 80, "HTTPSPort": 443, "OriginProtocolPolicy": "https-only"}}]},
-        "DefaultCacheBehavior": {"TargetOriginId": "api", "ViewerProtocolPolicy": "redirect-to-https",
-                                 "CachePolicyId": "658327ea-f89d-4fab-a63d-7e88639e58f6"}})["Distribution"]["Id"]
-    monkeypatch.setenv("CDN_DISTRIBUTION_ID", distribution)
-    reset_caches()
-    try:
+    with cloudfront.distribution(monkeypatch, "delivery-test") as distribution:
         upload_and_end(stack, {"red.jpg": gradient(400, 300, seed=77)}, name="again")
         after = get(stack, "/is/image/Acme/red", "wid=100")
-    finally:
-        monkeypatch.delenv("CDN_DISTRIBUTION_ID")
-        reset_caches()
 
     assert after["statusCode"] == 200 and picture(after).size == (100, 75)
     assert after["headers"]["etag"] != before["headers"]["etag"]
     assert get(stack, "/is/image/Acme/red", "wid=100",
                {"if-none-match": before["headers"]["etag"]})["statusCode"] == 200  # the old tag no longer matches
-    [listed] = cloudfront.list_invalidations(DistributionId=distribution)["InvalidationList"]["Items"]
-    batch = cloudfront.get_invalidation(DistributionId=distribution, Id=listed["Id"])["Invalidation"]
-    assert sorted(batch["InvalidationBatch"]["Paths"]["Items"]) == sorted(
-        [f"/is/image/{stack.company}/red*", "/is/image/Acme/red*"])
+    [paths] = cloudfront.invalidations(distribution)
+    assert sorted(paths) == sorted([f"/is/image/{stack.company}/red*", "/is/image/Acme/red*"])
 
 
 def test_without_a_distribution_a_re_upload_invalidates_nothing_and_fails_nothing(served):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import boto3
 import pytest
 
+from tests.integration import cloudfront
 from tests.integration.test_api import other_company_key
 from tests.integration.test_archives import asset, keys
 from tests.integration.test_processing import rows, upload_and_end
@@ -84,26 +85,10 @@ def test_a_reupload_updates_the_pages_and_the_catalog_instead_of_duplicating_the
 
 def test_a_reupload_invalidates_the_cdn_paths_of_the_page_images_too(stack, monkeypatch):
     # The page images are replaced by services/ingest/derived.py: their cached renditions must go.
-    from openips.services.deps import reset_caches
-
     upload_and_end(stack, {"cdn.pdf": pdf_bytes(2, size=SMALL)})
-    cloudfront = boto3.client("cloudfront")
-    distribution = cloudfront.create_distribution(DistributionConfig={
-        "CallerReference": "derived-test", "Comment": "", "Enabled": True,
-        "Origins": {"Quantity": 1, "Items": [{"Id": "api", "DomainName": "api.example.com", "CustomOriginConfig": {
-            "HTTPPort": 80, "HTTPSPort": 443, "OriginProtocolPolicy": "https-only"}}]},
-        "DefaultCacheBehavior": {"TargetOriginId": "api", "ViewerProtocolPolicy": "redirect-to-https",
-                                 "CachePolicyId": "658327ea-f89d-4fab-a63d-7e88639e58f6"}})["Distribution"]["Id"]
-    monkeypatch.setenv("CDN_DISTRIBUTION_ID", distribution)
-    reset_caches()
-    try:
+    with cloudfront.distribution(monkeypatch, "derived-test") as distribution:
         upload_and_end(stack, {"cdn.pdf": pdf_bytes(["again one", "again two"], size=SMALL)})
-    finally:
-        monkeypatch.delenv("CDN_DISTRIBUTION_ID")
-        reset_caches()
-    listed = cloudfront.list_invalidations(DistributionId=distribution)["InvalidationList"]["Items"]
-    paths = {p for item in listed for p in cloudfront.get_invalidation(
-        DistributionId=distribution, Id=item["Id"])["Invalidation"]["InvalidationBatch"]["Paths"]["Items"]}
+    paths = {p for batch in cloudfront.invalidations(distribution) for p in batch}
     assert {f"/is/image/{stack.company}/cdn_1*", f"/is/image/{stack.company}/cdn_2*",
             f"/is/image/{stack.company}/cdn*"} <= paths
 

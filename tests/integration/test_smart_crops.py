@@ -124,24 +124,13 @@ def test_a_portrait_phone_photo_gets_its_crops_in_the_pixels_it_is_seen_in(world
 def test_an_adjusted_crop_is_invalidated_by_the_finalize_function_over_the_job_events_queue(world, monkeypatch):
     import json
 
-    import boto3
-
     from openips.handlers.finalize_job import record_handler
-    from openips.services.deps import reset_caches
+    from tests.integration import cloudfront
 
     stack = world["stack"]
     upload_and_end(stack, {"cdn.png": picture_png()}, autoSmartCropOptionsArray=ITEMS)
     handle = asset(stack, "cdn")["assetHandle"]
-    cloudfront = boto3.client("cloudfront")
-    distribution = cloudfront.create_distribution(DistributionConfig={
-        "CallerReference": "smart-crop-test", "Comment": "", "Enabled": True,
-        "Origins": {"Quantity": 1, "Items": [{"Id": "api", "DomainName": "api.example.com", "CustomOriginConfig": {
-            "HTTPPort": 80, "HTTPSPort": 443, "OriginProtocolPolicy": "https-only"}}]},
-        "DefaultCacheBehavior": {"TargetOriginId": "api", "ViewerProtocolPolicy": "redirect-to-https",
-                                 "CachePolicyId": "658327ea-f89d-4fab-a63d-7e88639e58f6"}})["Distribution"]["Id"]
-    monkeypatch.setenv("CDN_DISTRIBUTION_ID", distribution)
-    reset_caches()
-    try:
+    with cloudfront.distribution(monkeypatch, "smart-crop-test") as distribution:
         adjusted = stack.call("PUT", f"/v1/assets/{handle}/smart-crops/square", {"x": 0, "y": 0, "width": 600,
                                                                                 "height": 600})
         assert adjusted.status == 200, adjusted.body
@@ -149,14 +138,9 @@ def test_an_adjusted_crop_is_invalidated_by_the_finalize_function_over_the_job_e
         # A message that names anything but renditions is dropped (acknowledged), never sent on.
         record_handler(type("Record", (), {"body": json.dumps({"type": "InvalidateRenditions",
                                                                 "paths": ["/v1/admin/*"], "reference": "x"})})())
-    finally:
-        monkeypatch.delenv("CDN_DISTRIBUTION_ID")
-        reset_caches()
-    listed = cloudfront.list_invalidations(DistributionId=distribution)["InvalidationList"]["Items"]
-    paths = [p for item in listed for p in cloudfront.get_invalidation(
-        DistributionId=distribution, Id=item["Id"])["Invalidation"]["InvalidationBatch"]["Paths"]["Items"]]
+    [paths] = cloudfront.invalidations(distribution)
     assert f"/is/image/{stack.company}/cdn:square*" in paths and f"/is/image/{stack.company}/cdn%3Asquare*" in paths
-    assert all(p.startswith("/is/image/") for p in paths) and len(listed) == 1
+    assert all(p.startswith("/is/image/") for p in paths)
 
 
 def test_hostile_items_are_warnings_never_a_failed_file(world):
