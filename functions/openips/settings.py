@@ -57,8 +57,18 @@ class Settings(BaseModel, frozen=True):
     finalize_redrive_after_seconds: int = Field(default=300, gt=0)
     # Video renditions (docs/formats-video.md#renditions); a company may only lower them.
     max_renditions_per_video: int = Field(default=4, ge=0, le=20)
-    max_transcode_seconds: int = Field(default=600, gt=0)  # seconds of video a rendition may hold
+    # Seconds of video a rendition may hold (a quota; MediaConvert bills per minute). Without MediaConvert
+    # the line below caps it too: longer videos get a warning and no rendition.
+    max_transcode_seconds: int = Field(default=3 * 3600, gt=0)
+    # The line: videos up to it are transcoded by TranscodeFunction (PyAV), longer ones by MediaConvert.
+    pyav_max_seconds: int = Field(default=600, gt=0)
     transcode_wall_seconds: int = Field(default=780, gt=0)  # below TranscodeFunction's 900 s timeout
+    # MediaConvert (docs/formats-video.md#renditions): on when the role and the stack's name are set.
+    mediaconvert_role_arn: str = ""
+    mediaconvert_endpoint: str = ""  # empty: the regional endpoint
+    stack_name: str = ""  # jobs carry it in UserMetadata; the EventBridge rule matches it
+    # A rendition's claim is held this long for its MediaConvert job; past it the sweeper re-sends the task.
+    mediaconvert_wait_seconds: int = Field(default=6 * 3600, gt=0)
     vips_concurrency: int | None = None
     # A file's claim is held this long by the invocation processing it: longer than the
     # function's timeout (900 s), so no two invocations ever process one file at once. The
@@ -112,6 +122,10 @@ class Settings(BaseModel, frozen=True):
     max_image_presets_per_company: int = Field(default=200, gt=0, le=10_000)
     max_image_preset_length: int = Field(default=1024, gt=0, le=8192)
 
+    @property
+    def mediaconvert_enabled(self) -> bool:
+        return bool(self.mediaconvert_role_arn and self.stack_name)
+
     @field_validator("mail_allowed_domains", mode="before")
     @classmethod
     def _domain_list(cls, value: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
@@ -145,6 +159,11 @@ _ENV = {
     "max_renditions_per_video": "MAX_RENDITIONS_PER_VIDEO",
     "max_transcode_seconds": "MAX_TRANSCODE_SECONDS",
     "transcode_wall_seconds": "TRANSCODE_WALL_SECONDS",
+    "pyav_max_seconds": "PYAV_MAX_SECONDS",
+    "mediaconvert_role_arn": "MEDIACONVERT_ROLE_ARN",
+    "mediaconvert_endpoint": "MEDIACONVERT_ENDPOINT",
+    "stack_name": "OPENIPS_STACK_NAME",
+    "mediaconvert_wait_seconds": "MEDIACONVERT_WAIT_SECONDS",
     "job_idle_timeout_seconds": "JOB_IDLE_TIMEOUT_SECONDS",
     "max_file_size_bytes": "MAX_FILE_SIZE_BYTES",
     "max_image_pixels": "MAX_IMAGE_PIXELS",

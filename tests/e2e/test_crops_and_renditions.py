@@ -39,21 +39,23 @@ def test_one_job_makes_three_smart_crops_served_by_delivery_and_two_video_rendit
     opened = api(local_stack, "POST", "/v1/upload-jobs", json=body)
     assert opened.status_code == 201, opened.text
     job = opened.json()
-    assert post(job["upload"], "look/scene.jpg", scene()).status_code in (200, 204)
-    assert post(job["upload"], "look/clip.mp4", make_video(width=96, height=64, frames=25, audio="aac")
-                ).status_code in (200, 204)
+    assert post(job["upload"], "look/e2e-crops-scene.jpg", scene()).status_code in (200, 204)
+    clip = make_video(width=96, height=64, frames=25, audio="aac")
+    assert post(job["upload"], "look/e2e-renditions-clip.mp4", clip).status_code in (200, 204)
     assert api(local_stack, "POST", f"/v1/upload-jobs/{job['jobHandle']}/end").status_code == 202
 
     log = wait_until_ended(local_stack, job["jobHandle"])
+    # The stack is shared with the other end-to-end tests: the names are this test's own.
     # Two files and two renditions, each accounted for once.
     assert (log["totalFileCount"], log["fileSuccessCount"], log["fileErrorCount"]) == (4, 4, 0), log
 
     found = {a["name"]: a for a in api(local_stack, "GET", "/v1/assets",
                                        params={"jobHandle": job["jobHandle"]}).json()["assetArray"]}
-    crops = {c["name"]: c for c in found["scene"]["smartCrops"]}
+    crops = {c["name"]: c for c in found["e2e-crops-scene"]["smartCrops"]}
     assert list(crops) == ["square", "banner", "tall"]
     for name, crop in crops.items():
-        answer = requests.get(f"{local_stack['imageUrl']}scene:{name}", params={"wid": 150, "fmt": "png"}, timeout=60)
+        answer = requests.get(f"{local_stack['imageUrl']}e2e-crops-scene:{name}", params={"wid": 150, "fmt": "png"},
+                              timeout=60)
         assert answer.status_code == 200, answer.text
         served = pyvips.Image.new_from_buffer(answer.content, "")
         assert (served.width, served.height) == (150, round(150 * crop["height"] / crop["width"]))
@@ -62,7 +64,7 @@ def test_one_job_makes_three_smart_crops_served_by_delivery_and_two_video_rendit
         expected = master.crop(crop["x"], crop["y"], crop["width"], crop["height"]).resize(150 / crop["width"])
         assert (served[0:3].cast("float") - expected.cast("float")).abs().avg() < 4
 
-    renditions = {r["name"]: r for r in found["clip"]["files"]["renditions"]}
+    renditions = {r["name"]: r for r in found["e2e-renditions-clip"]["files"]["renditions"]}
     assert set(renditions) == {"mp4-h264-360p", "small-vp9"}
     for rendition, codec in ((renditions["mp4-h264-360p"], "h264"), (renditions["small-vp9"], "vp9")):
         data = requests.get(rendition["url"], timeout=30).content

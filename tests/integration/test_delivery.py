@@ -180,6 +180,39 @@ def test_a_portrait_phone_photo_is_served_upright_as_its_thumbnail_shows_it(serv
     assert (again["statusCode"], opened) == (304, [])
 
 
+# ---- image presets ($name$) --------------------------------------------------------------------------
+
+
+def test_a_preset_expands_from_the_requested_companys_presets_only(served):
+    stack = served["stack"]
+    assert stack.call("POST", "/v1/image-presets", {"name": "card", "modifiers": "wid=160&fmt=png"}).status == 201
+    other = stack.call("POST", "/v1/image-presets", {"name": "theirs", "modifiers": "wid=90&fmt=png"},
+                       key=served["other_key"])
+    assert other.status == 201, other.body
+
+    expanded = get(stack, "/is/image/Acme/red", "$card$")
+    assert expanded["statusCode"] == 200 and picture(expanded).size == (160, 120)
+    assert expanded["bytes"] == get(stack, "/is/image/Acme/red", "wid=160&fmt=png")["bytes"]
+    # Another company's preset is unknown here, as an unknown name is.
+    for name in ("theirs", "nothing"):
+        refused = get(stack, "/is/image/Acme/red", f"${name}$")
+        assert refused["statusCode"] == 403 and name.encode() in refused["bytes"]
+
+    # A request that names no preset reads none: the company's presets stay off the hot path.
+    import openips.services.delivery.service as service
+
+    read: list[str] = []
+    real = service.presets_for
+    service.presets_for = lambda deps, company: read.append(company) or real(deps, company)  # type: ignore[assignment]
+    try:
+        assert get(stack, "/is/image/Acme/red", "wid=100")["statusCode"] == 200
+        assert read == []
+        assert get(stack, "/is/image/Acme/red", "$card$")["statusCode"] == 200
+        assert read == [stack.company]
+    finally:
+        service.presets_for = real  # type: ignore[assignment]
+
+
 # ---- caching -----------------------------------------------------------------------------------------
 
 

@@ -28,6 +28,7 @@ FUNCTIONS = {
     "ProcessFileFunction": "process_file",
     "MediaFunction": "process_media",
     "TranscodeFunction": "transcode",
+    "MediaConvertEventsFunction": "mediaconvert_events",
     "FinalizeJobFunction": "finalize_job",
     "SweepFunction": "sweep",
     "AssetImagingFunction": "imaging_api",
@@ -657,3 +658,75 @@ def test_the_api_repair_route_may_send_what_it_re_sends(resources: dict[str, Any
     queues = {p["SQSSendMessagePolicy"]["QueueName"]["Fn::GetAtt"][0] for p in policies
               if isinstance(p, dict) and "SQSSendMessagePolicy" in p}
     assert {"ProcessQueue", "TranscodeQueue", "JobEventsQueue"} <= queues
+
+
+# ---------------------------------------------------------------- MediaConvert (docs/formats-video.md#renditions)
+
+
+def _if_statements(policies: list[Any], condition: str) -> list[dict[str, Any]]:
+    """The statements of the policies given only when ``condition`` holds (``!If [condition, policy, NoValue]``)."""
+    found = []
+    for policy in policies:
+        if isinstance(policy, dict) and "Fn::If" in policy:
+            name, then, otherwise = policy["Fn::If"]
+            assert name == condition and otherwise == {"Ref": "AWS::NoValue"}, policy
+            found.extend(as_list(then["Statement"]))
+    return found
+
+
+def test_mediaconvert_is_off_unless_the_operator_enables_it(template: dict[str, Any], resources: dict[str, Any]) -> None:
+    parameter = template["Parameters"]["EnableMediaConvert"]
+    assert (parameter["Default"], sorted(parameter["AllowedValues"])) == ("false", ["false", "true"])
+    assert template["Conditions"]["UseMediaConvert"] == {"Fn::Equals": [{"Ref": "EnableMediaConvert"}, "true"]}
+    for logical_id in ("MediaConvertRole", "MediaConvertEventsFunction"):
+        assert resources[logical_id]["Condition"] == "UseMediaConvert", logical_id
+    env = props(resources, "TranscodeFunction")["Environment"]["Variables"]
+    # Off: an empty role ARN, which settings.py reads as "PyAV only" (the warning beyond the line).
+    assert env["MEDIACONVERT_ROLE_ARN"] == {"Fn::If": ["UseMediaConvert", {"Fn::GetAtt": ["MediaConvertRole", "Arn"]},
+                                                       ""]}
+    assert env["OPENIPS_STACK_NAME"] == {"Ref": "AWS::StackName"}
+
+
+def test_the_mediaconvert_role_reads_masters_and_writes_renditions_only(resources: dict[str, Any]) -> None:
+    role = props(resources, "MediaConvertRole")
+    [trust] = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "mediaconvert.amazonaws.com"} and trust["Action"] == "sts:AssumeRole"
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+    assert "ManagedPolicyArns" not in role
+    statements = [st for policy in role["Policies"] for st in as_list(policy["PolicyDocument"]["Statement"])]
+    granted = {(a, r["Fn::Sub"]) for st in statements for a in as_list(st["Action"]) for r in as_list(st["Resource"])}
+    prefix = "arn:${AWS::Partition}:s3:::${AssetsBucket}/"
+    assert granted == {("s3:GetObject", prefix + "*/master"), ("s3:PutObject", prefix + "*/renditions/*")}
+    # The keys services/renditions.py uses for a rendition and its input.
+    assert fnmatch.fnmatchcase(prefix + "c-x/a-y/renditions/mp4-h264-720p.mp4", prefix + "*/renditions/*")
+    assert fnmatch.fnmatchcase(prefix + "c-x/a-y/master", prefix + "*/master")
+
+
+def test_only_transcode_function_submits_jobs_and_passes_only_the_mediaconvert_role(resources: dict[str, Any]) -> None:
+    statements = _if_statements(props(resources, "TranscodeFunction")["Policies"], "UseMediaConvert")
+    by_action = {a: st for st in statements for a in as_list(st["Action"])}
+    assert set(by_action) == {"mediaconvert:CreateJob", "iam:PassRole"}
+    assert by_action["mediaconvert:CreateJob"]["Resource"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:mediaconvert:${AWS::Region}:${AWS::AccountId}:queues/Default"}
+    passing = by_action["iam:PassRole"]
+    assert passing["Resource"] == {"Fn::GetAtt": ["MediaConvertRole", "Arn"]}
+    assert passing["Condition"] == {"StringEquals": {"iam:PassedToService": "mediaconvert.amazonaws.com"}}
+    for function in FUNCTIONS:
+        if function != "TranscodeFunction":
+            text = json.dumps(props(resources, function)["Policies"])
+            assert "mediaconvert:" not in text and "iam:PassRole" not in text, function
+
+
+def test_job_state_changes_of_this_stack_reach_the_events_function(resources: dict[str, Any]) -> None:
+    function = props(resources, "MediaConvertEventsFunction")
+    assert "Layers" not in function  # thin: no PyAV, no libvips
+    [event] = function["Events"].values()
+    assert event["Type"] == "EventBridgeRule"
+    assert event["Properties"]["Pattern"] == {
+        "source": ["aws.mediaconvert"], "detail-type": ["MediaConvert Job State Change"],
+        "detail": {"status": ["COMPLETE", "ERROR", "CANCELED"],
+                   "userMetadata": {"openipsStack": [{"Ref": "AWS::StackName"}]}}}
+    assert function["Environment"]["Variables"]["OPENIPS_STACK_NAME"] == {"Ref": "AWS::StackName"}
+    statements = _statements(function["Policies"])
+    granted = {(a, r["Fn::Sub"]) for st in statements for a in as_list(st["Action"]) for r in as_list(st["Resource"])}
+    assert granted == {("s3:GetObject", "arn:${AWS::Partition}:s3:::${AssetsBucket}/*/renditions/*")}

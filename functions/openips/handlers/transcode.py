@@ -1,11 +1,13 @@
 """TranscodeFunction: one TranscodeQueue message → one video rendition and its row (services/renditions.py).
 
-Its layers are MediaFunction's (imaging + PyAV); a rendition that must wait (paused job, busy
+Its layers are MediaFunction's (imaging + PyAV); a video beyond the line is submitted to MediaConvert instead
+when the stack enables it (``rendition_jobs``). A rendition that must wait (paused job, busy
 claim, a retry) goes back to TranscodeQueue as a new, delayed message. docs/formats-video.md#renditions.
 """
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -13,6 +15,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from openips.adapters.mediaconvert import MediaConvertTranscoder
 from openips.imaging.transcode import PyAVTranscoder
 from openips.models import errors
 from openips.models.domain import utcnow
@@ -20,15 +23,28 @@ from openips.observability import logger, metrics, tracer
 from openips.services import renditions
 from openips.services.deps import get_deps
 from openips.services.processing import MAX_SQS_DELAY
+from openips.settings import Settings
 
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 transcoder = PyAVTranscoder()
 
 
+def rendition_jobs(settings: Settings) -> renditions.RenditionJobs | None:
+    """MediaConvert when the stack enables it (EnableMediaConvert), else None: PyAV only."""
+    if not settings.mediaconvert_enabled:
+        return None
+    return _mediaconvert(settings.mediaconvert_role_arn, settings.mediaconvert_endpoint)
+
+
+@cache
+def _mediaconvert(role_arn: str, endpoint: str) -> MediaConvertTranscoder:
+    return MediaConvertTranscoder(role_arn, endpoint)
+
+
 def record_handler(record: SQSRecord) -> None:
     deps = get_deps()
     try:
-        outcome = renditions.run(deps, record.body, utcnow(), transcoder)
+        outcome = renditions.run(deps, record.body, utcnow(), transcoder, rendition_jobs(deps.settings))
     except errors.RetryLater as wait:
         deps.transcode_queue.defer(record.body, min(wait.seconds, MAX_SQS_DELAY))
         outcome = wait.outcome

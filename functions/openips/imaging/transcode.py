@@ -15,18 +15,24 @@ from fractions import Fraction
 
 import av
 
-from openips.imaging.transcoding import EncodingSpec, RenditionFile, TranscodeLimits, TranscodeRefusedError
+from openips.imaging.transcoding import (
+    CODEC_NAMES,
+    MAX_FRAME_RATE,
+    EncodingSpec,
+    RenditionFile,
+    TranscodeLimits,
+    TranscodeRefusedError,
+    fit,
+)
 from openips.imaging.video import open_video, video_stream
 from openips.imaging.video_sniff import Container
 
-MAX_FRAME_RATE = 60.0
 AUDIO_RATE = 48000
 # Speed over size: a rendition is made once per upload, inside a Lambda's 15 minutes (docs: measured speeds).
 _ENCODER_OPTIONS = {
     "libx264": {"preset": "veryfast", "profile": "high"},
     "libvpx-vp9": {"deadline": "realtime", "cpu-used": "8", "row-mt": "1"},
 }
-_CODEC_NAMES = {"libx264": "h264", "libvpx-vp9": "vp9", "aac": "aac", "libopus": "opus"}
 
 
 class PyAVTranscoder:
@@ -112,15 +118,10 @@ class PyAVTranscoder:
                 raise TranscodeRefusedError("no frame could be decoded from the video")
         return RenditionFile(
             path=out_path, width=width, height=height, duration_ms=round(1000 * (last_pts + 1) / float(rate)),
-            frames=frames, video_codec=_CODEC_NAMES.get(spec.video_encoder, spec.video_encoder),
-            audio_codec=_CODEC_NAMES.get(spec.audio_encoder, spec.audio_encoder) if audio_out is not None else None,
+            frames=frames, video_codec=CODEC_NAMES.get(spec.video_encoder, spec.video_encoder),
+            audio_codec=CODEC_NAMES.get(spec.audio_encoder, spec.audio_encoder) if audio_out is not None else None,
             size=os.path.getsize(out_path), seconds=round(time.monotonic() - started, 3))
 
-
-def fit(width: int, height: int, box_width: int, box_height: int) -> tuple[int, int]:
-    """The size of a ``width``×``height`` frame inside the box: aspect kept, never enlarged, even (yuv420p)."""
-    scale = min(1.0, box_width / width, box_height / height)
-    return max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2)
 
 
 def _too_long(limits: TranscodeLimits) -> TranscodeRefusedError:

@@ -1,10 +1,11 @@
 """Video renditions: what one encoding is, what it produced, and the adapter that makes it (no PyAV here).
 
-``Transcoder`` is the one seam between the rendition service and an engine: ``PyAVTranscoder``
-(``imaging.transcode``, FFmpeg's libraries in MediaLayer) is the engine locally and on AWS;
-docs/formats-video.md#renditions says why there is no MediaConvert adapter yet and where the
-line would be. This module is pure data so that the services and the job model can name
-presets and specs without loading FFmpeg.
+``Transcoder`` is the synchronous seam between the rendition service and an engine:
+``PyAVTranscoder`` (``imaging.transcode``, FFmpeg's libraries in MediaLayer) makes every
+rendition locally and, on AWS, those of videos up to the line; longer ones go to MediaConvert
+(``adapters.mediaconvert``, a job completed by its state-change event) when it is enabled
+(docs/formats-video.md#renditions). This module is pure data (and ``fit``) so that the services,
+the job model and both engines' mappings name presets, specs and sizes without loading FFmpeg.
 """
 
 from __future__ import annotations
@@ -61,6 +62,17 @@ class RenditionFile:
     audio_codec: str | None  # None: the source had no audio
     size: int  # bytes
     seconds: float  # wall time spent
+
+
+MAX_FRAME_RATE = 60.0  # a rendition's frame rate is the source's, at most this (either engine)
+# FFmpeg encoder → the codec name a rendition reports (FFmpeg's decoder names, as in ``VideoInfo``).
+CODEC_NAMES = {"libx264": "h264", "libvpx-vp9": "vp9", "aac": "aac", "libopus": "opus"}
+
+
+def fit(width: int, height: int, box_width: int, box_height: int) -> tuple[int, int]:
+    """The size of a ``width``×``height`` frame inside the box: aspect kept, never enlarged, even (yuv420p)."""
+    scale = min(1.0, box_width / width, box_height / height)
+    return max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2)
 
 
 class TranscodeRefusedError(VideoRefusedError):

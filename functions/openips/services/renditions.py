@@ -8,6 +8,12 @@ it with the ``Transcoder`` (PyAV), stores it beside the video's master, adds it 
 and completes the claim with its own row: ``UploadSuccess``, or ``UploadError`` naming why.
 A crash is retried (the claim's attempts bound it); a lost message leaves a stalled claim that
 the accounting sweep re-sends from the claim's ``task`` and, at last, closes as an error row.
+
+The line between engines: a rendition of more than ``pyav_max_seconds`` of 720p-equivalent output
+(measured: 0.75 s per second of 720p, so 600 s takes about 450 s of the function's 780 s wall
+budget) goes to MediaConvert when it is enabled: ``run`` submits the job and holds the claim; ``finish_submitted``, fed by the job's
+state-change event, completes the claim exactly as a PyAV rendition is completed. Without
+MediaConvert, ``limits_for`` caps renditions at the line and longer videos get a warning.
 """
 
 from __future__ import annotations
@@ -16,21 +22,40 @@ import os
 import re
 import tempfile
 from datetime import datetime, timedelta
+from typing import Protocol
 
+from openips.adapters.mediaconvert import CLAIM_KEY, JOB_KEY, STACK_KEY, EncodeJob, JobState
 from openips.imaging import video_sniff
-from openips.imaging.transcoding import EncodingSpec, TranscodeLimits, Transcoder
+from openips.imaging.transcoding import (
+    CODEC_NAMES,
+    MAX_FRAME_RATE,
+    EncodingSpec,
+    RenditionFile,
+    TranscodeLimits,
+    Transcoder,
+    fit,
+)
 from openips.models import errors
 from openips.models.base import Model
-from openips.models.domain import Company, FileClaim, Job, LogEntry, LogType, VideoRendition, utcnow
+from openips.models.domain import Asset, Company, FileClaim, Job, LogEntry, LogType, VideoRendition, utcnow
 from openips.models.log_file_types import LogFileType
 from openips.models.outcomes import FileOutcome, Handling, Outcome
 from openips.observability import logger
 from openips.services.deps import Deps
 from openips.services.jobs import finish_if_complete
 from openips.services.video_presets import RenditionRequest
+from openips.settings import Settings
 
 MAX_ATTEMPTS = 3  # a crash (timeout, memory) is retried twice; the third failure is the rendition's error row
 _KEY_SAFE = re.compile(r"[^A-Za-z0-9_.-]")
+LINE_PIXELS = 1280 * 720  # pyav_max_seconds counts seconds of 720p output (docs: 0.75 s per second)
+SUBMITTED = "submitted to MediaConvert as job "  # the claim's note while its job runs (and its job ID)
+
+
+class RenditionJobs(Protocol):
+    """An engine that makes a rendition as a job of its own, ended later by an event (``MediaConvertTranscoder``)."""
+
+    def submit(self, job: EncodeJob) -> str: ...
 
 
 class TranscodeTask(Model):
@@ -60,14 +85,38 @@ class TranscodeTask(Model):
 
 
 def limits_for(deps: Deps, company: Company | None) -> tuple[int, int]:
-    """(renditions per video, seconds of video per rendition): the settings, lowered by the company's own."""
+    """(renditions per video, seconds of video per rendition): the settings, lowered by the company's own.
+
+    Without MediaConvert the seconds stop at the line too: PyAV alone cannot make longer ones in time.
+    """
     settings = deps.settings
     count, seconds = settings.max_renditions_per_video, settings.max_transcode_seconds
+    if not settings.mediaconvert_enabled:
+        seconds = min(seconds, settings.pyav_max_seconds)
     if company is not None and company.max_renditions_per_video is not None:
         count = min(count, company.max_renditions_per_video)
     if company is not None and company.max_transcode_seconds is not None:
         seconds = min(seconds, company.max_transcode_seconds)
     return count, seconds
+
+
+def rendition_key(master_key: str, spec: EncodingSpec) -> str:
+    """Beside the master (``<asset>/master``), one object per rendition name: a re-upload remakes it in place."""
+    return f"{master_key.rsplit('/', 1)[0]}/renditions/{_KEY_SAFE.sub('_', spec.name)}.{spec.extension}"
+
+
+def beyond_the_line(settings: Settings, asset: Asset, spec: EncodingSpec) -> bool:
+    """True when this rendition goes to MediaConvert rather than to PyAV in TranscodeFunction.
+
+    The line is in seconds of 720p output (as measured); a larger output weighs its pixels (x264's
+    work grows with them: 1080p counts 2.25×), so a 1080p rendition of 5 minutes is already beyond it.
+    """
+    video = asset.video
+    if not settings.mediaconvert_enabled or video is None or video.duration_ms is None:
+        return False
+    width, height = fit(video.width, video.height, spec.width, spec.height)
+    weight = max(1.0, width * height / LINE_PIXELS)
+    return video.duration_ms * weight > settings.pyav_max_seconds * 1000
 
 
 def enqueue(deps: Deps, job: Job, video_claim: str, path: str, asset_handle: str, asset_name: str,
@@ -85,8 +134,8 @@ def enqueue(deps: Deps, job: Job, video_claim: str, path: str, asset_handle: str
     return len(requests)
 
 
-def run(deps: Deps, body: str, now: datetime, transcoder: Transcoder) -> Outcome:
-    """Make one rendition and write its row; ``RetryLater`` when it must come back (paused job, busy claim)."""
+def run(deps: Deps, body: str, now: datetime, transcoder: Transcoder, jobs: RenditionJobs | None = None) -> Outcome:
+    """Make one rendition and write its row (or submit its MediaConvert job); ``RetryLater`` when it must come back."""
     task = TranscodeTask.model_validate_json(body)
     job = deps.jobs.get(task.job_handle)
     if job is None or job.finished:  # deleted, or ended by the sweeper long after this message was due
@@ -101,10 +150,15 @@ def run(deps: Deps, body: str, now: datetime, transcoder: Transcoder) -> Outcome
     if claimed.status == "done":
         return Handling.DUPLICATE_DELIVERY
     if claimed.status == "busy":
+        if (claimed.claim.last_error or "").startswith(SUBMITTED):  # its MediaConvert job's event will end it
+            return Handling.DUPLICATE_DELIVERY
         raise errors.RetryLater(max(1, int((claimed.claim.lease_until - now).total_seconds()) + 1), Handling.BUSY)
     claim = claimed.claim
     try:
-        outcome, row = _made(deps, job, task, claim, claimed.status == "new", now, transcoder)
+        made = _made(deps, job, task, claim, claimed.status == "new", now, transcoder, jobs)
+        if made is None:
+            return Handling.SUBMITTED
+        outcome, row = made
     except Exception as exc:  # noqa: BLE001 - retried, then a row: a rendition never vanishes
         if claim.attempts < MAX_ATTEMPTS:
             logger.warning("rendition failed; it will be retried", attempts=claim.attempts, exc_info=True)
@@ -114,6 +168,41 @@ def run(deps: Deps, body: str, now: datetime, transcoder: Transcoder) -> Outcome
         logger.exception("rendition failed on its last attempt", claim=task.claim_id)
         outcome, row = _error(task, f"it failed {claim.attempts} times; the last error was "
                                     f"{type(exc).__name__}: {str(exc)[:300]}", "video.rendition_failed", now)
+    return _complete(deps, job, task, claim, outcome, row, now)
+
+
+def finish_submitted(deps: Deps, state: JobState, now: datetime) -> Outcome:
+    """A MediaConvert job ended: the rendition's claim is completed as ``run`` completes it (row, counts, job end)."""
+    if state.stack != deps.settings.stack_name:
+        logger.warning("MediaConvert event of another stack ignored", mediaconvert_job=state.job_id)
+        return Handling.UNATTRIBUTED
+    claim = deps.claims.get(state.job_handle, state.claim_id)
+    if claim is None or claim.task is None:
+        logger.error("MediaConvert event names no rendition claim", mediaconvert_job=state.job_id)
+        return Handling.UNATTRIBUTED
+    if claim.status == "Done":
+        return Handling.DUPLICATE_DELIVERY
+    # An earlier attempt's job failing while a later one runs says nothing about the later one.
+    if state.status != "COMPLETE" and not (claim.last_error or "").endswith(state.job_id):
+        logger.warning("MediaConvert event of a superseded job ignored", mediaconvert_job=state.job_id)
+        return Handling.DUPLICATE_DELIVERY
+    task = TranscodeTask.model_validate_json(claim.task)
+    job = deps.jobs.get(task.job_handle)
+    if job is None or job.finished:
+        logger.error("rendition of an ended or unknown job dropped", job_handle=task.job_handle, claim=task.claim_id)
+        return Handling.UNATTRIBUTED
+    if state.status == "COMPLETE":
+        outcome, row = _stored_by_mediaconvert(deps, job, task, claim, state, now)
+    else:
+        why = f": {state.error}" if state.error else ""
+        outcome, row = _error(task, f"MediaConvert job {state.job_id} ended {state.status}{why}",
+                              "video.rendition_failed", now)
+    return _complete(deps, job, task, claim, outcome, row, now)
+
+
+def _complete(deps: Deps, job: Job, task: TranscodeTask, claim: FileClaim, outcome: FileOutcome, row: LogEntry,
+              now: datetime) -> Outcome:
+    """The rendition's row, its counts and its claim at once; then the job may end (both engines)."""
     counts = {"success": 1} if outcome == FileOutcome.UPLOAD_SUCCESS else {"error": 1}
     if row.code == "job.stopped":
         counts["cancelled"] = 1
@@ -126,7 +215,8 @@ def run(deps: Deps, body: str, now: datetime, transcoder: Transcoder) -> Outcome
 
 
 def _made(deps: Deps, job: Job, task: TranscodeTask, claim: FileClaim, first: bool, now: datetime,
-          transcoder: Transcoder) -> tuple[FileOutcome, LogEntry]:
+          transcoder: Transcoder, jobs: RenditionJobs | None) -> tuple[FileOutcome, LogEntry] | None:
+    """The rendition's outcome and row; None when its MediaConvert job was submitted (its event ends it)."""
     if job.stopping and first:
         return _error(task, f"job {job.name} was stopped before it started", "job.stopped", now,
                       log_type=LogType.FILE_CANCEL)
@@ -134,7 +224,14 @@ def _made(deps: Deps, job: Job, task: TranscodeTask, claim: FileClaim, first: bo
     if asset is None or asset.video is None:
         return _error(task, "the video asset no longer exists", "video.rendition_failed", now)
     _, max_seconds = limits_for(deps, deps.companies.get(job.company_handle))
-    limits = TranscodeLimits(max_pixels=deps.settings.max_image_pixels, max_seconds_of_video=max_seconds,
+    if jobs is not None and beyond_the_line(deps.settings, asset, task.spec):
+        if claim.attempts > MAX_ATTEMPTS:  # each attempt's job ended without an event reaching us
+            return _error(task, f"MediaConvert did not report {claim.attempts - 1} jobs in time", "video.rendition_failed",
+                          now)
+        _submit(deps, job, task, claim, asset, max_seconds, jobs, now)
+        return None
+    limits = TranscodeLimits(max_pixels=deps.settings.max_image_pixels,
+                             max_seconds_of_video=min(max_seconds, deps.settings.pyav_max_seconds),
                              max_wall_seconds=deps.settings.transcode_wall_seconds)
     bucket = deps.settings.assets_bucket
     spec = task.spec
@@ -149,9 +246,66 @@ def _made(deps: Deps, job: Job, task: TranscodeTask, claim: FileClaim, first: bo
             made = transcoder.transcode(source, container, spec, os.path.join(tmp, f"out.{spec.extension}"), limits)
         except errors.FileRejectedError as exc:
             return _error(task, exc.message, exc.code, now)
-        # Beside the master (``<asset>/master``), one object per rendition name: a re-upload remakes it in place.
-        key = f"{asset.master_key.rsplit('/', 1)[0]}/renditions/{_KEY_SAFE.sub('_', spec.name)}.{spec.extension}"
+        key = rendition_key(asset.master_key, spec)
         deps.storage.upload(made.path, bucket, key, spec.content_type)
+    return _recorded(deps, job, task, asset, key, made, now)
+
+
+def _submit(deps: Deps, job: Job, task: TranscodeTask, claim: FileClaim, asset: Asset, max_seconds: int,
+            jobs: RenditionJobs, now: datetime) -> None:
+    """One MediaConvert job for this rendition; the claim is held for it, noting the job's ID."""
+    request = encode_job(deps.settings.assets_bucket, deps.settings.stack_name, task, asset, max_seconds,
+                         claim.attempts)
+    job_id = jobs.submit(request)
+    logger.info("rendition submitted to MediaConvert", rendition=task.name, mediaconvert_job=job_id)
+    until = now + timedelta(seconds=deps.settings.mediaconvert_wait_seconds)
+    if not deps.claims.hold(claim, until, f"{SUBMITTED}{job_id}"):
+        logger.warning("the rendition's claim changed while its MediaConvert job was submitted", claim=task.claim_id)
+
+
+def encode_job(bucket: str, stack: str, task: TranscodeTask, asset: Asset, max_seconds: int,
+               attempt: int) -> EncodeJob:
+    """The MediaConvert job of one rendition: the PyAV path's choices (fit, frame rate, keyframes) in its terms."""
+    if asset.video is None:
+        raise ValueError("only a video asset has renditions")
+    spec, video = task.spec, asset.video
+    width, height = fit(video.width, video.height, spec.width, spec.height)
+    key = rendition_key(asset.master_key, spec)
+    return EncodeJob(
+        source_uri=f"s3://{bucket}/{asset.master_key}", destination_uri=f"s3://{bucket}/{key.rsplit('.', 1)[0]}",
+        container="webm" if spec.container == "webm" else "mp4", width=width, height=height,
+        video_bitrate=spec.video_bitrate, audio_bitrate=spec.audio_bitrate, has_audio=video.audio_codec is not None,
+        frame_rate=spec.frame_rate or min(video.frame_rate or 25.0, MAX_FRAME_RATE),
+        keyframe_seconds=spec.keyframe_seconds, max_seconds=max_seconds, token=f"{task.claim_id}.a{attempt}",
+        metadata={STACK_KEY: stack, JOB_KEY: task.job_handle, CLAIM_KEY: task.claim_id})
+
+
+def _stored_by_mediaconvert(deps: Deps, job: Job, task: TranscodeTask, claim: FileClaim, state: JobState,
+                            now: datetime) -> tuple[FileOutcome, LogEntry]:
+    asset = deps.assets.get(task.asset_handle)
+    if asset is None or asset.video is None:
+        return _error(task, "the video asset no longer exists", "video.rendition_failed", now)
+    spec = task.spec
+    key = rendition_key(asset.master_key, spec)
+    size = deps.storage.head_size(deps.settings.assets_bucket, key)
+    if size is None or (state.output_key is not None and state.output_key != key):
+        return _error(task, f"MediaConvert job {state.job_id} reported no file at the rendition's key",
+                      "video.rendition_failed", now)
+    width, height = fit(asset.video.width, asset.video.height, spec.width, spec.height)
+    started = claim.attempt_started or claim.claimed or now
+    made = RenditionFile(
+        path=key, width=state.width or width, height=state.height or height,
+        duration_ms=state.duration_ms or asset.video.duration_ms or 0, frames=0,
+        video_codec=CODEC_NAMES.get(spec.video_encoder, spec.video_encoder),
+        audio_codec=CODEC_NAMES.get(spec.audio_encoder, spec.audio_encoder) if asset.video.audio_codec else None,
+        size=size, seconds=max(0.0, (now - started).total_seconds()))
+    return _recorded(deps, job, task, asset, key, made, now)
+
+
+def _recorded(deps: Deps, job: Job, task: TranscodeTask, asset: Asset, key: str, made: RenditionFile,
+              now: datetime) -> tuple[FileOutcome, LogEntry]:
+    """A stored rendition (either engine) added to its asset, and its success row."""
+    spec = task.spec
     rendition = VideoRendition(
         name=spec.name, preset=task.preset, key=key, file_name=f"{asset.name}{task.suffix}.{spec.extension}",
         container=spec.container, video_codec=made.video_codec, audio_codec=made.audio_codec, width=made.width,

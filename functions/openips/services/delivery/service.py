@@ -89,7 +89,8 @@ def _deliver(deps: Deps, company_segment: str, asset_segment: str, raw_query: st
     assert asset.width and asset.height and asset.optimized_key  # servable() checked them
     limits = Limits(max_pixels=settings.delivery_max_pixels, max_modifiers=settings.delivery_max_modifiers,
                     max_length=settings.delivery_max_query_length)
-    presets = presets_for(deps, company.company_handle)
+    # A $name$ is the only use of the company's presets: most requests never read them.
+    presets = presets_for(deps, company.company_handle) if "$" in raw_query else {}
     pyramid, width, height = _displayed(deps, asset)
     try:
         request = parse_modifiers(raw_query, presets, width, height, limits=limits)
