@@ -340,7 +340,15 @@ class MemoryClaims:
             stored = self.t.claims.get((claim.job_handle, claim.claim_id))
             if stored is None or stored.status == "Done" or iso(stored.lease_until) != iso(claim.lease_until):
                 return False
-            stored.lease_until, stored.last_error = until, error
+            stored.lease_until, stored.last_error, stored.external_job = until, error, None
+            return True
+
+    def hold_for_job(self, claim: FileClaim, until: datetime, external_job: str) -> bool:
+        with self.t.lock:
+            stored = self.t.claims.get((claim.job_handle, claim.claim_id))
+            if stored is None or stored.status == "Done" or iso(stored.lease_until) != iso(claim.lease_until):
+                return False
+            stored.lease_until, stored.external_job, stored.last_error = until, external_job, None
             return True
 
     def get(self, job_handle: str, claim_id: str) -> FileClaim | None:

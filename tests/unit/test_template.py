@@ -451,7 +451,7 @@ def test_asset_files_beside_the_optimized_tiff_are_in_reach(resources: dict[str,
 def test_alarms_notify_only_when_topic_is_set(template: dict[str, Any], resources: dict[str, Any]) -> None:
     assert "HasAlarmTopic" in template["Conditions"]
     expected = ({"ProcessDLQAlarm", "MediaDLQAlarm", "TranscodeDLQAlarm", "JobEventsDLQAlarm", "NotificationDLQAlarm",
-                 "JobAccountingDriftAlarm"} | {f"{f}ErrorsAlarm" for f in FUNCTIONS})
+                 "MediaConvertEventsDLQAlarm", "JobAccountingDriftAlarm"} | {f"{f}ErrorsAlarm" for f in FUNCTIONS})
     alarms = {k for k, v in resources.items() if v["Type"] == "AWS::CloudWatch::Alarm"}
     assert alarms == expected
     for name in alarms:
@@ -730,3 +730,30 @@ def test_job_state_changes_of_this_stack_reach_the_events_function(resources: di
     statements = _statements(function["Policies"])
     granted = {(a, r["Fn::Sub"]) for st in statements for a in as_list(st["Action"]) for r in as_list(st["Resource"])}
     assert granted == {("s3:GetObject", "arn:${AWS::Partition}:s3:::${AssetsBucket}/*/renditions/*")}
+
+
+def test_a_failed_mediaconvert_event_is_kept_in_a_dlq_that_alarms(resources: dict[str, Any]) -> None:
+    dlq_arn = {"Fn::GetAtt": ["MediaConvertEventsDLQ", "Arn"]}
+    names = ("MediaConvertEventsDLQ", "MediaConvertEventsDLQPolicy", "MediaConvertEventsDLQAlarm")
+    assert {resources[n]["Condition"] for n in (*names, "MediaConvertEventsFunction")} == {"UseMediaConvert"}
+    assert props(resources, "MediaConvertEventsDLQ")["MessageRetentionPeriod"] == 1209600
+    function = props(resources, "MediaConvertEventsFunction")
+    # The function's failures past Lambda's retries (asynchronous invocation) ...
+    assert function["DeadLetterQueue"] == {"Type": "SQS", "TargetArn": dlq_arn}
+    # ... and the events EventBridge could not hand over, after its retry policy, land in one queue.
+    [event] = function["Events"].values()
+    assert event["Properties"]["DeadLetterConfig"] == {"Arn": dlq_arn}
+    retry = event["Properties"]["RetryPolicy"]
+    assert retry == {"MaximumRetryAttempts": 185, "MaximumEventAgeInSeconds": 86400}  # the maximums SAM allows
+    # EventBridge sends with its own identity: the queue admits it for this rule only.
+    policy = props(resources, "MediaConvertEventsDLQPolicy")
+    assert policy["Queues"] == [{"Ref": "MediaConvertEventsDLQ"}]
+    [statement] = policy["PolicyDocument"]["Statement"]
+    assert (statement["Principal"], statement["Action"], statement["Resource"]) == (
+        {"Service": "events.amazonaws.com"}, "sqs:SendMessage", dlq_arn)
+    assert statement["Condition"] == {
+        "ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": ["MediaConvertEventsFunctionJobStateChange", "Arn"]}}}
+    alarm = props(resources, "MediaConvertEventsDLQAlarm")
+    assert (alarm["MetricName"], alarm["Threshold"], alarm["ComparisonOperator"]) == (
+        "ApproximateNumberOfMessagesVisible", 0, "GreaterThanThreshold")
+    assert alarm["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["MediaConvertEventsDLQ", "QueueName"]}}]

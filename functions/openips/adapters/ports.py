@@ -126,6 +126,9 @@ class ClaimRepository(Protocol):
     def hold(self, claim: FileClaim, until: datetime, error: str) -> bool:
         """Keep a failed attempt's claim until ``until``; False when the claim is no longer ours."""
 
+    def hold_for_job(self, claim: FileClaim, until: datetime, external_job: str) -> bool:
+        """Keep the claim until ``until`` while the job ``external_job`` makes its file; False when no longer ours."""
+
     def get(self, job_handle: str, claim_id: str) -> FileClaim | None: ...
 
     def list_for_job(self, job_handle: str, processing_only: bool = False) -> list[FileClaim]: ...

@@ -386,6 +386,9 @@ class FileClaim(Model):
     # What the file added to the job's counters, once done (``openips jobs verify`` sums them).
     counts: dict[str, int] | None = None
     last_error: str | None = None  # why the last attempt failed, while a retry waits
+    # The MediaConvert job the current attempt submitted (a rendition beyond the PyAV line): its
+    # job-state event ends the claim; an event of any other job of this claim is a superseded attempt's.
+    external_job: str | None = None
     key: str | None = None  # the object's bucket key and version (ETag): what the sweeper re-sends
     # A rendition's claim (no object of its own): its TranscodeQueue message, what the sweeper re-sends.
     task: str | None = None

@@ -49,7 +49,6 @@ from openips.settings import Settings
 MAX_ATTEMPTS = 3  # a crash (timeout, memory) is retried twice; the third failure is the rendition's error row
 _KEY_SAFE = re.compile(r"[^A-Za-z0-9_.-]")
 LINE_PIXELS = 1280 * 720  # pyav_max_seconds counts seconds of 720p output (docs: 0.75 s per second)
-SUBMITTED = "submitted to MediaConvert as job "  # the claim's note while its job runs (and its job ID)
 
 
 class RenditionJobs(Protocol):
@@ -150,7 +149,7 @@ def run(deps: Deps, body: str, now: datetime, transcoder: Transcoder, jobs: Rend
     if claimed.status == "done":
         return Handling.DUPLICATE_DELIVERY
     if claimed.status == "busy":
-        if (claimed.claim.last_error or "").startswith(SUBMITTED):  # its MediaConvert job's event will end it
+        if claimed.claim.external_job:  # its MediaConvert job's event will end it
             return Handling.DUPLICATE_DELIVERY
         raise errors.RetryLater(max(1, int((claimed.claim.lease_until - now).total_seconds()) + 1), Handling.BUSY)
     claim = claimed.claim
@@ -183,7 +182,7 @@ def finish_submitted(deps: Deps, state: JobState, now: datetime) -> Outcome:
     if claim.status == "Done":
         return Handling.DUPLICATE_DELIVERY
     # An earlier attempt's job failing while a later one runs says nothing about the later one.
-    if state.status != "COMPLETE" and not (claim.last_error or "").endswith(state.job_id):
+    if state.status != "COMPLETE" and claim.external_job != state.job_id:
         logger.warning("MediaConvert event of a superseded job ignored", mediaconvert_job=state.job_id)
         return Handling.DUPLICATE_DELIVERY
     task = TranscodeTask.model_validate_json(claim.task)
@@ -253,13 +252,13 @@ def _made(deps: Deps, job: Job, task: TranscodeTask, claim: FileClaim, first: bo
 
 def _submit(deps: Deps, job: Job, task: TranscodeTask, claim: FileClaim, asset: Asset, max_seconds: int,
             jobs: RenditionJobs, now: datetime) -> None:
-    """One MediaConvert job for this rendition; the claim is held for it, noting the job's ID."""
+    """One MediaConvert job for this rendition; the claim is held for it, naming the job (``external_job``)."""
     request = encode_job(deps.settings.assets_bucket, deps.settings.stack_name, task, asset, max_seconds,
                          claim.attempts)
     job_id = jobs.submit(request)
     logger.info("rendition submitted to MediaConvert", rendition=task.name, mediaconvert_job=job_id)
     until = now + timedelta(seconds=deps.settings.mediaconvert_wait_seconds)
-    if not deps.claims.hold(claim, until, f"{SUBMITTED}{job_id}"):
+    if not deps.claims.hold_for_job(claim, until, job_id):
         logger.warning("the rendition's claim changed while its MediaConvert job was submitted", claim=task.claim_id)
 
 

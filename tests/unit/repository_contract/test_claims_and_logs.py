@@ -49,6 +49,25 @@ def test_a_held_claim_waits_for_its_retry_and_a_stale_holder_cannot_hold_it(repo
     assert repos.claims.hold(claim("k-none"), T0, "x") is False
 
 
+def test_a_claim_held_for_an_external_job_names_it_until_an_error_hold_replaces_it(repos):
+    open_job(repos)
+    first = claim()
+    repos.claims.claim_file(first, T0)
+    assert repos.claims.hold(first, T0 + timedelta(seconds=10), "OSError: reset") is True
+    retry = repos.claims.claim_file(claim(lease=T0 + timedelta(seconds=70)), T0 + timedelta(seconds=11)).claim
+    assert repos.claims.hold_for_job(retry, T0 + timedelta(seconds=900), "mc-job-2") is True
+    held = repos.claims.get("j-one", "k1")
+    # The running job is not an error: the earlier attempt's error goes.
+    assert (held.lease_until, held.external_job, held.last_error) == (T0 + timedelta(seconds=900), "mc-job-2", None)
+    assert repos.claims.hold_for_job(retry, T0 + timedelta(seconds=5), "late") is False  # the lease it knew changed
+    # A later attempt that fails holds the claim for its retry: the job it replaced is no longer the claim's.
+    later = repos.claims.claim_file(claim(lease=T0 + timedelta(seconds=960)), T0 + timedelta(seconds=901)).claim
+    assert repos.claims.hold(later, T0 + timedelta(seconds=910), "ValueError: boom") is True
+    held = repos.claims.get("j-one", "k1")
+    assert (held.external_job, held.last_error) == (None, "ValueError: boom")
+    assert repos.claims.hold_for_job(claim("k-none"), T0, "x") is False
+
+
 def test_completion_writes_claim_counters_link_and_rows_at_once_and_only_once(repos):
     open_job(repos)
     taken = claim()

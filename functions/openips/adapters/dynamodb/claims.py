@@ -61,12 +61,24 @@ class DynamoClaims:
         """Keep a failed attempt's claim until its retry is due (``until``), saying why it failed.
 
         A no-op (False) when the claim is no longer ours: done, or taken over by a later attempt.
+        The failed attempt's external job, if it had one, is no longer the claim's.
         """
+        return self._hold(claim, "SET lease_until = :until, last_error = :error REMOVE external_job",
+                          {":until": iso(until), ":error": error})
+
+    def hold_for_job(self, claim: FileClaim, until: datetime, external_job: str) -> bool:
+        """Keep the claim until ``until`` while ``external_job`` (a MediaConvert job) makes its file.
+
+        An earlier attempt's error is dropped: the claim is not failing while its job runs.
+        """
+        return self._hold(claim, "SET lease_until = :until, external_job = :job REMOVE last_error",
+                          {":until": iso(until), ":job": external_job})
+
+    def _hold(self, claim: FileClaim, update: str, values: dict[str, Any]) -> bool:
         try:
-            self.table.update(
-                keys.claim_key(claim.job_handle, claim.claim_id), "SET lease_until = :until, last_error = :error",
-                Attr("lease_until").eq(iso(claim.lease_until)) & Attr("status").ne("Done"),
-                ExpressionAttributeValues={":until": iso(until), ":error": error})
+            self.table.update(keys.claim_key(claim.job_handle, claim.claim_id), update,
+                              Attr("lease_until").eq(iso(claim.lease_until)) & Attr("status").ne("Done"),
+                              ExpressionAttributeValues=values)
             return True
         except ConditionCheckFailed:
             return False
