@@ -5,27 +5,12 @@ from __future__ import annotations
 import pytest
 
 from openips.models.rendition import Rect
-from openips.models.domain import utcnow
 from openips.services.delivery.modifiers import Limits, parse_modifiers
 from openips.services.delivery.presets import presets_for
 from openips.services.deps import get_deps, reset_caches
+from tests.integration.test_set_presets import other_company, user_key
 
 THUMB = {"name": "Thumb", "modifiers": "wid=200&hei=200&fit=crop&qlt=85"}
-
-
-def user_key(stack, role: str, company: str | None = None) -> str:
-    email = f"{role.lower()}-{utcnow().timestamp()}@acme.example"
-    made = stack.call("POST", "/v1/admin/users", {"companyHandle": company or stack.company, "email": email,
-                                                   "role": role}, key=stack.admin_key)
-    assert made.status == 201, made.body
-    return made.body["apiKey"]
-
-
-def other_company(stack) -> tuple[str, str]:
-    made = stack.call("POST", "/v1/admin/companies", {"name": "Globex"}, key=stack.admin_key)
-    assert made.status == 201, made.body
-    company = made.body["companyHandle"]
-    return company, user_key(stack, "IpsCompanyAdmin", company)
 
 
 def create(stack, body: dict | None = None, key: str | None = "default") -> dict:
