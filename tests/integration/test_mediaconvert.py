@@ -11,10 +11,12 @@ Everything else is the real stack: queues, claims, rows, the asset record, the j
 from __future__ import annotations
 
 import itertools
+from datetime import timedelta
 from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from tests.integration.test_options import asset
 from tests.integration.test_processing import rows, upload_and_end
@@ -33,15 +35,34 @@ TWO = {"videoEncodingPresetsArray": ["mp4-h264-360p"],
 
 
 class RecordingMediaConvertClient:
-    """A fake boto3 ``mediaconvert`` client: records ``create_job`` calls, answers an ID (no encoding happens)."""
+    """A fake boto3 ``mediaconvert`` client: records ``create_job`` and ``cancel_job`` calls (no encoding happens).
+
+    ``create_job`` answers an ID; ``cancel_job`` answers as MediaConvert does: nothing for a running job,
+    ``ConflictException`` for one that has ended (``ended``). ``on_create`` plays what happens meanwhile.
+    """
 
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
+        self.cancelled: list[str] = []
+        self.ended: set[str] = set()
+        self.on_create: Any = None
+        self.failures: list[Exception] = []  # raised by the next create_job calls, one each
         self._ids = itertools.count(1)
 
     def create_job(self, **request: Any) -> dict[str, Any]:
         self.requests.append(request)
+        if self.failures:
+            raise self.failures.pop(0)
+        if self.on_create is not None:
+            self.on_create(request)
         return {"Job": {"Id": f"1733380000000-job{next(self._ids)}", "Status": "SUBMITTED"}}
+
+    def cancel_job(self, Id: str) -> dict[str, Any]:  # noqa: N803 - boto3's parameter name
+        if Id in self.ended or Id in self.cancelled:
+            raise ClientError({"Error": {"Code": "ConflictException", "Message": f"Job {Id} has ended"}},
+                              "CancelJob")
+        self.cancelled.append(Id)
+        return {}
 
 
 @pytest.fixture
@@ -216,3 +237,164 @@ def test_without_mediaconvert_a_video_beyond_the_line_gets_the_warning(stack, mo
     assert "the video lasts 2.0 s, more than the limit of 1 s for transcoding" in aux["logMessage"]
     assert queued(stack, "TranscodeQueue") == 0
     get_settings.cache_clear()
+
+
+# ------------------------------------------------ stopJob, a crash mid-submission, what MediaConvert refuses
+
+
+def _claim_of(request: dict[str, Any]):
+    from openips.services.deps import get_deps
+
+    metadata = request["UserMetadata"]
+    return get_deps().claims.get(metadata["jobHandle"], metadata["claimId"])
+
+
+def test_stopping_a_job_cancels_its_running_mediaconvert_jobs_and_ends_it_with_cancel_rows(stack, mediaconvert):
+    job = upload_and_end(stack, {"clip.mp4": make_video(width=96, height=64, frames=50, audio="aac")},
+                         mediaOptions=TWO)
+    h264, vp9 = sorted(mediaconvert.requests, key=lambda r: r["UserMetadata"]["claimId"])
+    mediaconvert.ended.add("1733380000000-job1")  # the H.264 job has just finished: its event is on its way
+    assert stack.call("POST", f"/v1/jobs/{job}/stop").status == 200
+    stack.drain()
+    # One cancellation pass over the job's held claims: the running job is cancelled, the ended one is not.
+    assert mediaconvert.cancelled == ["1733380000000-job2"] and queued(stack, "TranscodeQueue") == 0
+    assert stack.job_log(job)["logType"] != "EndUpload"  # both renditions are still to be accounted for
+
+    # Files in flight finish: the finished job's rendition is stored; the cancelled one is a FileCancel row.
+    write_output(h264, b"\x00" * 100)
+    assert deliver(stack, complete(h264, "1733380000000-job1", 96, 64)) == {"outcome": "UploadSuccess"}
+    assert deliver(stack, state_change(vp9, "1733380000000-job2", "CANCELED")) == {"outcome": "FileCancel"}
+    assert stack.drain() == {"ProcessQueue": [], "MediaQueue": [], "JobEventsQueue": []}
+    log = stack.job_log(job)
+    assert (log["logType"], log["totalFileCount"], log["fileSuccessCount"], log["fileErrorCount"]) == (
+        "EndUpload", 3, 2, 1)
+    [cancel] = rows(stack, job, "FileCancel")
+    assert cancel["logMessage"] == ("clip.mp4: rendition small-vp9 was not made: job batch was stopped while "
+                                    "MediaConvert made it (job 1733380000000-job2 cancelled)")
+    assert [r["name"] for r in asset(stack, "clip")["files"]["renditions"]] == ["mp4-h264-360p"]
+
+
+def test_a_rendition_submitted_while_its_job_stops_is_cancelled_by_the_submitter(stack, mediaconvert):
+    from openips.services.deps import get_deps
+
+    stopped: list[int] = []
+
+    def stop_during_submission(request: dict[str, Any]) -> None:
+        # stopJob lands between the job's stop check and the write of the new MediaConvert job's ID: its
+        # cancellation pass finds the claim naming only its request, and cannot cancel what it cannot name.
+        if not stopped:
+            handle = request["UserMetadata"]["jobHandle"]
+            assert stack.call("POST", f"/v1/jobs/{handle}/stop").status == 200
+            stopped.append(1)
+
+    mediaconvert.on_create = stop_during_submission
+    job = upload_and_end(stack, {"clip.mp4": make_video(width=96, height=64, frames=50, audio="aac")},
+                         mediaOptions={"videoEncodingPresetsArray": ["mp4-h264-360p", "webm-vp9-480p"]})
+    # The first submission saw the stop after writing its ID and cancelled its own job; the second
+    # rendition was never submitted: its task came after the stop, and a stopped job starts none.
+    [request] = mediaconvert.requests
+    assert mediaconvert.cancelled == ["1733380000000-job1"]
+    assert _claim_of(request).external_job == "1733380000000-job1"
+    assert deliver(stack, state_change(request, "1733380000000-job1", "CANCELED")) == {"outcome": "FileCancel"}
+    stack.drain()
+    log = stack.job_log(job)
+    assert (log["logType"], log["totalFileCount"], log["fileSuccessCount"], log["fileErrorCount"]) == (
+        "EndUpload", 3, 1, 2)
+    assert len(rows(stack, job, "FileCancel")) == 2
+    assert get_deps().claims.list_for_job(job, processing_only=True) == []
+
+
+def test_a_createjob_error_is_retried_soon_with_a_new_token(stack, mediaconvert):
+    from openips.handlers import transcode
+    from openips.models.domain import utcnow
+    from openips.models.outcomes import Handling
+    from openips.services import renditions
+    from openips.services.deps import get_deps
+
+    mediaconvert.failures.append(ClientError({"Error": {"Code": "TooManyRequestsException", "Message": "slow down"}},
+                                             "CreateJob"))
+    job = upload_and_end(stack, {"clip.mp4": make_video(width=96, height=64, frames=50)},
+                         mediaOptions={"videoEncodingPresetsArray": ["mp4-h264-360p"]})
+    [first] = mediaconvert.requests
+    deps = get_deps()
+    claim = _claim_of(first)
+    # The failed attempt holds the claim for its retry delay (not for MediaConvert's hours) and names no job.
+    delay = deps.settings.file_retry_delays[0]
+    assert claim.external_job is None and claim.last_error.startswith("ClientError: An error occurred (TooMany")
+    assert claim.lease_until <= utcnow() + timedelta(seconds=delay + 1)
+    # The retry, once the delay is over, submits with the next attempt's token.
+    later = utcnow() + timedelta(seconds=delay + 1)
+    jobs = transcode.rendition_jobs(deps.settings)
+    assert renditions.run(deps, claim.task, later, transcode.transcoder, jobs) == Handling.SUBMITTED
+    [_, second] = mediaconvert.requests
+    assert (first["ClientRequestToken"], second["ClientRequestToken"]) == (
+        f"{claim.claim_id}.a1", f"{claim.claim_id}.a2")
+    assert _claim_of(second).external_job == "1733380000000-job1"
+    assert renditions.run(deps, claim.task, later, transcode.transcoder, jobs) == Handling.DUPLICATE_DELIVERY
+    assert stack.job_log(job)["logType"] != "EndUpload"
+
+
+class Killed(BaseException):
+    """The function dying (timeout, out of memory): no ``except Exception`` runs."""
+
+
+@pytest.mark.parametrize("status", ["COMPLETE", "ERROR"])
+def test_a_crash_between_createjob_and_writing_its_id_submits_no_second_job(stack, mediaconvert, monkeypatch,
+                                                                            status):
+    from openips.handlers import transcode
+    from openips.models.domain import utcnow
+    from openips.models.outcomes import Handling
+    from openips.services import renditions
+    from openips.services.deps import get_deps
+
+    deps = get_deps()
+    real_hold = type(deps.claims).hold_for_job
+
+    def dies_after_createjob(self, claim, until, external_job):
+        if external_job.startswith("1733380000000-job"):  # the write of the created job's ID
+            raise Killed()
+        return real_hold(self, claim, until, external_job)
+
+    monkeypatch.setattr(type(deps.claims), "hold_for_job", dies_after_createjob)
+    opened = stack.open_job("batch", mediaOptions={"videoEncodingPresetsArray": ["mp4-h264-360p"]})
+    assert stack.post_file(opened.body["upload"], "clip.mp4", make_video(width=96, height=64, frames=50)
+                           ).status_code in (200, 204)
+    job = opened.body["jobHandle"]
+    assert stack.call("POST", f"/v1/upload-jobs/{job}/end").status == 202
+    with pytest.raises(Killed):
+        stack.drain()
+    monkeypatch.setattr(type(deps.claims), "hold_for_job", real_hold)
+    [request] = mediaconvert.requests
+    claim = _claim_of(request)
+    # SQS delivers the message again once the dead attempt's lease is over, and the sweeper may re-send it:
+    # neither makes a second job.
+    later = utcnow() + timedelta(seconds=deps.settings.file_lease_seconds + 1)
+    for _ in range(2):
+        assert renditions.run(deps, claim.task, later, transcode.transcoder,
+                              transcode.rendition_jobs(deps.settings)) == Handling.DUPLICATE_DELIVERY
+    assert len(mediaconvert.requests) == 1
+    # The claim names the request that made the job, which the job's metadata names too.
+    assert claim.external_job == f"{renditions.SUBMITTING}{request['ClientRequestToken']}"
+    assert request["UserMetadata"]["requestToken"] == request["ClientRequestToken"]
+
+    # The job the dead attempt created ends the rendition, success or failure, though the claim never named it.
+    if status == "COMPLETE":
+        write_output(request, b"\x00" * 10)
+        event = complete(request, "1733380000000-job1", 96, 64)
+    else:
+        event = state_change(request, "1733380000000-job1", "ERROR", errorCode=1030, errorMessage="bad input")
+    assert deliver(stack, event) == {"outcome": "UploadSuccess" if status == "COMPLETE" else "UploadError"}
+    stack.drain()
+    log = stack.job_log(job)
+    assert (log["logType"], log["fileSuccessCount"], log["fileErrorCount"]) == (
+        "EndUpload", 2 if status == "COMPLETE" else 1, 0 if status == "COMPLETE" else 1)
+
+
+def test_a_rendition_smaller_than_mediaconvert_makes_is_an_error_row_not_a_submission(stack, mediaconvert):
+    job = upload_and_end(stack, {"tiny.mp4": make_video(width=24, height=16, frames=50)},
+                         mediaOptions={"videoEncodingPresetsArray": ["mp4-h264-360p"]})
+    assert mediaconvert.requests == []
+    [error] = rows(stack, job, "UploadError")
+    assert error["logMessage"] == ("tiny.mp4: rendition mp4-h264-360p was not made: MediaConvert makes frames of "
+                                   "32 to 8192 pixels a side, and this rendition's frame is 24×16")
+    assert stack.job_log(job)["logType"] == "EndUpload"

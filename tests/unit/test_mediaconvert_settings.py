@@ -14,7 +14,7 @@ import botocore.session
 import pytest
 from botocore.validate import ParamValidator
 
-from openips.adapters.mediaconvert import EncodeJob, job_request, job_state
+from openips.adapters.mediaconvert import AUDIO_BITRATES, FRAME_SIDES, EncodeJob, job_request, job_state, refusal
 from openips.models.domain import Asset, VideoInfo
 from openips.models.upload_job import VideoEncoding
 from openips.services.renditions import TranscodeTask, encode_job
@@ -98,7 +98,8 @@ def test_every_shipped_preset_is_a_valid_createjob_request(name: str) -> None:
     assert output["Extension"] == spec.container
     assert request["Settings"]["Inputs"][0]["FileInput"] == "s3://assets-bkt/c-1/a-1/master"
     assert request["Role"] == ROLE
-    assert request["UserMetadata"] == {"openipsStack": "openips-prod", "jobHandle": "j|1", "claimId": "k1.r0"}
+    assert request["UserMetadata"] == {"openipsStack": "openips-prod", "jobHandle": "j|1", "claimId": "k1.r0",
+                                       "requestToken": "k1.r0.a1"}
     [audio] = output["AudioDescriptions"]
     if spec.container == "mp4":
         assert output["ContainerSettings"] == {"Container": "MP4", "Mp4Settings": {"MoovPlacement": "PROGRESSIVE_DOWNLOAD"}}
@@ -120,7 +121,8 @@ def test_the_whole_request_of_the_720p_preset() -> None:
     assert request_for(RenditionRequest(PRESETS["mp4-h264-720p"], "mp4-h264-720p", "-mp4-h264-720p")) == {
         "Role": ROLE,
         "ClientRequestToken": "k1.r0.a1",
-        "UserMetadata": {"openipsStack": "openips-prod", "jobHandle": "j|1", "claimId": "k1.r0"},
+        "UserMetadata": {"openipsStack": "openips-prod", "jobHandle": "j|1", "claimId": "k1.r0",
+                         "requestToken": "k1.r0.a1"},
         "StatusUpdateInterval": "SECONDS_60",
         "Settings": {
             "TimecodeConfig": {"Source": "ZEROBASED"},
@@ -209,3 +211,31 @@ def test_the_line_counts_seconds_of_720p_output_and_only_when_mediaconvert_is_on
     assert beyond_the_line(on, asset(width=640, height=360), PRESETS["mp4-h264-360p"])  # 30 minutes of 360p
     off = on.model_copy(update={"mediaconvert_role_arn": ""})
     assert not beyond_the_line(off, asset(), PRESETS["mp4-h264-360p"])
+
+
+def test_the_bounds_openips_checks_are_mediaconverts_own() -> None:
+    # botocore's service model is what CreateJob is validated against: a change there fails here first.
+    model = botocore.session.get_session().get_service_model("mediaconvert")
+
+    def bounds(shape: str, member: str) -> tuple[int, int]:
+        metadata = model.shape_for(shape).members[member].metadata
+        return metadata["min"], metadata["max"]
+
+    assert bounds("VideoDescription", "Width") == bounds("VideoDescription", "Height") == FRAME_SIDES
+    assert AUDIO_BITRATES == {"mp4": bounds("AacSettings", "Bitrate"), "webm": bounds("OpusSettings", "Bitrate")}
+
+
+def test_a_frame_mediaconvert_cannot_make_is_refused_and_an_opus_bitrate_is_brought_into_its_range() -> None:
+    small = inline(VideoEncoding.model_validate({"name": "tiny", "fileSuffix": "", "videoCodec": "vp9",
+                                                 "videoBitrate": 300, "audioBitrate": 16}))
+    assert isinstance(small, RenditionRequest)
+    job = encode_job("assets-bkt", "openips-prod", task(small), asset(width=48, height=32), 7200, 1)
+    assert (job.width, job.height) == (48, 32) and refusal(job) is None
+    # 16 kbit/s is fine for PyAV's libopus; MediaConvert's Opus starts at 32.
+    request = job_request(job, ROLE)
+    assert_valid(request)
+    assert output_of(request)["AudioDescriptions"][0]["CodecSettings"]["OpusSettings"]["Bitrate"] == 32_000
+    narrow = encode_job("assets-bkt", "openips-prod", task(small), asset(width=40, height=24), 7200, 1)
+    assert (narrow.width, narrow.height) == (40, 24)
+    assert refusal(narrow) == ("MediaConvert makes frames of 32 to 8192 pixels a side, and this rendition's "
+                               "frame is 40×24")

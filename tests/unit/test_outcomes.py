@@ -16,7 +16,7 @@ def test_the_values_are_the_strings_of_before():
     assert [o.value for o in FileOutcome] == ["UploadSuccess", "FileUpdated", "DuplicateSkipped", "UploadError",
                                              "FileCancel", "Extracted"]
     assert [h.value for h in Handling] == ["Paused", "Throttled", "Busy", "Retrying", "HandedToMedia",
-                                          "Submitted", "DuplicateDelivery", "Unattributed"]
+                                          "Submitted", "CancelledJobs", "DuplicateDelivery", "Unattributed"]
     assert f"{Handling.PAUSED}" == str(Handling.PAUSED) == "Paused" == Handling.PAUSED
     assert json.dumps({"outcome": FileOutcome.UPLOAD_SUCCESS}) == '{"outcome": "UploadSuccess"}'
     assert TypeSerializer().serialize(FileOutcome.EXTRACTED) == {"S": "Extracted"}

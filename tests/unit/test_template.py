@@ -395,8 +395,9 @@ def test_least_privilege_policies(resources: dict[str, Any], function: str) -> N
                 allowed.append("MediaQueue")
             if function in ("ApiFunction", "FinalizeJobFunction", "NotificationFunction"):
                 allowed.append("NotificationQueue")
-            # Renditions: queued by MediaFunction, deferred by TranscodeFunction, re-sent by the sweeper's repair.
-            if function in ("MediaFunction", "TranscodeFunction", "SweepFunction", "ApiFunction"):
+            # Renditions: queued by MediaFunction, deferred by TranscodeFunction, re-sent by the sweeper's repair;
+            # whatever stops a job (API, IPS wire, the sweeper's pause limit) asks for their MediaConvert jobs' cancel.
+            if function in ("MediaFunction", "TranscodeFunction", "SweepFunction", "ApiFunction", "IpsWireFunction"):
                 allowed.append("TranscodeQueue")
             assert queue[0] in allowed and queue[1] == "QueueName", f"{function} may not send to {queue}"
     for statement in _statements(policies):
@@ -651,6 +652,16 @@ def test_only_asset_writers_and_the_finalizer_may_invalidate_the_distribution(re
 
 
 
+@pytest.mark.parametrize("function", ["ApiFunction", "IpsWireFunction", "SweepFunction"])
+def test_every_function_that_can_stop_a_job_may_ask_for_its_renditions_cancel(resources: dict[str, Any],
+                                                                             function: str) -> None:
+    # services/control.py sends CancelRenditions to TranscodeQueue after stopJob, deleteJob and an expired pause.
+    policies = props(resources, function)["Policies"]
+    queues = {p["SQSSendMessagePolicy"]["QueueName"]["Fn::GetAtt"][0] for p in policies
+              if isinstance(p, dict) and "SQSSendMessagePolicy" in p}
+    assert "TranscodeQueue" in queues
+
+
 def test_the_api_repair_route_may_send_what_it_re_sends(resources: dict[str, Any]) -> None:
     # accounting.repair (POST /v1/jobs/{j}/accounting/repair runs it in ApiFunction) re-sends lost files
     # to ProcessQueue and lost renditions to TranscodeQueue; without these it fails on AWS only (no IAM in moto).
@@ -705,9 +716,11 @@ def test_the_mediaconvert_role_reads_masters_and_writes_renditions_only(resource
 def test_only_transcode_function_submits_jobs_and_passes_only_the_mediaconvert_role(resources: dict[str, Any]) -> None:
     statements = _if_statements(props(resources, "TranscodeFunction")["Policies"], "UseMediaConvert")
     by_action = {a: st for st in statements for a in as_list(st["Action"])}
-    assert set(by_action) == {"mediaconvert:CreateJob", "iam:PassRole"}
+    assert set(by_action) == {"mediaconvert:CreateJob", "mediaconvert:CancelJob", "iam:PassRole"}
     assert by_action["mediaconvert:CreateJob"]["Resource"] == {
         "Fn::Sub": "arn:${AWS::Partition}:mediaconvert:${AWS::Region}:${AWS::AccountId}:queues/Default"}
+    assert by_action["mediaconvert:CancelJob"]["Resource"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:mediaconvert:${AWS::Region}:${AWS::AccountId}:jobs/*"}
     passing = by_action["iam:PassRole"]
     assert passing["Resource"] == {"Fn::GetAtt": ["MediaConvertRole", "Arn"]}
     assert passing["Condition"] == {"StringEquals": {"iam:PassedToService": "mediaconvert.amazonaws.com"}}

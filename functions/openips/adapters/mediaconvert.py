@@ -17,11 +17,18 @@ from fractions import Fraction
 from typing import Any, Literal
 
 import boto3
+from botocore.exceptions import ClientError
 
-# Metadata keys: the EventBridge rule matches openipsStack; the handler finds the claim with the other two.
-STACK_KEY, JOB_KEY, CLAIM_KEY = "openipsStack", "jobHandle", "claimId"
+# Metadata keys: the EventBridge rule matches openipsStack; the handler finds the claim with the next two,
+# and the submission (its ClientRequestToken) with the last: a job whose ID never reached the claim.
+STACK_KEY, JOB_KEY, CLAIM_KEY, TOKEN_KEY = "openipsStack", "jobHandle", "claimId", "requestToken"
 AUDIO_SELECTOR = "Audio Selector 1"
 FINAL_STATES = ("COMPLETE", "ERROR", "CANCELED")
+# MediaConvert's bounds (botocore's model; tests/unit/test_mediaconvert_request.py compares them with it).
+FRAME_SIDES = (32, 8192)  # VideoDescription Width and Height
+AUDIO_BITRATES = {"mp4": (6_000, 1_024_000), "webm": (32_000, 192_000)}  # AAC, Opus
+# CancelJob's answers for a job that has already ended (or never existed): nothing left to cancel.
+_NOTHING_TO_CANCEL = ("ConflictException", "BadRequestException", "NotFoundException")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,8 +50,22 @@ class EncodeJob:
     metadata: dict[str, str] = field(default_factory=dict)
 
 
+def refusal(job: EncodeJob) -> str | None:
+    """Why MediaConvert cannot make this rendition (a frame smaller than it encodes), or None."""
+    low, high = FRAME_SIDES
+    if not (low <= job.width <= high and low <= job.height <= high):
+        return (f"MediaConvert makes frames of {low} to {high} pixels a side, and this rendition's frame "
+                f"is {job.width}×{job.height}")
+    return None
+
+
 def job_request(job: EncodeJob, role_arn: str) -> dict[str, Any]:
-    """The ``CreateJob`` arguments for one rendition (pure: the unit tests read it)."""
+    """The ``CreateJob`` arguments for one rendition (pure: the unit tests read it).
+
+    The audio bitrate is brought into the codec's range (Opus: 32–192 kbit/s), where PyAV takes 16–320.
+    """
+    low, high = AUDIO_BITRATES[job.container]
+    audio_bitrate = min(max(job.audio_bitrate, low), high)
     rate = Fraction(job.frame_rate).limit_denominator(1001)
     gop_frames = max(1, round(job.frame_rate * job.keyframe_seconds))
     if job.container == "mp4":
@@ -53,7 +74,7 @@ def job_request(job: EncodeJob, role_arn: str) -> dict[str, Any]:
             "GopSize": float(gop_frames), "GopSizeUnits": "FRAMES", "FramerateControl": "SPECIFIED",
             "FramerateNumerator": rate.numerator, "FramerateDenominator": rate.denominator}}
         audio: dict[str, Any] = {"Codec": "AAC", "AacSettings": {
-            "Bitrate": job.audio_bitrate, "CodingMode": "CODING_MODE_2_0", "SampleRate": 48000}}
+            "Bitrate": audio_bitrate, "CodingMode": "CODING_MODE_2_0", "SampleRate": 48000}}
         # PROGRESSIVE_DOWNLOAD puts the moov atom first: the PyAV path's +faststart.
         container: dict[str, Any] = {"Container": "MP4", "Mp4Settings": {"MoovPlacement": "PROGRESSIVE_DOWNLOAD"}}
     else:
@@ -61,7 +82,7 @@ def job_request(job: EncodeJob, role_arn: str) -> dict[str, Any]:
             "RateControlMode": "VBR", "Bitrate": job.video_bitrate, "GopSize": float(gop_frames),
             "FramerateControl": "SPECIFIED", "FramerateNumerator": rate.numerator,
             "FramerateDenominator": rate.denominator}}
-        audio = {"Codec": "OPUS", "OpusSettings": {"Bitrate": job.audio_bitrate, "Channels": 2, "SampleRate": 48000}}
+        audio = {"Codec": "OPUS", "OpusSettings": {"Bitrate": audio_bitrate, "Channels": 2, "SampleRate": 48000}}
         container = {"Container": "WEBM"}
     output: dict[str, Any] = {
         "Extension": job.container, "ContainerSettings": container,
@@ -110,6 +131,16 @@ class MediaConvertTranscoder:
         answer = self.client.create_job(**job_request(job, self.role_arn))
         return str(answer["Job"]["Id"])
 
+    def cancel(self, job_id: str) -> bool:
+        """Cancel a job; False when it had already ended (its final event is on its way, or came)."""
+        try:
+            self.client.cancel_job(Id=job_id)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in _NOTHING_TO_CANCEL:
+                return False
+            raise
+        return True
+
 
 @dataclass(frozen=True, slots=True)
 class JobState:
@@ -120,6 +151,7 @@ class JobState:
     stack: str
     job_handle: str
     claim_id: str
+    token: str | None = None  # the submission's ClientRequestToken (``UserMetadata``)
     output_key: str | None = None  # COMPLETE: the file written, as a key of its bucket
     width: int | None = None
     height: int | None = None
@@ -137,8 +169,9 @@ def job_state(event: dict[str, Any]) -> JobState | None:
     if not all(isinstance(name, str) and name for name in names):
         return None
     stack, job_handle, claim_id = (str(name) for name in names)
+    token = metadata.get(TOKEN_KEY)
     state = JobState(job_id=str(detail.get("jobId", "")), status=str(detail["status"]), stack=stack,
-                     job_handle=job_handle, claim_id=claim_id)
+                     job_handle=job_handle, claim_id=claim_id, token=token if isinstance(token, str) else None)
     if state.status == "ERROR":
         message = str(detail.get("errorMessage") or "no message")[:300]
         return replace(state, error=f"{detail.get('errorCode', 'unknown code')}: {message}")

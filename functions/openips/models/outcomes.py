@@ -29,6 +29,7 @@ class Handling(StrEnum):
     RETRYING = "Retrying"  # this attempt failed; the next is due after a delay
     HANDED_TO_MEDIA = "HandedToMedia"  # a video: MediaFunction claims and processes it
     SUBMITTED = "Submitted"  # a video rendition given to MediaConvert: its job-state event completes it
+    CANCELLED_JOBS = "CancelledJobs"  # a stopped job's MediaConvert jobs were cancelled (TranscodeQueue message)
     DUPLICATE_DELIVERY = "DuplicateDelivery"  # the file was done already (S3 and SQS deliver at least once)
     UNATTRIBUTED = "Unattributed"  # its key names no known job: kept, logged, never counted
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 from openips.models import errors
@@ -13,6 +14,9 @@ from openips.services.jobs import close, get_owned_job
 
 # Who stopped a job whose pause outlasted the limit (``stopped_by``, the close reason): the setting's name.
 MAX_PAUSE = "MaxPauseSeconds"
+# A TranscodeQueue message: TranscodeFunction, which may, cancels a stopped job's MediaConvert jobs
+# (services/renditions.py cancel_submitted); files in flight finish, but a transcode can take hours.
+CANCEL_RENDITIONS = "CancelRenditions"
 
 
 def stop_job(deps: Deps, user: User, job_handle: str, now: datetime) -> None:
@@ -63,6 +67,7 @@ def end_overlong_pause(deps: Deps, job_handle: str, now: datetime) -> bool:
         return False  # resumed, paused again or stopped meanwhile
     logger.warning("paused job stopped: its pause outlasted the limit", job_handle=job_handle,
                    paused_seconds=int(paused), limit_seconds=limit)
+    _cancel_renditions(deps, job_handle)
     close(deps, job, MAX_PAUSE, now)
     return True
 
@@ -84,9 +89,19 @@ def _stop(deps: Deps, user: User, job_handle: str, operation: str, now: datetime
     job = get_owned_job(deps, user, job_handle)
     if not deps.jobs.stop(job, operation, now, delete=delete):
         raise _conflict(deps, job, "stopped" if not delete else "deleted")
+    _cancel_renditions(deps, job_handle)
     # Closing counts what reached S3: every object uploaded before the stop must be
     # accounted for (processed, or cancelled by ProcessFile) before the job ends.
     close(deps, job, operation, now)
+
+
+def _cancel_renditions(deps: Deps, job_handle: str) -> None:
+    """After the stop is written: a rendition whose MediaConvert job starts later sees it and cancels that job."""
+    try:
+        deps.transcode_queue.send(json.dumps({"type": CANCEL_RENDITIONS, "jobHandle": job_handle}))
+    except Exception:  # noqa: BLE001 - the stop stands; running MediaConvert jobs then finish as files in flight do
+        logger.exception("the cancellation of the stopped job's MediaConvert jobs was not queued",
+                         job_handle=job_handle)
 
 
 def _conflict(deps: Deps, job: Job, verb: str) -> errors.IpsApiFault:

@@ -18,13 +18,14 @@ MediaConvert, ``limits_for`` caps renditions at the line and longer videos get a
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tempfile
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from openips.adapters.mediaconvert import CLAIM_KEY, JOB_KEY, STACK_KEY, EncodeJob, JobState
+from openips.adapters.mediaconvert import CLAIM_KEY, JOB_KEY, STACK_KEY, TOKEN_KEY, EncodeJob, JobState, refusal
 from openips.imaging import video_sniff
 from openips.imaging.transcoding import (
     CODEC_NAMES,
@@ -41,11 +42,15 @@ from openips.models.domain import Asset, Company, FileClaim, Job, LogEntry, LogT
 from openips.models.log_file_types import LogFileType
 from openips.models.outcomes import FileOutcome, Handling, Outcome
 from openips.observability import logger
+from openips.services.control import CANCEL_RENDITIONS
 from openips.services.deps import Deps
 from openips.services.jobs import finish_if_complete
 from openips.services.video_presets import RenditionRequest
 from openips.settings import Settings
 
+# A claim held while its MediaConvert job is being created names the request, not yet the job: should this
+# attempt die before the job's ID is written, no later delivery submits another, and the job's event ends it.
+SUBMITTING = "submitting:"
 MAX_ATTEMPTS = 3  # a crash (timeout, memory) is retried twice; the third failure is the rendition's error row
 _KEY_SAFE = re.compile(r"[^A-Za-z0-9_.-]")
 LINE_PIXELS = 1280 * 720  # pyav_max_seconds counts seconds of 720p output (docs: 0.75 s per second)
@@ -55,6 +60,8 @@ class RenditionJobs(Protocol):
     """An engine that makes a rendition as a job of its own, ended later by an event (``MediaConvertTranscoder``)."""
 
     def submit(self, job: EncodeJob) -> str: ...
+
+    def cancel(self, job_id: str) -> bool: ...
 
 
 class TranscodeTask(Model):
@@ -135,7 +142,11 @@ def enqueue(deps: Deps, job: Job, video_claim: str, path: str, asset_handle: str
 
 def run(deps: Deps, body: str, now: datetime, transcoder: Transcoder, jobs: RenditionJobs | None = None) -> Outcome:
     """Make one rendition and write its row (or submit its MediaConvert job); ``RetryLater`` when it must come back."""
-    task = TranscodeTask.model_validate_json(body)
+    message = json.loads(body)
+    if message.get("type") == CANCEL_RENDITIONS:
+        cancel_submitted(deps, str(message.get("jobHandle", "")), jobs)
+        return Handling.CANCELLED_JOBS
+    task = TranscodeTask.model_validate(message)
     job = deps.jobs.get(task.job_handle)
     if job is None or job.finished:  # deleted, or ended by the sweeper long after this message was due
         logger.error("rendition of an ended or unknown job dropped", job_handle=task.job_handle, claim=task.claim_id)
@@ -181,8 +192,10 @@ def finish_submitted(deps: Deps, state: JobState, now: datetime) -> Outcome:
         return Handling.UNATTRIBUTED
     if claim.status == "Done":
         return Handling.DUPLICATE_DELIVERY
-    # An earlier attempt's job failing while a later one runs says nothing about the later one.
-    if state.status != "COMPLETE" and claim.external_job != state.job_id:
+    # An earlier attempt's job failing while a later one runs says nothing about the later one. The claim names
+    # its job, or, when the attempt that submitted it died before writing its ID, the request that made it.
+    submitted_by = f"{SUBMITTING}{state.token}" if state.token else None
+    if state.status != "COMPLETE" and claim.external_job not in (state.job_id, submitted_by):
         logger.warning("MediaConvert event of a superseded job ignored", mediaconvert_job=state.job_id)
         return Handling.DUPLICATE_DELIVERY
     task = TranscodeTask.model_validate_json(claim.task)
@@ -192,6 +205,9 @@ def finish_submitted(deps: Deps, state: JobState, now: datetime) -> Outcome:
         return Handling.UNATTRIBUTED
     if state.status == "COMPLETE":
         outcome, row = _stored_by_mediaconvert(deps, job, task, claim, state, now)
+    elif state.status == "CANCELED" and job.stopping:
+        outcome, row = _error(task, f"job {job.name} was stopped while MediaConvert made it (job {state.job_id} "
+                                    "cancelled)", "job.stopped", now, log_type=LogType.FILE_CANCEL)
     else:
         why = f": {state.error}" if state.error else ""
         outcome, row = _error(task, f"MediaConvert job {state.job_id} ended {state.status}{why}",
@@ -224,10 +240,18 @@ def _made(deps: Deps, job: Job, task: TranscodeTask, claim: FileClaim, first: bo
         return _error(task, "the video asset no longer exists", "video.rendition_failed", now)
     _, max_seconds = limits_for(deps, deps.companies.get(job.company_handle))
     if jobs is not None and beyond_the_line(deps.settings, asset, task.spec):
+        if job.stopping:  # a retry of a stopped job's rendition starts no job that stopJob would have cancelled
+            return _error(task, f"job {job.name} was stopped before its MediaConvert job was submitted",
+                          "job.stopped", now, log_type=LogType.FILE_CANCEL)
         if claim.attempts > MAX_ATTEMPTS:  # each attempt's job ended without an event reaching us
             return _error(task, f"MediaConvert did not report {claim.attempts - 1} jobs in time", "video.rendition_failed",
                           now)
-        _submit(deps, job, task, claim, asset, max_seconds, jobs, now)
+        request = encode_job(deps.settings.assets_bucket, deps.settings.stack_name, task, asset, max_seconds,
+                             claim.attempts)
+        why = refusal(request)
+        if why is not None:
+            return _error(task, why, "video.rendition_failed", now)
+        _submit(deps, task, claim, request, jobs, now)
         return None
     limits = TranscodeLimits(max_pixels=deps.settings.max_image_pixels,
                              max_seconds_of_video=min(max_seconds, deps.settings.pyav_max_seconds),
@@ -250,16 +274,54 @@ def _made(deps: Deps, job: Job, task: TranscodeTask, claim: FileClaim, first: bo
     return _recorded(deps, job, task, asset, key, made, now)
 
 
-def _submit(deps: Deps, job: Job, task: TranscodeTask, claim: FileClaim, asset: Asset, max_seconds: int,
-            jobs: RenditionJobs, now: datetime) -> None:
-    """One MediaConvert job for this rendition; the claim is held for it, naming the job (``external_job``)."""
-    request = encode_job(deps.settings.assets_bucket, deps.settings.stack_name, task, asset, max_seconds,
-                         claim.attempts)
-    job_id = jobs.submit(request)
-    logger.info("rendition submitted to MediaConvert", rendition=task.name, mediaconvert_job=job_id)
+def _submit(deps: Deps, task: TranscodeTask, claim: FileClaim, request: EncodeJob, jobs: RenditionJobs,
+            now: datetime) -> None:
+    """One MediaConvert job for this rendition; the claim is held for it, naming the job (``external_job``).
+
+    The claim is held, naming the request, before ``CreateJob``: a crash between the job's creation and
+    the write of its ID leaves a claim that later deliveries leave alone and the job's event completes.
+    A job that stopJob's cancellation pass could not see yet (its ID not written) is cancelled here.
+    """
     until = now + timedelta(seconds=deps.settings.mediaconvert_wait_seconds)
-    if not deps.claims.hold_for_job(claim, until, job_id):
+    if not deps.claims.hold_for_job(claim, until, f"{SUBMITTING}{request.token}"):
+        logger.warning("the rendition's claim changed before its MediaConvert job was submitted", claim=task.claim_id)
+        return
+    held = claim.model_copy(update={"lease_until": until})
+    try:
+        job_id = jobs.submit(request)
+    except Exception:
+        # CreateJob answered an error (botocore's own retries kept the token): no job. The claim gets its
+        # lease back, so ``run`` fails this attempt and retries it as any other.
+        deps.claims.hold(held, claim.lease_until, "CreateJob failed")
+        raise
+    logger.info("rendition submitted to MediaConvert", rendition=task.name, mediaconvert_job=job_id)
+    try:
+        written = deps.claims.hold_for_job(held, until, job_id)
+    except Exception:  # noqa: BLE001 - the job exists: never retried into a second one; its event ends the claim
+        logger.exception("the MediaConvert job's ID was not written to its claim", mediaconvert_job=job_id)
+        return
+    if not written:
         logger.warning("the rendition's claim changed while its MediaConvert job was submitted", claim=task.claim_id)
+    current = deps.jobs.get(task.job_handle)
+    if current is not None and current.stopping and jobs.cancel(job_id):
+        logger.info("MediaConvert job of a stopped job cancelled", mediaconvert_job=job_id)
+
+
+def cancel_submitted(deps: Deps, job_handle: str, jobs: RenditionJobs | None) -> int:
+    """stopJob, deleteJob and an expired pause: cancel the job's running MediaConvert jobs (how many were).
+
+    Each cancelled job's CANCELED event then writes its rendition's ``FileCancel`` row, and the job ends.
+    A claim still naming its request (its job being created) is cancelled by ``_submit`` itself, which
+    reads the job after writing the ID.
+    """
+    if jobs is None or not job_handle:
+        return 0
+    cancelled = 0
+    for claim in deps.claims.list_for_job(job_handle, processing_only=True):
+        if claim.external_job and not claim.external_job.startswith(SUBMITTING) and jobs.cancel(claim.external_job):
+            cancelled += 1
+    logger.info("MediaConvert jobs of a stopped job cancelled", job_handle=job_handle, cancelled=cancelled)
+    return cancelled
 
 
 def encode_job(bucket: str, stack: str, task: TranscodeTask, asset: Asset, max_seconds: int,
@@ -270,13 +332,14 @@ def encode_job(bucket: str, stack: str, task: TranscodeTask, asset: Asset, max_s
     spec, video = task.spec, asset.video
     width, height = fit(video.width, video.height, spec.width, spec.height)
     key = rendition_key(asset.master_key, spec)
+    token = f"{task.claim_id}.a{attempt}"
     return EncodeJob(
         source_uri=f"s3://{bucket}/{asset.master_key}", destination_uri=f"s3://{bucket}/{key.rsplit('.', 1)[0]}",
         container="webm" if spec.container == "webm" else "mp4", width=width, height=height,
         video_bitrate=spec.video_bitrate, audio_bitrate=spec.audio_bitrate, has_audio=video.audio_codec is not None,
         frame_rate=spec.frame_rate or min(video.frame_rate or 25.0, MAX_FRAME_RATE),
-        keyframe_seconds=spec.keyframe_seconds, max_seconds=max_seconds, token=f"{task.claim_id}.a{attempt}",
-        metadata={STACK_KEY: stack, JOB_KEY: task.job_handle, CLAIM_KEY: task.claim_id})
+        keyframe_seconds=spec.keyframe_seconds, max_seconds=max_seconds, token=token,
+        metadata={STACK_KEY: stack, JOB_KEY: task.job_handle, CLAIM_KEY: task.claim_id, TOKEN_KEY: token})
 
 
 def _stored_by_mediaconvert(deps: Deps, job: Job, task: TranscodeTask, claim: FileClaim, state: JobState,
