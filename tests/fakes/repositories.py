@@ -182,8 +182,8 @@ class MemoryJobs:
 
     def query_company(self, company_handle: str, start: datetime | None, end: datetime | None,
                       newest_first: bool) -> Iterator[Job]:
-        low = iso(start) if start else None
-        high = iso(end) + "~" if end else None
+        low = keys.sort_time(start) if start else None
+        high = keys.sort_time(end) + "~" if end else None
         with self.t.lock:
             found = [(key["gsi1sk"], job) for key, job in self._listed(company_handle)
                      if (low is None or key["gsi1sk"] >= low) and (high is None or key["gsi1sk"] <= high)]
@@ -193,8 +193,8 @@ class MemoryJobs:
     def iter_by_start(self, company_handle: str, start: datetime | None, end: datetime | None,
                       newest_first: bool, after: str | None, chunk: int) -> Iterator[tuple[Job | None, Position]]:
         shape = keys.jobs_by_start(company_handle, newest_first)
-        low = iso(start.astimezone(UTC)) if start else None
-        high = iso(end.astimezone(UTC)) + "~" if end else None
+        low = keys.sort_time(start) if start else None
+        high = keys.sort_time(end) + "~" if end else None
         if low and high and low > high:
             return
         begin = shape.start_key(after)

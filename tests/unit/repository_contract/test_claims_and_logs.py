@@ -133,6 +133,17 @@ def test_log_rows_by_type_including_the_types_of_their_aux_rows_and_in_either_or
     assert stored == warned
 
 
+def test_a_row_written_on_a_whole_second_comes_before_the_later_rows_of_that_second(repos):
+    # Times are in milliseconds: one in a thousand falls on a whole second, whose ISO form has no fraction.
+    open_job(repos)
+    second = T0.replace(microsecond=0) + timedelta(seconds=1)
+    repos.steps.finish("j-one", "x", [row(LogType.UPLOAD_WARNING, second + timedelta(milliseconds=500), "later"),
+                                      row(LogType.BEGIN_UPLOAD, second, "first"),
+                                      row(LogType.UPLOAD_ERROR, second - timedelta(milliseconds=1), "before")])
+    assert [r.log_message for r in repos.logs.query("j-one", None, False)] == ["before", "first", "later"]
+    assert [r.log_message for r in repos.logs.query("j-one", None, True)] == ["later", "first", "before"]
+
+
 def test_an_assets_rows_across_jobs_newest_first(repos):
     for handle, at in (("j-one", T0), ("j-two", T0 + timedelta(seconds=5))):
         open_job(repos, handle)

@@ -69,6 +69,19 @@ def test_company_jobs_by_start_date_leave_deleted_jobs_out(repos):
     assert [j.job_handle for j in until] == ["j-0", "j-1"]
 
 
+def test_a_job_started_on_a_whole_second_is_listed_in_start_order(repos):
+    second = T0.replace(microsecond=0) + timedelta(seconds=1)
+    for handle, start in (("j-later", second + timedelta(milliseconds=250)), ("j-whole", second),
+                          ("j-before", second - timedelta(milliseconds=1))):
+        open_job(repos, handle, start=start)
+    expected = ["j-before", "j-whole", "j-later"]
+    assert [j.job_handle for j in repos.jobs.query_active("c-acme")[0]] == expected
+    assert [j.job_handle for j in repos.jobs.query_company("c-acme", None, None, newest_first=False)] == expected
+    assert [j.job_handle for j, _ in repos.jobs.iter_by_start("c-acme", None, None, False, None, 10)] == expected
+    # A range starting on the whole second includes the job started then, and nothing before it.
+    assert [j.job_handle for j in repos.jobs.query_company("c-acme", second, None, False)] == ["j-whole", "j-later"]
+
+
 def test_jobs_by_start_come_in_pages_whose_tokens_continue_only_their_listing(repos):
     for n in range(5):
         open_job(repos, f"j-{n}", start=T0 + timedelta(minutes=n))

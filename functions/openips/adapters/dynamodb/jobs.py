@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from itertools import islice
 from typing import Any
 
@@ -11,7 +11,7 @@ from boto3.dynamodb.conditions import Attr, Key
 
 from openips.adapters.dynamodb import items, keys
 from openips.adapters.dynamodb.items import COUNT_ATTRS, job_from_item, job_item
-from openips.adapters.dynamodb.keys import ACTIVE_INDEX, OWNER_INDEX, iso
+from openips.adapters.dynamodb.keys import ACTIVE_INDEX, OWNER_INDEX, iso, sort_time
 from openips.adapters.dynamodb.table import ConditionCheckFailed, Table, TransactionCancelled, clean
 from openips.adapters.paging import Position
 from openips.models.domain import Job, JobClock, JobCounts, JobState, LogEntry
@@ -67,11 +67,11 @@ class DynamoJobs:
                       newest_first: bool) -> Iterator[Job]:
         cond = Key("gsi1pk").eq(keys.company_jobs_partition(company_handle))
         if start and end:
-            cond &= Key("gsi1sk").between(iso(start), iso(end) + "~")
+            cond &= Key("gsi1sk").between(sort_time(start), sort_time(end) + "~")
         elif start:
-            cond &= Key("gsi1sk").gte(iso(start))
+            cond &= Key("gsi1sk").gte(sort_time(start))
         elif end:
-            cond &= Key("gsi1sk").lte(iso(end) + "~")
+            cond &= Key("gsi1sk").lte(sort_time(end) + "~")
         for item in self.table.query(IndexName=OWNER_INDEX, KeyConditionExpression=cond,
                                      ScanIndexForward=not newest_first):
             yield job_from_item(item)
@@ -81,8 +81,8 @@ class DynamoJobs:
         """Read ``chunk`` at a time as the caller consumes them, so a page costs what it shows."""
         shape = keys.jobs_by_start(company_handle, newest_first)
         partition = shape.fixed["gsi1pk"]
-        low = iso(start.astimezone(UTC)) if start else None  # sort keys are UTC: compare like with like
-        high = iso(end.astimezone(UTC)) + "~" if end else None
+        low = sort_time(start) if start else None  # sort keys are UTC: compare like with like
+        high = sort_time(end) + "~" if end else None
         if low and high and low > high:
             return
         cond = Key("gsi1pk").eq(partition)

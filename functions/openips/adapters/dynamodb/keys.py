@@ -72,7 +72,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from openips.adapters.paging import KeyShape
 from openips.models.domain import Asset, Company, Job, LogEntry, LogType, User
@@ -94,8 +94,17 @@ _IMAGE_PRESET = "IP#"
 
 
 def iso(value: datetime) -> str:
-    """A time as stored, and as sort keys compare it (``Z`` for UTC)."""
+    """A time as stored in attributes (``Z`` for UTC), as pydantic writes it: conditions compare it as is."""
     return value.isoformat().replace("+00:00", "Z")
+
+
+def sort_time(value: datetime) -> str:
+    """A time in a sort key: UTC, always six fraction digits, so that keys order as the times do.
+
+    ``isoformat`` drops the fraction of a time on a whole second: ``…:00Z`` sorts after ``…:00.123000Z``
+    (``Z`` > ``.``), and one row in a thousand (times are in milliseconds) came after later rows.
+    """
+    return value.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)
@@ -131,7 +140,7 @@ def company_jobs_partition(company_handle: str, deleted: bool = False) -> str:
 
 
 def job_start_sort(job: Job) -> str:
-    return f"{iso(job.start_date)}#{job.job_handle}"
+    return f"{sort_time(job.start_date)}#{job.job_handle}"
 
 
 def job_index(job: Job) -> dict[str, str]:
@@ -182,7 +191,7 @@ def log_row_key(job_handle: str, row: LogEntry, seq: int | None = None) -> dict[
     one file (``seq``: a PDF, its pages, its catalog) keep theirs. A row that names an asset is in
     gsi1 under it (getAssetJobLogs: the asset's rows across jobs, by date)."""
     order = f"{seq:04d}" if seq is not None else ""
-    sk = log_row_sort(iso(row.date_created), LOG_RANKS.get(row.log_type, 5), order, secrets.token_hex(4))
+    sk = log_row_sort(sort_time(row.date_created), LOG_RANKS.get(row.log_type, 5), order, secrets.token_hex(4))
     key = {"pk": f"{_JOB}{job_handle}", "sk": sk}
     if row.asset_handle:
         key |= {"gsi1pk": asset_logs_partition(row.asset_handle), "gsi1sk": sk}
