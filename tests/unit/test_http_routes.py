@@ -3,7 +3,10 @@ and authentication on served routes only, before the handler reads the body or t
 
 from __future__ import annotations
 
+import base64
+import gzip
 import json
+import random
 
 import pytest
 
@@ -106,3 +109,57 @@ def test_public_routes_and_unserved_paths_authenticate_nobody(app, calls):
     assert _call(app, "GET", "/v1/things/t-1")["statusCode"] == 405
     assert _call(app, "GET", "/v1/nothing-here")["statusCode"] == 404
     assert calls == []
+
+
+# ---- answers too large for a Lambda response (6 MB) -----------------------------------------------
+
+
+@pytest.fixture
+def large_app() -> http.IpsResolver:
+    app = http.make_app()
+    rows = {"rows": [{"logMessage": f"row {n}: the file shoes/red-{n}.jpg was made", "n": n} for n in range(120_000)]}
+    # base64 of random bytes: gzip saves a quarter, and base64 (how the gzipped answer travels) adds a third
+    noise = {"rows": [base64.b64encode(random.randbytes(72)).decode() for _ in range(70_000)]}
+
+    @app.get("/v1/openapi.json")  # a public route: no authentication to set up
+    def large():
+        body = noise if app.current_event.get_query_string_value("noise") else rows
+        return http.Response(200, "application/json", json.dumps(body))
+
+    return app
+
+
+def _get(app: http.IpsResolver, headers: dict[str, str], query: dict[str, str] | None = None) -> dict:
+    return app.resolve(http_api_event("GET", "/v1/openapi.json", headers, query, None, "203.0.113.7"), LambdaContext())
+
+
+def test_an_answer_over_lambdas_limit_is_sent_gzipped_to_a_caller_that_accepts_gzip(large_app):
+    plain = _get(large_app, {})
+    answer = _get(large_app, {"accept-encoding": "gzip, deflate"})
+
+    assert answer["statusCode"] == 200 and answer["isBase64Encoded"] is True
+    assert answer["headers"]["Content-Encoding"] == "gzip"
+    assert len(json.dumps(answer)) <= 6 * 1024 * 1024
+    rows = json.loads(gzip.decompress(base64.b64decode(answer["body"])))["rows"]
+    assert len(rows) == 120_000 and rows[-1]["logMessage"] == "row 119999: the file shoes/red-119999.jpg was made"
+    # Without gzip the same answer cannot travel: a fault that says what to do, never API Gateway's 502.
+    assert plain["statusCode"] == 413
+    fault = json.loads(plain["body"])["fault"]
+    assert fault["code"] == errors.INVALID_PARAMETER and "ask for fewer rows" in fault["reason"]
+    assert fault["reason"].endswith("or send Accept-Encoding: gzip")
+
+
+def test_an_answer_too_large_even_gzipped_is_a_fault_and_a_small_one_is_left_alone(large_app):
+    answer = _get(large_app, {"accept-encoding": "gzip"}, {"noise": "1"})
+    assert answer["statusCode"] == 413
+    reason = json.loads(answer["body"])["fault"]["reason"]
+    assert "more than the 6225920 a response of this deployment may carry" in reason
+    assert not reason.endswith("Accept-Encoding: gzip")
+
+    small = _call(api.app, "GET", "/v1/openapi.json", {"accept-encoding": "gzip"})
+    assert small["statusCode"] == 200 and "Content-Encoding" not in small.get("headers", {})
+
+
+def test_every_http_function_checks_its_answers_size():
+    for app in (api.app, imaging_api.app):
+        assert http.answer_within_lambda_limit in app._router_middlewares

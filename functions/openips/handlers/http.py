@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import gzip
 import json
 import re
 from collections.abc import Callable, Sequence
@@ -31,6 +32,34 @@ def fault_response(exc: Fault) -> Response:
     logger.info("fault", fault_code=exc.code, http_status=exc.http_status)
     return Response(status_code=exc.http_status, content_type=content_types.APPLICATION_JSON,
                     body=json.dumps(exc.body()))
+
+
+# A synchronous Lambda answer is at most 6 MB of JSON: the body as a JSON string (escaped) and API
+# Gateway's envelope. A larger one reaches the caller as API Gateway's bare 502.
+MAX_ANSWER_BYTES = 6 * 1024 * 1024 - 64 * 1024
+_MEASURED_FROM = 1024 * 1024  # a body below this fits whatever its escaping
+
+
+def answer_within_lambda_limit(app: APIGatewayHttpResolver, next_middleware: Callable[..., Response]) -> Response:
+    """A JSON answer too large for Lambda travels gzipped when the caller accepts gzip; else it is a 413 fault
+    naming the way out (fewer rows, or gzip), never API Gateway's bare 502 (README "The HTTP API")."""
+    response = next_middleware(app)
+    body = response.body
+    if not isinstance(body, str) or len(body) < _MEASURED_FROM:
+        return response
+    size = len(json.dumps(body))  # as the runtime sends it: escaped, non-ASCII as \uXXXX
+    if size <= MAX_ANSWER_BYTES:
+        return response
+    accepted = "gzip" in (app.current_event.headers.get("accept-encoding") or "")
+    # Powertools compresses at level 9 and sends base64 (4/3); level 6 is a bound on what it will make.
+    if accepted and -(-len(gzip.compress(body.encode(), 6)) // 3) * 4 <= MAX_ANSWER_BYTES:
+        response.compress = True
+        return response
+    logger.warning("answer too large for a Lambda response", answer_bytes=size, gzip_accepted=accepted)
+    return fault_response(errors.invalid_parameter(
+        f"The answer has {size} bytes, more than the {MAX_ANSWER_BYTES} a response of this deployment may carry "
+        "(Lambda's 6 MB limit): ask for fewer rows (limit, numRows, recordsPerPage)"
+        + ("" if accepted else " or send Accept-Encoding: gzip"), 413))
 
 
 # A path parameter: <job_handle> in a resolver rule, {jobHandle} in the OpenAPI document.
@@ -97,6 +126,7 @@ def make_app(from_authorizer: bool = False) -> IpsResolver:
     may not read the accounts table (docs/security.md "Who can reach what").
     """
     app = IpsResolver(authorizer_caller if from_authorizer else authenticate)
+    app.use(middlewares=[answer_within_lambda_limit])
 
     @app.exception_handler(Fault)
     def _fault(exc: Fault) -> Response:
