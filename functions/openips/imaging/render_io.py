@@ -146,7 +146,7 @@ def read_levels(cache: CachedReader) -> list[Level]:
     """The pyramid's levels (page directories); one level when the chain is not a pyramid.
 
     ``CorruptImageError`` when the header or chain is damaged or level 0's tiles lie past the end."""
-    reader = tiff_layout._Reader(_File(cache), cache.size)  # noqa: SLF001 - its reader, over ranged reads
+    reader = tiff_layout.TiffReader(_File(cache), cache.size)  # over ranged reads
     layout = reader.layout(tiff_layout.MAX_DIRECTORIES)
     last = reader._directory(layout.directories[-1].offset)  # noqa: SLF001
     if not layout.more and last is not None and last[1] != 0:
@@ -164,7 +164,7 @@ def read_orientation(cache: CachedReader) -> int:
 
     ``CorruptImageError`` when the header is damaged or the first directory lies outside the file."""
     file = _File(cache)
-    reader = tiff_layout._Reader(file, cache.size)  # noqa: SLF001 - its header parsing; it keeps no tag 274
+    reader = tiff_layout.TiffReader(file, cache.size)  # its header parsing; it keeps no tag 274
     order = reader.order
     count_size, entry_size = struct.calcsize(order + reader.count_fmt), struct.calcsize(order + reader.entry_fmt)
     if reader.first <= 0 or reader.first + count_size > cache.size:
@@ -182,7 +182,7 @@ def read_orientation(cache: CachedReader) -> int:
 
 def tile_ranges(cache: CachedReader, level: Level) -> tuple[list[int], list[int]]:
     """The (offsets, byte counts) of a level's tiles; empty for a stripped level."""
-    reader = tiff_layout._Reader(_File(cache), cache.size)  # noqa: SLF001
+    reader = tiff_layout.TiffReader(_File(cache), cache.size)
     entries = reader._directory(level.offset)  # noqa: SLF001
     if entries is None:
         raise CorruptImageError(f"the TIFF is damaged: the directory of level {level.index} lies outside the file")

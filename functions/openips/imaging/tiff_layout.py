@@ -72,10 +72,12 @@ def read_layout(path: str, *, max_directories: int = MAX_DIRECTORIES) -> TiffLay
     directory outside the file, or a first page whose pixel data does not lie wholly inside it."""
     size = os.path.getsize(path)
     with open(path, "rb") as fh:
-        return _Reader(fh, size).layout(max_directories)
+        return TiffReader(fh, size).layout(max_directories)
 
 
-class _Reader:
+class TiffReader:
+    """A TIFF's header and directories read from any seekable file (a local file, or ranged S3 reads)."""
+
     def __init__(self, fh: BinaryIO, size: int) -> None:
         self.fh, self.size = fh, size
         head = fh.read(16)
