@@ -39,6 +39,12 @@ So this module:
    Validation, condition checks and ``CancellationReasons`` are moto's own, unchanged (one fix:
    an operation with two actions no longer leaves the writes before it in place).
 
+4. makes ``Query`` refuse an ``ExclusiveStartKey`` outside the query's key conditions with DynamoDB's
+   ``ValidationException`` ("The provided starting key is outside query boundaries based on
+   provided conditions"), where moto reads on from it: openips turns that error into a refused
+   page token (``Table.query_from``). ``patch_query_start_keys()`` installs this one alone, for
+   the in-process tests' ``mock_aws``.
+
 ``make_atomic(server)`` installs all of it; it raises ``MotoInternalsChanged`` when the moto
 internals it relies on are not there (moto is pinned in requirements-dev.txt).
 """
@@ -46,6 +52,7 @@ internals it relies on are not there (moto is pinned in requirements-dev.txt).
 from __future__ import annotations
 
 import copy
+import inspect
 import io
 import logging
 import threading
@@ -53,7 +60,8 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
-__all__ = ["MotoInternalsChanged", "ServiceLock", "make_atomic", "patch_moto", "service_lock"]
+__all__ = ["MotoInternalsChanged", "ServiceLock", "make_atomic", "patch_moto", "patch_query_start_keys",
+           "service_lock"]
 
 log = logging.getLogger(__name__)
 
@@ -249,6 +257,7 @@ def patch_moto() -> None:
             log.warning("moto %s: openips_cli.moto_atomic was written against moto %s.x; review its "
                         "patches against this version", moto.__version__, TESTED_MOTO)
         _patch_transact_write_items()
+        patch_query_start_keys()
         _patch_sqs_long_poll()
         _patch_s3_notifications()
         _patched = True
@@ -444,3 +453,36 @@ def _patch_s3_notifications() -> None:
 
     send_sqs_message._openips_original = original  # type: ignore[attr-defined]
     notifications._send_sqs_message = send_sqs_message
+
+
+OUTSIDE_BOUNDARIES = "The provided starting key is outside query boundaries based on provided conditions"
+
+
+def patch_query_start_keys() -> None:
+    """``Query`` checks its ``ExclusiveStartKey`` against the key conditions, as DynamoDB does (idempotent)."""
+    from moto.dynamodb.exceptions import MockValidationException
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    original = DynamoDBBackend.query
+    if hasattr(original, "_openips_original"):
+        return
+    signature = inspect.signature(original)
+    _require({"exclusive_start_key", "hash_key_conditions", "range_key_conditions"} <= set(signature.parameters),
+             "DynamoDBBackend.query no longer takes the start key and the parsed key conditions")
+    _require(callable(getattr(DynamoType, "compare", None)), "DynamoType.compare is gone")
+
+    def query(self: Any, *args: Any, **kwargs: Any) -> Any:
+        asked = signature.bind(self, *args, **kwargs).arguments
+        start = asked.get("exclusive_start_key")
+        if start:
+            for name, value in asked.get("hash_key_conditions") or []:
+                if name in start and DynamoType(start[name]) != DynamoType(value):
+                    raise MockValidationException(OUTSIDE_BOUNDARIES)
+            for name, comparison, values in asked.get("range_key_conditions") or []:
+                if name in start and not DynamoType(start[name]).compare(comparison, [DynamoType(v) for v in values]):
+                    raise MockValidationException(OUTSIDE_BOUNDARIES)
+        return original(self, *args, **kwargs)
+
+    query._openips_original = original  # type: ignore[attr-defined]
+    DynamoDBBackend.query = query

@@ -21,6 +21,7 @@ from openips.models.api import CreateCompanyRequest, CreateUserRequest
 from openips.services import auth
 from openips.services.deps import get_deps, reset_caches
 from openips_cli.inprocess import InProcessStack, sqs_lambda_event
+from openips_cli.moto_atomic import patch_query_start_keys
 from openips_cli.provision import provision
 from tests.conftest import fake_aws_env
 
@@ -54,6 +55,7 @@ def _default_session_sharing_models() -> None:
 @contextmanager
 def stack_in(env: pytest.MonkeyPatch) -> Iterator[Stack]:
     """A provisioned moto stack with an IpsAdmin and one company (Acme) with its admin."""
+    patch_query_start_keys()  # as the local stack's moto: a start key outside the conditions is refused
     with mock_aws():
         _default_session_sharing_models()
         resources = provision()

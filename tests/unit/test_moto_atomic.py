@@ -5,7 +5,11 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+import boto3
 import pytest
+from boto3.dynamodb.conditions import Key
+from botocore.exceptions import ClientError
+from moto import mock_aws
 from moto.dynamodb.exceptions import MultipleTransactionsException, TransactionCanceledException
 from moto.dynamodb.models import DynamoDBBackend
 
@@ -134,3 +138,25 @@ def test_install_fails_loudly_when_a_patched_internal_is_gone(monkeypatch: pytes
     monkeypatch.delattr(notifications, "_send_sqs_message")
     with pytest.raises(MotoInternalsChanged, match="_send_sqs_message"):
         moto_atomic._patch_s3_notifications()
+
+
+def test_a_query_start_key_outside_the_key_conditions_is_refused_as_dynamodb_refuses_it() -> None:
+    patch_moto()  # the local stack's patches, of which this one
+    with mock_aws():
+        table = boto3.resource("dynamodb", region_name="us-east-1").create_table(
+            TableName="t", BillingMode="PAY_PER_REQUEST",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                  {"AttributeName": "sk", "AttributeType": "S"}])
+        for sk in ("a", "b", "c", "d"):
+            table.put_item(Item={"pk": "p", "sk": sk})
+        within = Key("pk").eq("p") & Key("sk").between("b", "d")
+        page = table.query(KeyConditionExpression=within, ExclusiveStartKey={"pk": "p", "sk": "b"})
+        assert [item["sk"] for item in page["Items"]] == ["c", "d"]
+        for start, condition in (({"pk": "p", "sk": "a"}, within),  # before the range
+                                 ({"pk": "q", "sk": "c"}, within),  # another partition
+                                 ({"pk": "p", "sk": "a"}, Key("pk").eq("p") & Key("sk").begins_with("c"))):
+            with pytest.raises(ClientError) as refused:
+                table.query(KeyConditionExpression=condition, ExclusiveStartKey=start)
+            assert refused.value.response["Error"]["Code"] == "ValidationException"
+            assert refused.value.response["Error"]["Message"] == moto_atomic.OUTSIDE_BOUNDARIES

@@ -17,6 +17,7 @@ from moto import mock_aws
 from openips.adapters.dynamodb.accounts import DynamoAccounts
 from openips.adapters.dynamodb.factory import JobsTable
 from openips.adapters.dynamodb.table import Table
+from openips_cli.moto_atomic import patch_query_start_keys
 from openips_cli.provision import load_template, provision
 from tests.conftest import fake_aws_env
 from tests.fakes.repositories import MemoryRepositories
@@ -48,6 +49,7 @@ def moto_tables() -> Iterator[Callable[[], dict[str, str]]]:
                                  if resource["Type"] == "AWS::DynamoDB::Table"}}
     with pytest.MonkeyPatch.context() as env:
         fake_aws_env(env)
+        patch_query_start_keys()  # as the local stack's moto: a start key outside the conditions is refused
         with mock_aws():
             names = provision(prefix="contract", template=tables_only).names
 
