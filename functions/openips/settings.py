@@ -9,8 +9,9 @@ from functools import lru_cache
 from pydantic import BaseModel, Field, field_validator
 
 
-# One entry of MAIL_ALLOWED_DOMAINS: a DNS name (ASCII; an IDN in its xn-- form), optionally "*." first.
-_DOMAIN_PATTERN = re.compile(r"(\*\.)?[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*")
+# One entry of MAIL_ALLOWED_DOMAINS: a DNS name (ASCII; an IDN in its xn-- form), optionally "*." first;
+# or "*" alone, any address.
+_DOMAIN_PATTERN = re.compile(r"\*|(\*\.)?[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*")
 
 
 class Settings(BaseModel, frozen=True):
@@ -138,7 +139,7 @@ def parse_mail_domains(value: str | tuple[str, ...] | list[str]) -> tuple[str, .
     domains = tuple(entry.strip().lower().rstrip(".") for entry in entries if entry.strip())
     for domain in domains:
         if not _DOMAIN_PATTERN.fullmatch(domain):
-            raise ValueError(f"MAIL_ALLOWED_DOMAINS: {domain!r} is not a domain name nor *.<domain name>")
+            raise ValueError(f"MAIL_ALLOWED_DOMAINS: {domain!r} is not a domain name, *.<domain name> nor *")
     return domains
 
 

@@ -297,8 +297,9 @@ class LocalStack:
         # Set per function on AWS (IAM decides who may use it); one environment here, as IAM is not emulated.
         os.environ["ACCOUNTS_TABLE"] = self.resources.names["AccountsTable"]
         os.environ["OPENIPS_S3_PUBLIC_ENDPOINT"] = s3_url
-        # Local only: mail goes to moto's SES, and webhooks may call this machine (127.0.0.1, ::1).
-        os.environ.update(SENDER_EMAIL=SENDER_EMAIL, WEBHOOK_ALLOW_LOOPBACK="true")
+        # Local only: mail goes to moto's SES (never further), so it may go to any address; webhooks may
+        # call this machine (127.0.0.1, ::1).
+        os.environ.update(SENDER_EMAIL=SENDER_EMAIL, MAIL_ALLOWED_DOMAINS="*", WEBHOOK_ALLOW_LOOPBACK="true")
         # No function timeout kills a stuck worker here, so a file's claim needs no 16-minute lease:
         # a killed worker's file is taken over after this (docs: "How local differs from AWS").
         os.environ.setdefault("FILE_LEASE_SECONDS", str(LOCAL_FILE_LEASE_SECONDS))

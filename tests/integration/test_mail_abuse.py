@@ -8,6 +8,7 @@ day, with conditional writes that hold when requests race.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 import uuid
 from collections import Counter
@@ -24,6 +25,7 @@ from openips.adapters.dynamodb.table import Table
 from openips.models.domain import utcnow
 from openips.services import notify_email
 from openips.services.deps import get_deps, reset_caches
+from openips.settings import parse_mail_domains
 from openips_cli.local import free_port
 from openips_cli.moto_atomic import make_atomic
 from openips_cli.provision import load_template
@@ -49,6 +51,7 @@ HEADER_BREAKERS = ("Cc", "Cf", "Cs", "Zl", "Zp")
 def mail_stack(stack, monkeypatch):
     """The in-process stack with a verified sender and NotificationQueue wired, as docs/notifications.md sets it up."""
     monkeypatch.setenv("SENDER_EMAIL", SENDER)
+    monkeypatch.setenv("MAIL_ALLOWED_DOMAINS", "acme.example, rival.example")  # the companies' domains, as listed
     monkeypatch.setenv("NOTIFICATION_QUEUE_URL", stack.resources.names["NotificationQueue"])
     monkeypatch.setenv("EMAIL_RETRY_BASE_SECONDS", "0")
     monkeypatch.setenv("WEBHOOK_ALLOW_LOOPBACK", "true")
@@ -103,6 +106,33 @@ def test_a_user_outside_the_allowed_domains_is_refused(mail_stack, monkeypatch):
             assert "allowed: acme.example, *.partner.example" in refused.body["fault"]["reason"]
     assert create("new@ACME.example").status == 201
     assert create("buyer@eu.partner.example").status == 201
+
+
+def test_out_of_the_box_only_the_senders_own_domain_is_mailed_and_star_opens_it(mail_stack, monkeypatch):
+    # A deployment whose operator never set MailAllowedDomains: its sender mails its own domain only.
+    configure(monkeypatch, MAIL_ALLOWED_DOMAINS="", SENDER_EMAIL="openips@ops.example")
+    boto3.client("ses").verify_email_identity(EmailAddress="openips@ops.example")
+
+    def create(email: str):
+        return mail_stack.call("POST", "/v1/admin/users", {"companyHandle": mail_stack.company, "email": email,
+                                                          "role": "IpsUser"})
+
+    refused = create("phish@evil.example")
+    assert (refused.status, refused.fault_code) == (400, 30001)
+    assert refused.body["fault"]["reason"] == (
+        "Invalid value for email: phish@evil.example is not in a domain this service may send mail to "
+        "(allowed: ops.example; the operator widens it with MailAllowedDomains)")
+    assert create("colleague@ops.example").status == 201
+    job = run_job(mail_stack, CLEAN, emailSetting="All")  # opened by ops@acme.example
+    assert sent_mail() == []
+    assert any(r["logMessage"].endswith("(allowed: ops.example)") for r in log_rows(mail_stack, job, "UploadWarning"))
+
+    # "*" is the operator's explicit choice of any address.
+    configure(monkeypatch, MAIL_ALLOWED_DOMAINS=" * ")
+    assert create("anyone@elsewhere.example").status == 201
+    run_job(mail_stack, CLEAN, emailSetting="All")
+    (mail,) = sent_mail()
+    assert (mail.source, mail.destinations["ToAddresses"]) == ("openips@ops.example", ["ops@acme.example"])
 
 
 def test_a_recipient_created_before_the_setting_is_not_mailed(mail_stack, monkeypatch):
@@ -253,7 +283,14 @@ def test_quotas_hold_when_requests_race(racing_store):
 
 def test_the_template_passes_the_allowed_domains_to_the_functions_that_mail_or_create_users():
     template = load_template()
-    assert template["Parameters"]["MailAllowedDomains"]["Default"] == ""
+    parameter = template["Parameters"]["MailAllowedDomains"]
+    assert parameter["Default"] == ""  # the sender's own domain
+    # What CloudFormation lets through, the functions parse (settings.parse_mail_domains), and no more.
+    pattern = re.compile(parameter["AllowedPattern"])
+    for accepted in ("", "*", " * ", "acme.example", "acme.example, *.partner.example"):
+        assert pattern.search(accepted) and parse_mail_domains(accepted) is not None, accepted
+    for refused in ("*, acme.example", "ops@acme.example", "acme.example;evil.example", "**.example"):
+        assert not pattern.search(refused), refused
     for function in ("ApiFunction", "FinalizeJobFunction", "NotificationFunction"):
         env = template["Resources"][function]["Properties"]["Environment"]["Variables"]
         assert env["MAIL_ALLOWED_DOMAINS"] == {"Ref": "MailAllowedDomains"}, function

@@ -146,6 +146,7 @@ def notify_stack(stack, monkeypatch):
     from openips.services.deps import reset_caches
 
     monkeypatch.setenv("SENDER_EMAIL", SENDER)
+    monkeypatch.setenv("MAIL_ALLOWED_DOMAINS", "*")  # the users are elsewhere than the sender's domain
     monkeypatch.setenv("NOTIFICATION_QUEUE_URL", stack.resources.names["NotificationQueue"])
     monkeypatch.setenv("API_BASE_URL", "https://api.openips.example/")
     monkeypatch.setenv("EMAIL_RETRY_BASE_SECONDS", "0")

@@ -1,9 +1,11 @@
 """Whom the operator's SES sender may mail, and how often (issue 13; docs/security.md).
 
 * **Recipients** are limited to the domains of ``MAIL_ALLOWED_DOMAINS``: ``example.com`` (that
-  domain exactly) or ``*.example.com`` (its subdomains, not itself); empty = any address. Checked
-  when a user is created (30001) and again when a mail is sent, where a user created before the
-  setting gets an ``UploadWarning`` row instead of the mail.
+  domain exactly), ``*.example.com`` (its subdomains, not itself) or ``*`` (any address, the
+  operator's explicit choice). Empty = the sender's own domain only: out of the box, a company admin
+  cannot make the operator's sender mail an address elsewhere. Checked when a user is created (30001)
+  and again when a mail is sent, where a user created before the setting gets an ``UploadWarning``
+  row instead of the mail.
 * **Quotas**: re-send requests per job and per company and UTC day, refused (30001, HTTP 429)
   before anything is queued; mails per company and UTC day (job-end and re-sent alike), counted
   just before a mail is handed to SES. Each is a conditional DynamoDB ADD in the store.
@@ -11,6 +13,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,6 +26,7 @@ from openips.settings import Settings, mail_allowed_domains
 # A local part SES and every mail reader take as one address: RFC 5322's dot-atom, ASCII only.
 _LOCAL_PART = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
 _LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+ANY = "*"  # MAIL_ALLOWED_DOMAINS=*: any address
 
 
 def recipient_domain(address: str) -> str | None:
@@ -47,10 +51,18 @@ class AllowedDomains:
 
     @classmethod
     def of(cls, settings: Settings) -> AllowedDomains:
-        return cls(settings.mail_allowed_domains)
+        return cls.configured(settings.mail_allowed_domains, settings.sender_email)
+
+    @classmethod
+    def configured(cls, patterns: tuple[str, ...], sender: str) -> AllowedDomains:
+        """The operator's list; without one, the sender's domain (no sender: no mail is sent, any address)."""
+        if patterns or not sender:
+            return cls(patterns or (ANY,))
+        own = recipient_domain(sender)
+        return cls((own,) if own else ())
 
     def allows(self, address: str) -> bool:
-        if not self.patterns:
+        if ANY in self.patterns:
             return True
         domain = recipient_domain(address)
         # The labels are checked, so ".example.com" at the end cannot be part of a longer label.
@@ -59,16 +71,16 @@ class AllowedDomains:
             for pattern in self.patterns)
 
     def describe(self) -> str:
-        return ", ".join(self.patterns)
+        return ", ".join(self.patterns) or "none"
 
 
 def require_mailable(address: str) -> None:
     """Refuse (30001) a new user's address outside the domains the operator allows mail to."""
-    allowed = AllowedDomains(mail_allowed_domains())
+    allowed = AllowedDomains.configured(mail_allowed_domains(), os.environ.get("SENDER_EMAIL", ""))
     if not allowed.allows(address):
         raise errors.invalid_parameter(
             f"Invalid value for email: {address} is not in a domain this service may send mail to "
-            f"(allowed: {allowed.describe()})")
+            f"(allowed: {allowed.describe()}; the operator widens it with MailAllowedDomains)")
 
 
 def utc_day(now: datetime) -> str:
