@@ -28,7 +28,8 @@ import socket
 import threading
 import time
 import multiprocessing
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import wait as futures_wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -70,6 +71,9 @@ MAX_WIRE_BODY = 1024 * 1024 * 1024
 _API_LOCK = threading.Lock()
 RETRY_BACKOFF_MAX = 30  # seconds; AWS would wait the queue's visibility timeout (90 min)
 LOCAL_FILE_LEASE_SECONDS = 120
+# On stop, invocations in flight get this long to finish; then their workers are ended (their messages
+# would be retried on AWS; here the state ends with the process anyway), so Ctrl-C always returns.
+SHUTDOWN_GRACE_SECONDS = 20.0
 SENDER_EMAIL = "openips@openips.local"  # verified in moto's SES; `openips local mail` shows what it sent
 
 
@@ -262,6 +266,7 @@ class LocalStack:
         self.secret_key = secrets.token_urlsafe(32)
         self._pool_lock = threading.Lock()
         self._retired_pools: list[ProcessPoolExecutor] = []
+        self._running: set[Future] = set()  # invocations in the worker processes, for a bounded stop
 
     def start(self) -> dict[str, Any]:
         from moto.server import ThreadedMotoServer
@@ -358,7 +363,10 @@ class LocalStack:
         """
         pool = self.lambdas
         try:
-            return pool.submit(invoke, handler, event, context).result()
+            running = pool.submit(invoke, handler, event, context)
+            self._running.add(running)
+            running.add_done_callback(self._running.discard)
+            return running.result()
         except BrokenProcessPool:
             with self._pool_lock:
                 if self.lambdas is pool and not self.stopping.is_set():
@@ -387,16 +395,24 @@ class LocalStack:
             except Exception:  # noqa: BLE001 - a failed tick is retried at the next one
                 log.exception("%s failed", schedule.function)
 
-    def stop(self) -> None:
-        """Stop taking work, let in-flight invocations finish, then stop the servers."""
+    def stop(self, grace: float = SHUTDOWN_GRACE_SECONDS) -> None:
+        """Stop taking work, give in-flight invocations ``grace`` seconds, end those still running, stop the servers."""
         self.stopping.set()
         for thread in self.threads:
             if isinstance(thread, Poller):
                 thread.join(timeout=5)
-        if hasattr(self, "pool"):
-            self.pool.shutdown(wait=True)
         if hasattr(self, "lambdas"):
-            self.lambdas.shutdown(wait=True)
+            _, late = futures_wait(set(self._running), timeout=grace)
+            if late:
+                log.warning("%d invocation(s) still running %.0f s after the stop began: ending their workers",
+                            len(late), grace)
+                # No public way to end a pool's workers before Python 3.14 (terminate_workers).
+                for process in list(getattr(self.lambdas, "_processes", {}).values()):
+                    process.terminate()
+        if hasattr(self, "pool"):
+            self.pool.shutdown(wait=True)  # its threads wait on the invocations above: ended or done
+        if hasattr(self, "lambdas"):
+            self.lambdas.shutdown(wait=True, cancel_futures=True)
         for retired in self._retired_pools:  # broken pools: their workers are gone already
             retired.shutdown(wait=False, cancel_futures=True)
         if hasattr(self, "api"):
@@ -437,8 +453,15 @@ def run(port: int = 3000, state_dir: Path = Path(".openips"), host: str = "127.0
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
     stack = LocalStack(port, state_dir, host, workers, sweep_seconds)
     done = threading.Event()
+
+    def on_signal(*_: object) -> None:
+        if done.is_set():  # a second Ctrl-C: no waiting for in-flight work
+            print("stopped at once; in-flight work abandoned", flush=True)
+            os._exit(130)
+        done.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: done.set())
+        signal.signal(sig, on_signal)
     info = stack.start()
     print(f"openips local stack ready — open the upload page: {info['pageUrl']}", flush=True)
     print(f"  sign in with the apiKey in {state_dir / 'local.json'}", flush=True)
@@ -448,7 +471,8 @@ def run(port: int = 3000, state_dir: Path = Path(".openips"), host: str = "127.0
     try:
         done.wait()
     finally:
-        print("stopping: finishing in-flight work…", flush=True)
+        print(f"stopping: finishing in-flight work (at most {SHUTDOWN_GRACE_SECONDS:.0f} s; Ctrl-C again to stop at once)…",
+              flush=True)
         stack.stop()
     return 0
 
