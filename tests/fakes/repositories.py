@@ -215,6 +215,13 @@ class MemoryJobs:
         for handle, position in _listing(shape, guards, ("sk",), descending, after):
             yield self.get(handle), position
 
+    def named_from(self, company_handle: str, original_name: str, limit: int) -> tuple[list[Job], bool]:
+        with self.t.lock:
+            names = sorted((name, handle) for (company, name), handle in self.t.job_names.items()
+                           if company == company_handle and name.startswith(original_name))
+        found = [self.get(handle) for _, handle in names[:limit]]
+        return [job for job in found if job is not None and job.original_name == original_name], len(names) > limit
+
     def _update(self, job_handle: str, condition: Callable[[Job], bool], change: Callable[[Job], None]) -> bool:
         with self.t.lock:
             job = self.t.jobs.get(job_handle)

@@ -57,3 +57,42 @@ def test_job_names_are_unique_in_the_company_and_original_names_kept(stack):
     other = stack.open_job("spring", key=other_key)
     found = stack.call("GET", "/v1/jobs/active", query={"jobHandle": other.body["jobHandle"]}, key=other_key)
     assert [j["name"] for j in found.body["jobArray"]] == ["spring"]
+
+
+def test_log_details_by_original_name_answer_every_job_opened_under_it_newest_first(stack):
+    # getJobLogDetails names the job by jobHandle or by originalName (spec §8.1); the answer is a JobLogArray.
+    first, second = (stack.open_job("autumn").body["jobHandle"] for _ in range(2))
+    alike = stack.open_job("autumn2").body["jobHandle"]  # a name that only starts the same
+    assert stack.call("POST", f"/v1/jobs/{first}/stop").status == 200  # ended jobs are read too
+    stack.drain()
+
+    answer = stack.call("GET", "/v1/jobs/log-details", query={"originalName": "autumn", "logTypeArray": "BeginUpload"})
+    assert answer.status == 200
+    logs = answer.body["jobLogArray"]
+    assert [log["jobHandle"] for log in logs] == [second, first]
+    assert all(log["originalJobName"] == "autumn" for log in logs) and alike not in {log["jobHandle"] for log in logs}
+    assert [[d["logType"] for d in log["detailArray"]] for log in logs] == [["BeginUpload"], ["BeginUpload"]]
+
+    # Another company's "autumn" is its own; asking for this company's is refused; nothing is a 200 [].
+    other_key = other_company_key(stack)
+    theirs = stack.open_job("autumn", key=other_key).body["jobHandle"]
+    mine = stack.call("GET", "/v1/jobs/log-details", query={"originalName": "autumn"}, key=other_key)
+    assert [log["jobHandle"] for log in mine.body["jobLogArray"]] == [theirs]
+    denied = stack.call("GET", "/v1/jobs/log-details", query={"originalName": "autumn", "companyHandle": stack.company},
+                        key=other_key)
+    assert denied.status == 403
+    assert stack.call("GET", "/v1/jobs/log-details", query={"originalName": "winter"}).body == {"jobLogArray": []}
+    missing = stack.call("GET", "/v1/jobs/log-details")
+    assert (missing.status, missing.fault_code) == (400, 30002)
+
+
+def test_log_details_by_an_original_name_too_many_names_start_with_is_a_clear_413(stack, monkeypatch):
+    from openips.services import jobs
+
+    monkeypatch.setattr(jobs, "NAMES_READ", 2)
+    for name in ("fall", "fall-a", "fall-b"):
+        stack.open_job(name)
+    refused = stack.call("GET", "/v1/jobs/log-details", query={"originalName": "fall"})
+    assert (refused.status, refused.fault_code) == (413, 30001)
+    assert refused.body["fault"]["reason"] == ("More than 2 job names start with 'fall': ask by jobHandle "
+                                               "(getJobLogs lists the jobs)")

@@ -199,6 +199,8 @@ def test_a_soap_client_built_from_the_wsdl_follows_and_controls_a_json_api_job(s
     logs = client.service.getJobLogDetails(companyHandle=stack.company, jobHandle=job, **headers)
     assert items(logs)[0].jobHandle == job
     assert [d.logType for d in items(items(logs)[0].detailArray)][0] == "BeginUpload"
+    by_name = client.service.getJobLogDetails(companyHandle=stack.company, originalName="soap-batch", **headers)
+    assert [log.jobHandle for log in items(by_name)] == [job]
 
     client.service.pauseJob(companyHandle=stack.company, jobHandle=job, **headers)
     json_state = stack.call("GET", "/v1/jobs/active", query={"jobHandle": job}).body["jobArray"][0]["state"]

@@ -263,6 +263,13 @@ def get_job_log_details(w: World, letter: str) -> Case:
     return Case("GET", f"/v1/jobs/{w.done_job[letter]}/log-details", accepted=accepted)
 
 
+def get_job_log_details_by_original_name(w: World, letter: str) -> Case:
+    case = get_job_log_details(w, letter)
+    name = w.deps.jobs.get(w.done_job[letter]).original_name
+    return Case("GET", "/v1/jobs/log-details", query={"originalName": name, "companyHandle": w.company[letter]},
+                accepted=case.accepted)
+
+
 def get_upload_task_status(w: World, letter: str) -> Case:
     def accepted(response: ApiResponse) -> None:
         ((status,),) = [cluster["statusArray"] for cluster in response.body["uploadTaskStatusArray"]]
@@ -552,6 +559,7 @@ EXPECTED: dict[str, Expect] = {
     "getActiveJobs": Expect(EVERYONE, get_active_jobs),
     "getJobLogs": Expect(EVERYONE, get_job_logs),
     "getJobLogDetails": Expect(EVERYONE, get_job_log_details),
+    "getJobLogDetailsByOriginalName": Expect(EVERYONE, get_job_log_details_by_original_name),
     "getScheduledJobs": Expect(EVERYONE, get_scheduled_jobs),
     "getUploadTaskStatus": Expect(EVERYONE, get_upload_task_status),  # a job status read, like getActiveJobs
     "getArchivedJobLogDetails": Expect(EVERYONE, get_archived_job_log_details),

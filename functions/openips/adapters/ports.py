@@ -92,6 +92,10 @@ class JobRepository(Protocol):
     def iter_by_name(self, company_handle: str, descending: bool, after: str | None, chunk: int) -> Listed:
         """Every job of the company, deleted ones too, in name order, from the page token ``after`` on."""
 
+    def named_from(self, company_handle: str, original_name: str, limit: int) -> tuple[list[Job], bool]:
+        """The jobs whose ``original_name`` it is, from the names that start with it (the name itself or the
+        name with openips' suffixes), at most ``limit`` names read; and whether more names start with it."""
+
     def touch(self, job_handle: str, now: datetime) -> None: ...
 
     def close(self, job_handle: str, expected_files: int, reason: str, now: datetime) -> bool:

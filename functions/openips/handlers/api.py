@@ -33,6 +33,7 @@ from openips.models.api import (
     WebhookSecretResponse,
 )
 from openips.models.domain import User, utcnow
+from openips.models.errors import missing_parameter
 from openips.models.image_presets import CreateImagePresetRequest, ImagePresetListResponse
 from openips.models.projects import CreateProjectRequest, ProjectHandleResponse, ProjectsResponse
 from openips.models.set_presets import CreateSetPresetRequest, SetPresetHandleResponse, SetPresetListResponse
@@ -168,6 +169,19 @@ def get_job_logs() -> Response:
         query_date(_query("endDate"), "endDate"), query_int(_query("numRows"), "numRows", 1, 10000),
         _query("nextToken"))
     return json_response(JobLogsPageResponse(job_log_array=page.items, next_token=page.next_token))
+
+
+@app.get("/v1/jobs/log-details")
+def get_job_log_details_by_original_name() -> Response:
+    original_name = _query("originalName")
+    if not original_name:
+        raise missing_parameter("originalName (or use /v1/jobs/{jobHandle}/log-details)")
+    logs = jobs.job_log_details_by_original_name(
+        _deps(), _caller(), _query("companyHandle"), original_name, query_list(_query("logTypeArray")),
+        query_int(_query("recordsPerPage"), "recordsPerPage", 1, jobs.MAX_RECORDS_PER_PAGE),
+        query_int(_query("resultsPage"), "resultsPage", 1, None),
+        _query("sortBy"), _query("sortDirection"), _query("locale"))
+    return json_response(JobLogsResponse(job_log_array=logs))
 
 
 @app.post("/v1/jobs/<job_handle>/execute")

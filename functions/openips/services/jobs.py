@@ -293,6 +293,29 @@ def job_log_details(deps: Deps, user: User, job_handle: str, log_types: list[str
     })
 
 
+# getJobLogDetails by originalName (spec §8.1, a JobLogArray): the newest jobs asked under that name, from
+# at most NAMES_READ job names that start with it (the name itself, and with openips' uniqueness suffixes).
+MAX_JOBS_BY_ORIGINAL_NAME = 20
+NAMES_READ = 1000
+
+
+def job_log_details_by_original_name(deps: Deps, user: User, company: str | None, original_name: str,
+                                     log_types: list[str] | None, records_per_page: int | None,
+                                     results_page: int | None, sort_by: str | None, sort_direction: str | None,
+                                     locale: str | None = None) -> list[JobLog]:
+    """getJobLogDetails with ``originalName`` and no ``jobHandle``: each job opened under that name, newest first."""
+    auth.require_role(user, auth.READ_ROLES, "getJobLogDetails")
+    company_handle = auth.company_scope(user, company)
+    found, more = deps.jobs.named_from(company_handle, original_name, NAMES_READ)
+    if more:
+        raise errors.invalid_parameter(
+            f"More than {NAMES_READ} job names start with {original_name!r}: ask by jobHandle (getJobLogs lists "
+            "the jobs)", 413)
+    newest = sorted(found, key=lambda job: job.start_date, reverse=True)[:MAX_JOBS_BY_ORIGINAL_NAME]
+    return [job_log_details(deps, user, job.job_handle, log_types, records_per_page, results_page, sort_by,
+                            sort_direction, locale) for job in newest]
+
+
 MAX_TASKS = 1000
 
 

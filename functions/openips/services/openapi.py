@@ -20,6 +20,7 @@ ROUTES: tuple[tuple[str, str, str, type | None, type | None, int], ...] = (
     ("get", "/v1/jobs/active", "getActiveJobs", None, api.ActiveJobsResponse, 200),
     ("get", "/v1/jobs/logs", "getJobLogs", None, api.JobLogsPageResponse, 200),
     ("get", "/v1/jobs/{jobHandle}/log-details", "getJobLogDetails", None, api.JobLogsResponse, 200),
+    ("get", "/v1/jobs/log-details", "getJobLogDetailsByOriginalName", None, api.JobLogsResponse, 200),
     ("get", "/v1/jobs/{jobHandle}/archived-log-details", "getArchivedJobLogDetails", None, api.JobLogsResponse, 200),
     ("post", "/v1/jobs/{jobHandle}/execute", "executeJob", None, api.EmptyResponse, 200),
     ("get", "/v1/jobs/scheduled", "getScheduledJobs", None, api.ScheduledJobsResponse, 200),
@@ -137,6 +138,11 @@ QUERY_PARAMETERS: dict[str, tuple[dict, ...]] = {
 }
 
 QUERY_PARAMETERS["getArchivedJobLogDetails"] = QUERY_PARAMETERS["getJobLogDetails"]
+QUERY_PARAMETERS["getJobLogDetailsByOriginalName"] = (
+    _query("originalName", "The name the jobs were opened with (before any uniqueness suffix); the answer holds "
+           "each such job, newest first, at most 20", {"type": "string", "minLength": 1})
+    | {"required": True, "allowEmptyValue": False},
+    _COMPANY, *QUERY_PARAMETERS["getJobLogDetails"])
 
 FAULT_SCHEMA = {
     "type": "object",

@@ -19,7 +19,8 @@ def company(handle: str = "c-acme", **fields: Any) -> Company:
 
 def job(handle: str = "j-one", name: str | None = None, start: datetime = T0, company_handle: str = "c-acme",
         **fields: Any) -> Job:
-    return Job(job_handle=handle, company_handle=company_handle, name=name or handle, original_name=name or handle,
+    original_name = fields.pop("original_name", name or handle)
+    return Job(job_handle=handle, company_handle=company_handle, name=name or handle, original_name=original_name,
                submit_user_handle="u-1", submit_user_email="ops@acme.example", options=OPTIONS, start_date=start,
                last_activity=start, **fields)
 

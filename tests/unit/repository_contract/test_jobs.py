@@ -123,6 +123,20 @@ def test_a_token_outside_the_date_range_is_refused(repos):
         list(repos.jobs.iter_by_start("c-acme", T0 + timedelta(minutes=1), None, False, token, 1))
 
 
+def test_jobs_by_original_name_are_the_name_and_its_suffixed_forms_only(repos):
+    open_job(repos, "j-1", name="batch", start=T0)
+    open_job(repos, "j-2", name="batch_2024-05-01-12:00:01", original_name="batch", start=T0 + timedelta(seconds=1))
+    open_job(repos, "j-3", name="batch2", start=T0 + timedelta(seconds=2))  # another name that starts alike
+    open_job(repos, "j-4", name="batch", company_handle="c-other")
+    found, more = repos.jobs.named_from("c-acme", "batch", 10)
+    assert (sorted(j.job_handle for j in found), more) == (["j-1", "j-2"], False)
+    # At most ``limit`` names are read, in name order ("batch", "batch2", "batch_…"), and the caller learns
+    # that there were more.
+    found, more = repos.jobs.named_from("c-acme", "batch", 2)
+    assert ([j.job_handle for j in found], more) == (["j-1"], True)
+    assert repos.jobs.named_from("c-acme", "nothing", 10) == ([], False)
+
+
 def test_jobs_by_name_include_deleted_jobs_and_page_through_name_guards(repos):
     for name in ("b", "d", "a", "c"):
         open_job(repos, f"j-{name}", name=name)

@@ -107,6 +107,14 @@ class DynamoJobs:
             for guard in batch:
                 yield jobs.get(guard["job_handle"]), shape.position(guard)
 
+    def named_from(self, company_handle: str, original_name: str, limit: int) -> tuple[list[Job], bool]:
+        """A job is named ``original_name`` or ``original_name`` plus a suffix: its guard sorts from there."""
+        guard = keys.job_name_guard_key(company_handle, original_name)
+        guards = list(islice(self.table.query(Limit=limit + 1, KeyConditionExpression=Key("pk").eq(guard["pk"])
+                                              & Key("sk").begins_with(guard["sk"])), limit + 1))
+        found = self.get_many({guard["job_handle"] for guard in guards[:limit]})
+        return [job for job in found.values() if job.original_name == original_name], len(guards) > limit
+
     def touch(self, job_handle: str, now: datetime) -> None:
         self.table.update(keys.job_key(job_handle), "SET last_activity = :now",
                           ExpressionAttributeValues={":now": iso(now)})

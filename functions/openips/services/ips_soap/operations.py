@@ -97,9 +97,12 @@ def get_job_log_details(call: Call) -> dict:
     company = auth.company_scope(user, call.get("companyHandle"))
     job_handle = call.get("jobHandle")
     if not job_handle:
-        # originalName alone would need a lookup by name over finished jobs too: not answered yet.
-        raise errors.missing_parameter("getJobLogDetailsParam/jobHandle is required by openips "
-                                       "(originalName alone is not supported)")
+        original_name = call.get("originalName")
+        if not original_name:
+            raise errors.missing_parameter("getJobLogDetailsParam needs jobHandle or originalName")
+        return {"jobLogArray": _dump(jobs.job_log_details_by_original_name(
+            call.deps, user, company, original_name, call.get("logTypeArray") or None, call.get("recordsPerPage"),
+            call.get("resultsPage"), call.get("sortBy"), call.get("sortDirection"), call.locale))}
     log = jobs.job_log_details(call.deps, user, job_handle, call.get("logTypeArray") or None,
                                call.get("recordsPerPage"), call.get("resultsPage"), call.get("sortBy"),
                                call.get("sortDirection"), call.locale)
