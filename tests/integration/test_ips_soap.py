@@ -266,6 +266,13 @@ def test_job_reads_and_control_answer_in_the_ips_shapes(stack):
 
     info = result(stack, "getCompanyInfo", "<p:companyName>Acme</p:companyName>")
     assert text(info, "companyInfo/companyHandle") == stack.company
+    # By name, IpsAdmin finds any company; a company's own users find no other company's name.
+    other_company_key(stack)
+    rival = result(stack, "getCompanyInfo", "<p:companyName>Rival</p:companyName>", user="admin@example.com",
+                   key=stack.admin_key)
+    assert text(rival, "companyInfo/name") == "Rival" and text(rival, "companyInfo/companyHandle") != stack.company
+    _, code, reason = expect_fault(stack, "getCompanyInfo", "<p:companyName>Rival</p:companyName>")
+    assert (code, reason) == (30001, "Unknown company name (give companyHandle): Rival")
 
 
 def test_assets_are_read_by_handle_searched_and_their_job_logs_listed(stack):

@@ -61,11 +61,14 @@ def get_company_info(call: Call) -> dict:
     company = call.deps.companies.get(auth.company_scope(user, handle)) if handle else None
     if handle and company is None:
         raise errors.unknown_handle("company", handle)
-    if company is None:  # by name: openips keeps no index of names, so the caller's own company
-        own = call.deps.companies.get(user.company_handle)
-        if own is None or own.name != name:
+    if company is None:  # by name: IpsAdmin finds any company; others their own (another's name is unknown)
+        named = [c for c in call.deps.companies.find_by_name(name)
+                 if user.role == "IpsAdmin" or c.company_handle == user.company_handle]
+        if not named:
             raise errors.invalid_parameter(f"Unknown company name (give companyHandle): {name}")
-        company = own
+        if len(named) > 1:
+            raise errors.invalid_parameter(f"{len(named)} companies are named {name}: give companyHandle")
+        company = named[0]
     elif name and company.name != name:
         raise errors.invalid_parameter(f"Company {handle} is not named {name}")
     return {"companyInfo": {"companyHandle": company.company_handle, "name": company.name,
