@@ -361,6 +361,8 @@ class LocalStack:
         As on Lambda, the invocation that was running in it fails, and so do the others that
         shared its pool at that moment; their messages are retried like any failed batch.
         """
+        if self.stopping.is_set():  # not started before the stop: not in flight (its message would come back)
+            raise RuntimeError("the local stack is stopping")
         pool = self.lambdas
         try:
             running = pool.submit(invoke, handler, event, context)
@@ -410,7 +412,8 @@ class LocalStack:
                 for process in list(getattr(self.lambdas, "_processes", {}).values()):
                     process.terminate()
         if hasattr(self, "pool"):
-            self.pool.shutdown(wait=True)  # its threads wait on the invocations above: ended or done
+            # Batches not started yet are dropped; the started ones wait on the invocations above: ended or done.
+            self.pool.shutdown(wait=True, cancel_futures=True)
         if hasattr(self, "lambdas"):
             self.lambdas.shutdown(wait=True, cancel_futures=True)
         for retired in self._retired_pools:  # broken pools: their workers are gone already

@@ -6,6 +6,8 @@ import threading
 import time
 from concurrent.futures.process import BrokenProcessPool
 
+import pytest
+
 from openips_cli.inprocess import LambdaContext
 from openips_cli.local import LocalStack
 
@@ -51,3 +53,15 @@ def test_an_invocation_within_the_grace_finishes_with_its_result(tmp_path):
     thread.join(timeout=30)
 
     assert outcome == [{"slept": 1}]
+
+
+def test_no_invocation_starts_once_the_stack_is_stopping(tmp_path):
+    stack = LocalStack(state_dir=tmp_path, workers=1)
+    stack.lambdas = stack._new_pool()  # noqa: SLF001
+    stack.stopping.set()
+    try:
+        with pytest.raises(RuntimeError, match="stopping"):
+            stack.run_function(HANDLER, {"seconds": 600}, LambdaContext())
+        assert not stack._running  # noqa: SLF001
+    finally:
+        stack.stop(grace=0)
